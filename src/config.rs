@@ -1,0 +1,344 @@
+//! Cookie attributes with secure defaults, session expiry, and timeouts.
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime};
+
+use cookie::{Cookie, SameSite};
+
+use crate::error::{Error, ErrorKind};
+
+/// When a session ends.
+///
+/// Whatever the mode, the deadline is kept in the record and enforced by the
+/// layer on every load; a store's own TTL is only a clean-up aid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// The cookie has no `Max-Age`, so the browser drops it when it closes
+    /// (OWASP prefers this). On the server the session still ends after
+    /// `session_end_timeout` without a request (default 24 hours).
+    OnSessionEnd,
+    /// The session ends after this long without a request. The cookie carries
+    /// a matching `Max-Age`; both are pushed back as the user is active.
+    OnInactivity(Duration),
+    /// The session ends at this instant, whatever the activity.
+    AtDateTime(SystemTime),
+}
+
+/// Browsers cap cookie lifetimes at 400 days; we never ask for more, which also
+/// keeps the arithmetic far from overflow (catalogue #65).
+const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
+
+/// Everything the layer needs to know besides the store and the keys.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) cookie_name: Cow<'static, str>,
+    pub(crate) secure: bool,
+    pub(crate) http_only: bool,
+    pub(crate) same_site: SameSite,
+    pub(crate) path: Cow<'static, str>,
+    pub(crate) domain: Option<Cow<'static, str>>,
+    pub(crate) expiry: Expiry,
+    pub(crate) session_end_timeout: Duration,
+    pub(crate) refresh_fraction: f64,
+    pub(crate) store_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            cookie_name: Cow::Borrowed("id"),
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            path: Cow::Borrowed("/"),
+            domain: None,
+            expiry: Expiry::OnSessionEnd,
+            session_end_timeout: Duration::from_secs(24 * 60 * 60),
+            refresh_fraction: 0.1,
+            store_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+fn invalid(message: &'static str, detail: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidConfig, message).with_detail(detail)
+}
+
+/// RFC 9110 `tchar`: what a cookie name may be made of.
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+impl Config {
+    /// Refuses configurations that would misbehave or weaken security
+    /// (catalogue #61 and #69): it runs when the layer is applied to a service.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let name = self.cookie_name.as_ref();
+        if name.is_empty() || !name.bytes().all(is_token_char) {
+            return Err(invalid(
+                "invalid cookie name",
+                format!("{name:?} must be a non-empty RFC 9110 token"),
+            ));
+        }
+        let path = self.path.as_ref();
+        if !path.starts_with('/')
+            || path
+                .bytes()
+                .any(|b| b == b';' || !(0x21..0x7f).contains(&b))
+        {
+            return Err(invalid(
+                "invalid cookie path",
+                format!(
+                    "{path:?} must start with '/' and hold no ';', space or control characters"
+                ),
+            ));
+        }
+        let is_host = |d: &str| {
+            !d.is_empty()
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        };
+        if let Some(domain) = self.domain.as_deref().filter(|d| !is_host(d)) {
+            return Err(invalid(
+                "invalid cookie domain",
+                format!("{domain:?} must be a host name"),
+            ));
+        }
+        if name.starts_with("__Host-") && (!self.secure || path != "/" || self.domain.is_some()) {
+            return Err(invalid(
+                "a `__Host-` cookie requires secure(true), path(\"/\") and no domain",
+                name.to_owned(),
+            ));
+        }
+        if name.starts_with("__Secure-") && !self.secure {
+            return Err(invalid(
+                "a `__Secure-` cookie requires secure(true)",
+                name.to_owned(),
+            ));
+        }
+        if self.same_site == SameSite::None && !self.secure {
+            return Err(invalid(
+                "SameSite=None requires secure(true)",
+                "browsers reject it otherwise",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.refresh_fraction) {
+            return Err(invalid(
+                "refresh_fraction must be within 0.0..=1.0",
+                self.refresh_fraction.to_string(),
+            ));
+        }
+        if self.store_timeout.is_zero() || self.session_end_timeout.is_zero() {
+            return Err(invalid(
+                "timeouts must be longer than zero",
+                format!(
+                    "store_timeout {:?}, session_end_timeout {:?}",
+                    self.store_timeout, self.session_end_timeout
+                ),
+            ));
+        }
+        if self.expiry == Expiry::OnInactivity(Duration::ZERO) {
+            return Err(invalid(
+                "Expiry::OnInactivity needs a duration longer than zero",
+                "got 0s",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The idle span that `expiry` pushes back on activity, if any.
+    pub(crate) fn idle_span(&self, expiry: Expiry) -> Option<Duration> {
+        match expiry {
+            Expiry::OnSessionEnd => Some(self.session_end_timeout),
+            Expiry::OnInactivity(span) => Some(span),
+            Expiry::AtDateTime(_) => None,
+        }
+    }
+
+    /// The server-side deadline of a session with `expiry`, active at `now`.
+    pub(crate) fn deadline(&self, expiry: Expiry, now: SystemTime) -> SystemTime {
+        match expiry {
+            Expiry::AtDateTime(at) => at,
+            _ => {
+                let span = self.idle_span(expiry).unwrap_or(MAX_COOKIE_AGE);
+                now.checked_add(span).unwrap_or(now + MAX_COOKIE_AGE)
+            }
+        }
+    }
+
+    /// Whether a read-only request should push the deadline back: only once
+    /// `refresh_fraction` of the idle span has elapsed since the last push.
+    pub(crate) fn needs_refresh(
+        &self,
+        expiry: Expiry,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> bool {
+        let Some(span) = self.idle_span(expiry) else {
+            return false;
+        };
+        let remaining = expires_at.duration_since(now).unwrap_or_default();
+        span.saturating_sub(remaining) >= span.mul_f64(self.refresh_fraction)
+    }
+
+    fn base_cookie(&self, value: String) -> Cookie<'static> {
+        let mut cookie = Cookie::new(self.cookie_name.clone(), value);
+        cookie.set_secure(self.secure);
+        cookie.set_http_only(self.http_only);
+        cookie.set_same_site(self.same_site);
+        cookie.set_path(self.path.clone());
+        if let Some(domain) = &self.domain {
+            cookie.set_domain(domain.clone());
+        }
+        cookie
+    }
+
+    /// The cookie that carries `value`. Persistent expiries get a `Max-Age`
+    /// that never outlives the server-side deadline (catalogue #65).
+    pub(crate) fn session_cookie(
+        &self,
+        value: String,
+        expiry: Expiry,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> Cookie<'static> {
+        let mut cookie = self.base_cookie(value);
+        if expiry != Expiry::OnSessionEnd {
+            let age = expires_at
+                .duration_since(now)
+                .unwrap_or_default()
+                .min(MAX_COOKIE_AGE);
+            let secs = i64::try_from(age.as_secs()).unwrap_or(0);
+            cookie.set_max_age(cookie::time::Duration::seconds(secs));
+        }
+        cookie
+    }
+
+    /// The cookie that deletes ours: same name, Path, Domain, Secure, HttpOnly
+    /// and SameSite, empty value, `Max-Age=0` and an `Expires` in the past.
+    pub(crate) fn removal_cookie(&self) -> Cookie<'static> {
+        let mut cookie = self.base_cookie(String::new());
+        cookie.make_removal();
+        cookie
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(change: impl FnOnce(&mut Config)) -> Result<(), Error> {
+        let mut config = Config::default();
+        change(&mut config);
+        config.validate()
+    }
+
+    /// Catalogue #69: injection characters in name, path or domain are refused.
+    #[test]
+    fn case_69_injection_characters_are_refused() {
+        for bad in ["a;b", "a,b", "a b", "a\r\nb", "a=b", ""] {
+            assert!(
+                with(|c| c.cookie_name = bad.to_owned().into()).is_err(),
+                "{bad:?}"
+            );
+        }
+        for bad in ["/a;b", "/a b", "/a\nb", "relative"] {
+            assert!(with(|c| c.path = bad.to_owned().into()).is_err(), "{bad:?}");
+        }
+        for bad in ["ex;ample.com", "a b.com", ""] {
+            assert!(
+                with(|c| c.domain = Some(bad.to_owned().into())).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(with(|_| {}).is_ok());
+    }
+
+    /// Catalogue #61: `__Host-` needs Secure, Path=/ and no Domain; SameSite=None needs Secure.
+    #[test]
+    fn case_61_prefix_rules_are_enforced() {
+        let host = |c: &mut Config| c.cookie_name = "__Host-id".into();
+        assert!(with(host).is_ok());
+        assert!(
+            with(|c| {
+                host(c);
+                c.secure = false
+            })
+            .is_err()
+        );
+        assert!(
+            with(|c| {
+                host(c);
+                c.path = "/app".into()
+            })
+            .is_err()
+        );
+        assert!(
+            with(|c| {
+                host(c);
+                c.domain = Some("example.com".into())
+            })
+            .is_err()
+        );
+        assert!(
+            with(|c| {
+                c.cookie_name = "__Secure-id".into();
+                c.secure = false
+            })
+            .is_err()
+        );
+        assert!(
+            with(|c| {
+                c.same_site = SameSite::None;
+                c.secure = false
+            })
+            .is_err()
+        );
+    }
+
+    /// Catalogue #65: Max-Age never exceeds the deadline, is never negative, and is clamped.
+    #[test]
+    fn case_65_max_age_is_bounded_by_the_deadline() {
+        let config = Config::default();
+        let now = SystemTime::now();
+        let expiry = Expiry::OnInactivity(Duration::from_secs(600));
+        let cookie = config.session_cookie("v".into(), expiry, now + Duration::from_secs(600), now);
+        assert_eq!(cookie.max_age(), Some(cookie::time::Duration::seconds(600)));
+        let past = Expiry::AtDateTime(now - Duration::from_secs(5));
+        let cookie = config.session_cookie("v".into(), past, now - Duration::from_secs(5), now);
+        assert_eq!(cookie.max_age(), Some(cookie::time::Duration::ZERO));
+        let far = now + Duration::from_secs(u64::from(u32::MAX) * 100);
+        let cookie = config.session_cookie("v".into(), Expiry::AtDateTime(far), far, now);
+        assert_eq!(cookie.max_age(), Some(cookie::time::Duration::days(400)));
+        let browser = config.session_cookie("v".into(), Expiry::OnSessionEnd, far, now);
+        assert_eq!(browser.max_age(), None);
+    }
+
+    #[test]
+    fn refresh_happens_only_after_the_configured_fraction() {
+        let config = Config::default();
+        let span = Duration::from_secs(1000);
+        let expiry = Expiry::OnInactivity(span);
+        let now = SystemTime::now();
+        assert!(!config.needs_refresh(expiry, now + Duration::from_secs(950), now));
+        assert!(config.needs_refresh(expiry, now + Duration::from_secs(900), now));
+        assert!(!config.needs_refresh(Expiry::AtDateTime(now), now, now));
+    }
+
+    #[test]
+    fn removal_cookie_keeps_every_attribute() {
+        let config = Config {
+            domain: Some("example.com".into()),
+            path: "/app".into(),
+            ..Config::default()
+        };
+        let removal = config.removal_cookie();
+        assert_eq!(removal.value(), "");
+        assert_eq!(removal.max_age(), Some(cookie::time::Duration::ZERO));
+        assert_eq!(removal.domain(), Some("example.com"));
+        assert_eq!(removal.path(), Some("/app"));
+        assert_eq!(removal.secure(), Some(true));
+        assert_eq!(removal.http_only(), Some(true));
+        assert_eq!(removal.same_site(), Some(SameSite::Lax));
+    }
+}

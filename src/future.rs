@@ -1,0 +1,145 @@
+//! `ResponseFuture`: awaits the inner service, then runs the after-response step.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use pin_project_lite::pin_project;
+
+use crate::persist::{CookieAction, persist};
+use crate::session::Session;
+use crate::store::BoxFuture;
+
+pin_project! {
+    /// The response future of [`SessionService`](crate::SessionService).
+    ///
+    /// If the handler never loaded the session, the response passes through
+    /// untouched. Otherwise the layer adds `Vary: Cookie`, persists what
+    /// changed and sets or clears the cookie with `Cache-Control: no-store`.
+    /// A response with a 5xx status persists nothing (the handler failed, so
+    /// its half-done changes are dropped). A failed save replaces the response
+    /// with an empty `500 Internal Server Error`, and the error is logged.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        state: State<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, B> {
+        Inner { #[pin] future: F, session: Option<Session> },
+        Finishing { future: BoxFuture<'static, Response<B>> },
+        Done,
+    }
+}
+
+impl<F, B> ResponseFuture<F, B> {
+    pub(crate) fn new(future: F, session: Session) -> Self {
+        Self {
+            state: State::Inner {
+                future,
+                session: Some(session),
+            },
+        }
+    }
+}
+
+impl<F, B> std::fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default + Send + 'static,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut this = self.as_mut().project();
+            match this.state.as_mut().project() {
+                StateProj::Inner { future, session } => {
+                    let response = ready!(future.poll(cx))?;
+                    match session.take().filter(Session::is_loaded) {
+                        Some(session) => {
+                            let finishing = Box::pin(finish(session, response));
+                            this.state.set(State::Finishing { future: finishing });
+                        }
+                        None => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Ok(response));
+                        }
+                    }
+                }
+                StateProj::Finishing { future } => {
+                    let response = ready!(future.as_mut().poll(cx));
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(response));
+                }
+                StateProj::Done => panic!("ResponseFuture polled after completion"),
+            }
+        }
+    }
+}
+
+async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Response<B> {
+    add_vary_cookie(response.headers_mut());
+    if response.status().is_server_error() {
+        if session.state().is_dirty() {
+            tracing::debug!(status = %response.status(), "handler failed; session changes not saved");
+        }
+        return response;
+    }
+    let cookie = match persist(&session).await {
+        Ok(CookieAction::Keep) => return response,
+        Ok(CookieAction::Set(cookie)) => cookie,
+        Ok(CookieAction::Remove) => session.context().config.removal_cookie(),
+        Err(err) => {
+            tracing::error!(error = %err, kind = ?err.kind(), "session could not be saved; answering 500");
+            return failure();
+        }
+    };
+    match HeaderValue::try_from(cookie.to_string()) {
+        Ok(value) => {
+            let headers = response.headers_mut();
+            headers.append(SET_COOKIE, value);
+            if !headers.contains_key(CACHE_CONTROL) {
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "session cookie is not a valid header value; answering 500");
+            failure()
+        }
+    }
+}
+
+/// The response that replaces one whose session could not be saved.
+fn failure<B: Default>() -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    add_vary_cookie(headers);
+    response
+}
+
+/// Adds `Vary: Cookie` unless a `Vary` already covers it (catalogue #62).
+fn add_vary_cookie(headers: &mut HeaderMap) {
+    let covered = headers.get_all(VARY).iter().any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',')
+                .any(|item| item.trim() == "*" || item.trim().eq_ignore_ascii_case("cookie"))
+        })
+    });
+    if !covered {
+        headers.append(VARY, HeaderValue::from_static("cookie"));
+    }
+}

@@ -1,0 +1,199 @@
+//! `SessionLayer`: the store, the keys and the cookie configuration, applied to a service.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cookie::SameSite;
+use tower_layer::Layer;
+
+use crate::config::{Config, Expiry};
+use crate::error::{Error, ErrorKind};
+use crate::service::SessionService;
+use crate::store::{DynStore, SessionStore};
+use crate::token::{Keyring, RandomValue};
+
+/// What every request of one layer shares.
+pub(crate) struct Context {
+    pub(crate) store: Arc<dyn DynStore>,
+    pub(crate) keyring: Keyring,
+    pub(crate) config: Config,
+    /// Where fresh session values come from; tests swap it to force collisions.
+    pub(crate) new_value: fn() -> Result<RandomValue, Error>,
+}
+
+impl Context {
+    /// Runs a store call under `store_timeout`; a hung store is a failed one.
+    pub(crate) async fn call<T>(
+        &self,
+        call: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(self.config.store_timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(
+                Error::new(ErrorKind::Timeout, "session store call timed out")
+                    .with_detail(format!("no answer within {:?}", self.config.store_timeout)),
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Adds sessions to a tower service: see the [crate documentation](crate) for
+/// an example, and each builder method for its default.
+///
+/// The configuration is checked when the layer is applied to a service
+/// (normally while the router is built): an invalid cookie name, path or
+/// domain, or a `__Host-`/`__Secure-` name without the attributes it needs,
+/// panics there with a clear message. Call [`SessionLayer::validate`] first to
+/// handle it as an error instead.
+#[derive(Clone)]
+#[must_use]
+pub struct SessionLayer {
+    store: Arc<dyn DynStore>,
+    keyring: Keyring,
+    config: Config,
+    new_value: fn() -> Result<RandomValue, Error>,
+}
+
+impl SessionLayer {
+    /// A layer over `store`, signing cookies with keys derived from `secret`.
+    ///
+    /// # Panics
+    ///
+    /// If `secret` is shorter than 32 bytes or has fewer than 8 distinct byte
+    /// values (use [`SessionLayer::try_new`] to get the error instead). Use 64
+    /// random bytes from a CSPRNG, kept in a secret manager.
+    pub fn new(store: impl SessionStore, secret: impl AsRef<[u8]>) -> Self {
+        Self::try_new(store, secret).unwrap_or_else(|err| panic!("SessionLayer::new: {err}"))
+    }
+
+    /// Like [`SessionLayer::new`], but returns a weak secret as an [`Error`]
+    /// of kind [`ErrorKind::WeakSecret`].
+    pub fn try_new(store: impl SessionStore, secret: impl AsRef<[u8]>) -> Result<Self, Error> {
+        Ok(Self {
+            store: Arc::new(store),
+            keyring: Keyring::from_secret(secret.as_ref())?,
+            config: Config::default(),
+            new_value: RandomValue::generate,
+        })
+    }
+
+    /// The cookie's name. Default: `id`, which says nothing about the stack.
+    /// Prefer `__Host-id` when the site is served over HTTPS only: browsers then
+    /// refuse the cookie from subdomains and insecure origins.
+    pub fn cookie_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.config.cookie_name = name.into();
+        self
+    }
+
+    /// The `Secure` attribute. Default: `true`. Turning it off lets the cookie
+    /// travel over plain HTTP; do it only for local development.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.config.secure = secure;
+        self
+    }
+
+    /// The `HttpOnly` attribute. Default: `true`. Turning it off exposes the
+    /// session cookie to page scripts, and so to any XSS.
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.config.http_only = http_only;
+        self
+    }
+
+    /// The `SameSite` attribute. Default: `Lax`. `Strict` is safer still;
+    /// `None` requires `secure(true)` and weakens CSRF protection.
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.config.same_site = same_site;
+        self
+    }
+
+    /// The `Path` attribute. Default: `/`.
+    pub fn path(mut self, path: impl Into<Cow<'static, str>>) -> Self {
+        self.config.path = path.into();
+        self
+    }
+
+    /// The `Domain` attribute. Default: none, so only the exact host gets the
+    /// cookie. Setting it shares the session with every subdomain.
+    pub fn domain(mut self, domain: impl Into<Cow<'static, str>>) -> Self {
+        self.config.domain = Some(domain.into());
+        self
+    }
+
+    /// When sessions end. Default: [`Expiry::OnSessionEnd`].
+    pub fn expiry(mut self, expiry: Expiry) -> Self {
+        self.config.expiry = expiry;
+        self
+    }
+
+    /// How long an [`Expiry::OnSessionEnd`] session lives on the server
+    /// without a request. Default: 24 hours. The browser forgets the cookie
+    /// when it closes, but a copied cookie must not live forever.
+    pub fn session_end_timeout(mut self, timeout: Duration) -> Self {
+        self.config.session_end_timeout = timeout;
+        self
+    }
+
+    /// For idle-based expiry, the fraction of the idle span that must have
+    /// elapsed before a read-only request pushes the deadline back (one
+    /// conditional store write). Default: `0.1`, so an idle timeout of 60
+    /// minutes is extended at most every 6 minutes and ends between 54 and 60
+    /// minutes after the last request. `0.0` refreshes on every request.
+    pub fn refresh_fraction(mut self, fraction: f64) -> Self {
+        self.config.refresh_fraction = fraction;
+        self
+    }
+
+    /// The deadline of every store call. Default: 3 seconds. A load that runs
+    /// past it yields a degraded guest session; a save that does yields a 500.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.config.store_timeout = timeout;
+        self
+    }
+
+    /// Checks the configuration without applying the layer.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.config.validate()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn new_value(mut self, source: fn() -> Result<RandomValue, Error>) -> Self {
+        self.new_value = source;
+        self
+    }
+}
+
+impl fmt::Debug for SessionLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionLayer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        if let Err(err) = self.validate() {
+            panic!("invalid SessionLayer configuration: {err}");
+        }
+        let ctx = Context {
+            store: Arc::clone(&self.store),
+            keyring: self.keyring.clone(),
+            config: self.config.clone(),
+            new_value: self.new_value,
+        };
+        SessionService::new(inner, Arc::new(ctx))
+    }
+}

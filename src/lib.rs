@@ -1,0 +1,116 @@
+//! Sessions for [tower] and [axum]: signed random cookies, stores that only
+//! ever see a digest, and a guest session whenever anything goes wrong.
+//!
+//! [tower]: https://docs.rs/tower
+//! [axum]: https://docs.rs/axum
+//!
+//! # Quick start
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use sessionware::{MemoryStore, Session, SessionError, SessionLayer};
+//! # use tower::ServiceExt as _;
+//!
+//! async fn count(session: Session) -> Result<String, SessionError> {
+//!     let n: u64 = session.get("n")?.unwrap_or(0);
+//!     session.insert("n", n + 1)?;
+//!     Ok(n.to_string())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let secret = [0x5eu8, 0x55, 0x10, 0x4e, 0x7a, 0x3c, 0x99, 0x01].repeat(8); // use 64 random bytes
+//! let app = Router::new()
+//!     .route("/", get(count))
+//!     .layer(SessionLayer::new(MemoryStore::new(), &secret));
+//!
+//! let first = app.clone().oneshot(http::Request::new(axum::body::Body::empty())).await.unwrap();
+//! let cookie = first.headers()["set-cookie"].to_str().unwrap();
+//! assert!(cookie.starts_with("id=") && cookie.contains("HttpOnly") && cookie.contains("Secure"));
+//!
+//! let pair = cookie.split(';').next().unwrap();
+//! let second = http::Request::builder().header("cookie", pair).body(axum::body::Body::empty()).unwrap();
+//! let body = app.oneshot(second).await.unwrap().into_body();
+//! let bytes = axum::body::to_bytes(body, 64).await.unwrap();
+//! assert_eq!(&bytes[..], b"1");
+//! # }
+//! ```
+//!
+//! # How a request goes
+//!
+//! [`SessionLayer`] puts a lazy [`Session`] into each request. Only when a
+//! handler extracts it is the cookie looked for, its HMAC-SHA256 tag checked
+//! (in constant time, with a key derived by HKDF from your secret), and the
+//! store asked once, under the SHA-256 digest of the cookie's random value.
+//! After the response the layer writes only what changed, conditionally on the
+//! version it loaded, and sets or clears the cookie.
+//!
+//! # Security model
+//!
+//! * **A leaked store exposes no usable cookie.** Records are filed under
+//!   `SHA-256(random value)`; a cookie needs the random value itself and a tag
+//!   under your key.
+//! * **Forged, tampered, truncated, oversized or doubled cookies are guests**
+//!   and never reach the store; rejections are logged (rate-limited) and
+//!   counted by [`rejected_cookie_count`].
+//! * **256-bit ids from the OS CSPRNG**, never adopted from a client: an
+//!   unknown id is a guest, and a write gets a fresh id.
+//! * **Secure cookie defaults**: `HttpOnly`, `Secure`, `SameSite=Lax`,
+//!   `Path=/`, no `Domain`, a generic name; responses that use the session get
+//!   `Vary: Cookie`, and responses that set it `Cache-Control: no-store`.
+//! * **Nothing is silently lost**: saves are conditional on the loaded version
+//!   and concurrent changes to different keys are merged; a session ended by
+//!   another request is never brought back; a failed save is a 500.
+//! * **Expiry is ours to enforce**: the deadline is in the record and checked
+//!   on every load, whatever the store's TTL does.
+//!
+//! # Stores
+//!
+//! | store | feature | use it for |
+//! | --- | --- | --- |
+//! | [`MemoryStore`] | `memory-store` (default) | development, tests, single-instance apps |
+//!
+//! Any type implementing [`SessionStore`] can be used; the trait documents the
+//! contract a store must obey.
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! | --- | --- | --- |
+//! | `axum` | yes | the [`Session`] extractor and `IntoResponse` for [`Error`] |
+//! | `memory-store` | yes | [`MemoryStore`] |
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod error;
+#[cfg(feature = "axum")]
+mod extract;
+mod future;
+mod layer;
+mod persist;
+mod record;
+mod service;
+mod session;
+pub mod store;
+mod token;
+
+pub use config::Expiry;
+pub use cookie::SameSite;
+pub use error::{Error, ErrorKind};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use extract::SessionRejection;
+pub use future::ResponseFuture;
+pub use layer::SessionLayer;
+pub use record::{MAX_ENCODED_LEN, Record};
+pub use service::SessionService;
+pub use session::Session;
+#[cfg(feature = "memory-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
+pub use store::MemoryStore;
+pub use store::{SaveOutcome, SessionStore};
+pub use token::{MIN_SECRET_LEN, SessionKey, rejected_cookie_count};
+
+/// The error handlers return when a session value cannot be read or written;
+/// the same type as [`Error`], named for use in handler signatures.
+pub type SessionError = Error;

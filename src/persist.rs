@@ -1,0 +1,355 @@
+//! The after-response step: decide what to write, write it conditionally, pick the cookie.
+
+use std::time::SystemTime;
+
+use cookie::Cookie;
+use serde_json::{Map, Value};
+
+use crate::config::Expiry;
+use crate::error::{Error, ErrorKind};
+use crate::layer::Context;
+use crate::record::Record;
+use crate::session::{Origin, Session, State, Stored};
+use crate::store::SaveOutcome;
+use crate::token::{SessionKey, sign};
+
+/// How often a save is retried after version conflicts before giving up.
+const MAX_SAVE_ATTEMPTS: usize = 8;
+/// How many fresh ids are tried if one is already taken (catalogue #35).
+const MAX_CREATE_ATTEMPTS: usize = 3;
+
+/// What to tell the browser.
+#[derive(Debug)]
+pub(crate) enum CookieAction {
+    /// Nothing: no `Set-Cookie`.
+    Keep,
+    /// Set (or refresh) the session cookie.
+    Set(Cookie<'static>),
+    /// Tell the browser to drop the cookie.
+    Remove,
+}
+
+/// Persists what the request changed. `Err` means the change was not saved
+/// and the response must not claim success.
+pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
+    let state = session.state().clone();
+    let ctx = session.context();
+    match &state.origin {
+        Origin::Unloaded => Ok(CookieAction::Keep),
+        Origin::Degraded => {
+            if state.is_dirty() {
+                tracing::warn!(
+                    "session changes dropped: the store was unavailable when the request began"
+                );
+            }
+            Ok(CookieAction::Keep)
+        }
+        Origin::Guest if state.destroyed || state.data.is_empty() => Ok(CookieAction::Keep),
+        Origin::Guest => {
+            let now = SystemTime::now();
+            create(ctx, state.data.clone(), state.expiry, now, now).await
+        }
+        Origin::Stored(stored) => persist_stored(ctx, &state, stored).await,
+    }
+}
+
+async fn persist_stored(
+    ctx: &Context,
+    state: &State,
+    stored: &Stored,
+) -> Result<CookieAction, Error> {
+    let key = &stored.key;
+    if state.destroyed || (state.is_dirty() && !state.cycle && state.data.is_empty()) {
+        ctx.call(ctx.store.delete(key)).await?;
+        tracing::debug!(session = %key.log_id(), "session destroyed");
+        return Ok(CookieAction::Remove);
+    }
+    if state.cycle {
+        return cycle(ctx, state, stored).await;
+    }
+    let now = SystemTime::now();
+    let expiry = state.expiry.unwrap_or(ctx.config.expiry);
+    if state.is_dirty() {
+        return save(ctx, state, stored, now).await;
+    }
+    if !ctx.config.needs_refresh(expiry, stored.expires_at, now) {
+        return Ok(CookieAction::Keep);
+    }
+    // A read-only request pushes the idle deadline back. It is a conditional
+    // write of the data as loaded: if anyone saved or deleted meanwhile, their
+    // write stands and this refresh is skipped (catalogue #42, #44).
+    let record = record_of(
+        ctx,
+        state.data.clone(),
+        state.expiry,
+        stored.created_at,
+        now,
+        stored.version + 1,
+    );
+    match ctx
+        .call(ctx.store.save(key, &record, stored.version))
+        .await?
+    {
+        SaveOutcome::Saved => Ok(refreshed_cookie(
+            ctx,
+            stored,
+            expiry,
+            record.expires_at,
+            now,
+            false,
+        )),
+        outcome => {
+            tracing::debug!(session = %key.log_id(), ?outcome, "deadline refresh skipped");
+            Ok(CookieAction::Keep)
+        }
+    }
+}
+
+/// A versioned save; on a conflict, reload and re-apply only this request's changes.
+async fn save(
+    ctx: &Context,
+    state: &State,
+    stored: &Stored,
+    now: SystemTime,
+) -> Result<CookieAction, Error> {
+    let key = &stored.key;
+    let mut data = state.data.clone();
+    let mut version = stored.version;
+    let mut expiry = state.expiry;
+    let mut created_at = stored.created_at;
+    for _ in 0..MAX_SAVE_ATTEMPTS {
+        let record = record_of(ctx, data, expiry, created_at, now, version + 1);
+        match ctx.call(ctx.store.save(key, &record, version)).await? {
+            SaveOutcome::Saved => {
+                let effective = expiry.unwrap_or(ctx.config.expiry);
+                return Ok(refreshed_cookie(
+                    ctx,
+                    stored,
+                    effective,
+                    record.expires_at,
+                    now,
+                    state.expiry_changed,
+                ));
+            }
+            SaveOutcome::Missing => {
+                return Ok(dropped(key, "the session was ended by another request"));
+            }
+            SaveOutcome::Conflict => {}
+        }
+        let Some(current) = ctx.call(ctx.store.load(key)).await? else {
+            return Ok(dropped(key, "the session was ended by another request"));
+        };
+        if current.is_expired(now) {
+            return Ok(dropped(key, "the session expired meanwhile"));
+        }
+        data = state.merge_onto(current.data);
+        version = current.version;
+        created_at = current.created_at;
+        if !state.expiry_changed {
+            expiry = current.expiry;
+        }
+        if data.is_empty() {
+            ctx.call(ctx.store.delete(key)).await?;
+            return Ok(CookieAction::Remove);
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Conflict,
+        "session changed concurrently too often",
+    )
+    .with_detail(format!("gave up after {MAX_SAVE_ATTEMPTS} attempts")))
+}
+
+/// Moves the session to a fresh id. The old record is re-read (to keep
+/// concurrent changes), deleted, and only then is the new one created: if the
+/// old one is already gone, the session was ended elsewhere and is not revived
+/// under a new id either (catalogue #45).
+async fn cycle(ctx: &Context, state: &State, stored: &Stored) -> Result<CookieAction, Error> {
+    let key = &stored.key;
+    let now = SystemTime::now();
+    let current = ctx.call(ctx.store.load(key)).await?;
+    let Some(current) = current.filter(|record| !record.is_expired(now)) else {
+        return Ok(dropped(key, "the session was ended by another request"));
+    };
+    let data = state.merge_onto(current.data);
+    let expiry = if state.expiry_changed {
+        state.expiry
+    } else {
+        current.expiry
+    };
+    if !ctx.call(ctx.store.delete(key)).await? {
+        return Ok(dropped(key, "the session was ended by another request"));
+    }
+    if data.is_empty() {
+        return Ok(CookieAction::Remove);
+    }
+    let action = create(ctx, data, expiry, current.created_at, now).await?;
+    tracing::debug!(old = %key.log_id(), "session id cycled");
+    Ok(action)
+}
+
+/// Stores `data` under a fresh id, never overwriting another session.
+async fn create(
+    ctx: &Context,
+    data: Map<String, Value>,
+    expiry: Option<Expiry>,
+    created_at: SystemTime,
+    now: SystemTime,
+) -> Result<CookieAction, Error> {
+    let record = record_of(ctx, data, expiry, created_at, now, 1);
+    let effective = expiry.unwrap_or(ctx.config.expiry);
+    for _ in 0..MAX_CREATE_ATTEMPTS {
+        let value = (ctx.new_value)()?;
+        let key = SessionKey::digest_of(&value);
+        if ctx.call(ctx.store.create(&key, &record)).await? {
+            tracing::debug!(session = %key.log_id(), "session created");
+            let signed = sign(ctx.keyring.signing(), &ctx.config.cookie_name, &value);
+            return Ok(CookieAction::Set(ctx.config.session_cookie(
+                signed,
+                effective,
+                record.expires_at,
+                now,
+            )));
+        }
+        tracing::warn!(session = %key.log_id(), "new session id already taken; drawing another");
+    }
+    Err(
+        Error::new(ErrorKind::Store, "no free session id found").with_detail(format!(
+            "{MAX_CREATE_ATTEMPTS} fresh ids were all taken; is the random generator broken?"
+        )),
+    )
+}
+
+fn record_of(
+    ctx: &Context,
+    data: Map<String, Value>,
+    expiry: Option<Expiry>,
+    created_at: SystemTime,
+    now: SystemTime,
+    version: u64,
+) -> Record {
+    let effective = expiry.unwrap_or(ctx.config.expiry);
+    let mut record = Record::new(data, created_at, ctx.config.deadline(effective, now));
+    record.version = version;
+    record.expiry = expiry;
+    record
+}
+
+/// After a save: persistent cookies get their `Max-Age` pushed back; a
+/// browser-session cookie is re-sent only if the expiry itself changed.
+fn refreshed_cookie(
+    ctx: &Context,
+    stored: &Stored,
+    expiry: Expiry,
+    expires_at: SystemTime,
+    now: SystemTime,
+    expiry_changed: bool,
+) -> CookieAction {
+    let persistent = matches!(expiry, Expiry::OnInactivity(_));
+    if !(persistent || expiry_changed) {
+        return CookieAction::Keep;
+    }
+    let signed = sign(
+        ctx.keyring.signing(),
+        &ctx.config.cookie_name,
+        &stored.value,
+    );
+    CookieAction::Set(ctx.config.session_cookie(signed, expiry, expires_at, now))
+}
+
+fn dropped(key: &SessionKey, why: &'static str) -> CookieAction {
+    tracing::warn!(session = %key.log_id(), why, "session changes dropped; the session is not revived");
+    CookieAction::Keep
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::token::RandomValue;
+    use crate::{MemoryStore, Session, SessionLayer, SessionStore};
+
+    const TAKEN: [u8; 32] = [0x42; 32];
+
+    async fn write(session: Session) -> &'static str {
+        session.insert("owner", "newcomer").unwrap();
+        "ok"
+    }
+
+    /// A store already holding the victim's session under the digest of `TAKEN`.
+    async fn store_with_victim() -> MemoryStore {
+        let store = MemoryStore::new();
+        let now = std::time::SystemTime::now();
+        let mut data = serde_json::Map::new();
+        data.insert("owner".into(), "victim".into());
+        let record = crate::Record::new(data, now, now + std::time::Duration::from_secs(600));
+        let key = SessionKey::digest_of(&RandomValue::from_bytes(TAKEN));
+        assert!(store.create(&key, &record).await.unwrap());
+        store
+    }
+
+    async fn victim_intact(store: &MemoryStore) {
+        let key = SessionKey::digest_of(&RandomValue::from_bytes(TAKEN));
+        let record = store
+            .load(&key)
+            .await
+            .unwrap()
+            .expect("victim's record survives");
+        assert_eq!(record.data["owner"], "victim");
+        assert_eq!(record.version, 1);
+    }
+
+    fn app(store: MemoryStore, source: fn() -> Result<RandomValue, Error>) -> Router {
+        let layer =
+            SessionLayer::new(store, [7u8, 1, 2, 3, 4, 5, 6, 8].repeat(5)).new_value(source);
+        Router::new().route("/", get(write)).layer(layer)
+    }
+
+    /// Catalogue #35: the generator repeats a live token once; another is drawn,
+    /// and the other user's record is never overwritten.
+    #[tokio::test]
+    async fn case_35_a_colliding_token_is_redrawn_never_overwritten() {
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        fn once_taken() -> Result<RandomValue, Error> {
+            if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+                Ok(RandomValue::from_bytes(TAKEN))
+            } else {
+                RandomValue::generate()
+            }
+        }
+        let store = store_with_victim().await;
+        let response = app(store.clone(), once_taken)
+            .oneshot(Request::new(Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().contains_key("set-cookie"));
+        assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+        assert_eq!(store.len(), 2);
+        victim_intact(&store).await;
+    }
+
+    /// Catalogue #35: a generator that only repeats the live token yields a 500, not an overwrite.
+    #[tokio::test]
+    async fn case_35_a_stuck_generator_is_an_error_not_an_overwrite() {
+        fn always_taken() -> Result<RandomValue, Error> {
+            Ok(RandomValue::from_bytes(TAKEN))
+        }
+        let store = store_with_victim().await;
+        let response = app(store.clone(), always_taken)
+            .oneshot(Request::new(Body::empty()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!response.headers().contains_key("set-cookie"));
+        assert_eq!(store.len(), 1);
+        victim_intact(&store).await;
+    }
+}

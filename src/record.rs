@@ -1,0 +1,186 @@
+//! What a store keeps for one session, and its versioned byte encoding.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::Expiry;
+use crate::error::{Error, ErrorKind};
+
+/// The first byte of every encoded record; bump it when the layout changes so
+/// stored records can be migrated rather than misread.
+const FORMAT_V1: u8 = 1;
+
+/// The largest encoded record [`Record::decode`] accepts (catalogue #26).
+pub const MAX_ENCODED_LEN: usize = 16 * 1024 * 1024;
+
+/// One session as a store keeps it.
+///
+/// Metadata (deadlines, version) lives beside the data, never inside it, so a
+/// handler writing a key such as `_expires_at` cannot change them (catalogue #28).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Record {
+    /// The application's key/value data.
+    pub data: Map<String, Value>,
+    /// When the session was first created.
+    pub created_at: SystemTime,
+    /// The server-side deadline: from this instant on the session is a guest,
+    /// whatever the store still holds. Stores with native TTL may expire it then.
+    pub expires_at: SystemTime,
+    /// Incremented by every successful save; stores save only when the stored
+    /// version equals the expected one.
+    pub version: u64,
+    /// A per-session expiry that overrides the layer's (`Session::set_expiry`).
+    pub expiry: Option<Expiry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    c: u64,
+    e: u64,
+    v: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    x: Option<(u8, u64)>,
+    d: Map<String, Value>,
+}
+
+fn to_millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn from_millis(millis: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(millis))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+impl Record {
+    /// A new record at version 1.
+    pub fn new(data: Map<String, Value>, created_at: SystemTime, expires_at: SystemTime) -> Self {
+        Self {
+            data,
+            created_at,
+            expires_at,
+            version: 1,
+            expiry: None,
+        }
+    }
+
+    /// Whether the deadline has passed at `now`.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        self.expires_at <= now
+    }
+
+    /// The versioned, binary-safe encoding stores may keep as bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let wire = Wire {
+            c: to_millis(self.created_at),
+            e: to_millis(self.expires_at),
+            v: self.version,
+            x: self.expiry.map(Expiry::to_wire),
+            d: self.data.clone(),
+        };
+        let mut bytes = Vec::with_capacity(64 + self.data.len() * 16);
+        bytes.push(FORMAT_V1);
+        serde_json::to_writer(&mut bytes, &wire).expect("a JSON map always serializes");
+        bytes
+    }
+
+    /// Decodes [`Record::encode`]'s output. Unknown versions, oversized input
+    /// and corrupt bytes are errors, never panics (catalogue #25, #26).
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let corrupt = |detail: String| {
+            Error::new(
+                ErrorKind::Serialization,
+                "stored session record is unreadable",
+            )
+            .with_detail(detail)
+        };
+        if bytes.len() > MAX_ENCODED_LEN {
+            return Err(corrupt(format!(
+                "{} bytes exceeds the limit of {MAX_ENCODED_LEN}",
+                bytes.len()
+            )));
+        }
+        match bytes.split_first() {
+            Some((&FORMAT_V1, json)) => {
+                let wire: Wire = serde_json::from_slice(json)
+                    .map_err(|e| corrupt("invalid format 1 payload".into()).with_source(e))?;
+                Ok(Self {
+                    data: wire.d,
+                    created_at: from_millis(wire.c),
+                    expires_at: from_millis(wire.e),
+                    version: wire.v,
+                    expiry: wire.x.and_then(Expiry::from_wire),
+                })
+            }
+            Some((version, _)) => Err(corrupt(format!("unknown format version {version}"))),
+            None => Err(corrupt("empty".into())),
+        }
+    }
+}
+
+impl Expiry {
+    fn to_wire(self) -> (u8, u64) {
+        match self {
+            Expiry::OnSessionEnd => (0, 0),
+            Expiry::OnInactivity(d) => (1, u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            Expiry::AtDateTime(t) => (2, to_millis(t)),
+        }
+    }
+
+    fn from_wire((kind, n): (u8, u64)) -> Option<Self> {
+        match kind {
+            0 => Some(Expiry::OnSessionEnd),
+            1 => Some(Expiry::OnInactivity(Duration::from_millis(n))),
+            2 => Some(Expiry::AtDateTime(from_millis(n))),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Record {
+        let mut data = Map::new();
+        data.insert("user".into(), Value::from("ferris"));
+        data.insert("ключ".into(), Value::from(42));
+        let now = from_millis(1_700_000_000_123);
+        let mut record = Record::new(data, now, now + Duration::from_secs(60));
+        record.version = 7;
+        record.expiry = Some(Expiry::OnInactivity(Duration::from_secs(90)));
+        record
+    }
+
+    #[test]
+    fn encode_then_decode_is_identity() {
+        let record = sample();
+        let bytes = record.encode();
+        assert_eq!(bytes[0], FORMAT_V1);
+        assert_eq!(Record::decode(&bytes).unwrap(), record);
+    }
+
+    /// Catalogue #25: truncated, random and unknown-version bytes are errors.
+    #[test]
+    fn case_25_corrupt_bytes_are_errors_not_panics() {
+        let bytes = sample().encode();
+        assert!(Record::decode(&bytes[..bytes.len() / 2]).is_err());
+        assert!(Record::decode(&[]).is_err());
+        assert!(Record::decode(&[9, b'{', b'}']).is_err());
+        assert!(Record::decode(&[FORMAT_V1, 0xff, 0x00, 0x13]).is_err());
+    }
+
+    /// Catalogue #26: JSON nested 10,000 deep fails cleanly (serde_json's recursion limit).
+    #[test]
+    fn case_26_deep_nesting_is_bounded() {
+        let mut bytes = vec![FORMAT_V1];
+        bytes.extend_from_slice(br#"{"c":0,"e":0,"v":1,"d":{"k":"#);
+        bytes.extend(std::iter::repeat_n(b'[', 10_000));
+        assert!(Record::decode(&bytes).is_err());
+    }
+}

@@ -1,0 +1,329 @@
+//! `Session`: the per-request handle; one lazy load, typed access, change tracking.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use http::HeaderValue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+
+use crate::config::Expiry;
+use crate::error::{Error, ErrorKind};
+use crate::layer::Context;
+use crate::token::{self, Presented, RandomValue, SessionKey};
+
+/// The session of the current request.
+///
+/// Handlers get it from the axum extractor (feature `axum`), which performs
+/// the request's one store load; other tower services take it from the
+/// request extensions and call [`Session::load`]. Reading and writing are
+/// synchronous on the loaded state. Clones share that state, so two
+/// extractors in one handler see the same data (catalogue #48).
+///
+/// Anything that goes wrong while loading (no cookie, a forged or malformed
+/// one, an unknown or expired record, a store failure) yields an empty guest
+/// session, never an error. After the response, the layer saves what changed.
+/// Changes made after the handler's response has been returned (for example
+/// from a spawned task holding a clone) are not saved.
+///
+/// See the [crate documentation](crate) for a complete example.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ctx: Arc<Context>,
+    cookies: Vec<HeaderValue>,
+    loaded: OnceCell<()>,
+    state: Mutex<State>,
+}
+
+/// Where the session's data came from.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    /// Not loaded yet.
+    Unloaded,
+    /// No usable session was presented: a fresh, empty session.
+    Guest,
+    /// The store failed while loading: an empty session that is never saved,
+    /// so the user's real session is untouched once the store recovers.
+    Degraded,
+    /// Loaded from the store.
+    Stored(Stored),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub(crate) value: RandomValue,
+    pub(crate) key: SessionKey,
+    pub(crate) version: u64,
+    pub(crate) created_at: SystemTime,
+    pub(crate) expires_at: SystemTime,
+}
+
+/// The loaded data plus what this request changed.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub(crate) origin: Origin,
+    pub(crate) data: Map<String, Value>,
+    /// Keys this request wrote (`Some`) or removed (`None`), to re-apply on a conflict.
+    pub(crate) changes: BTreeMap<String, Option<Value>>,
+    pub(crate) cleared: bool,
+    pub(crate) cycle: bool,
+    pub(crate) destroyed: bool,
+    /// A per-session expiry, from the record or `set_expiry`.
+    pub(crate) expiry: Option<Expiry>,
+    pub(crate) expiry_changed: bool,
+}
+
+impl State {
+    /// Whether this request asked for anything to be written.
+    pub(crate) fn is_dirty(&self) -> bool {
+        !self.changes.is_empty()
+            || self.cleared
+            || self.cycle
+            || self.destroyed
+            || self.expiry_changed
+    }
+
+    /// Applies this request's changes on top of `base` (a fresher copy).
+    pub(crate) fn merge_onto(&self, mut base: Map<String, Value>) -> Map<String, Value> {
+        if self.cleared {
+            base.clear();
+        }
+        for (key, change) in &self.changes {
+            match change {
+                Some(value) => base.insert(key.clone(), value.clone()),
+                None => base.remove(key),
+            };
+        }
+        base
+    }
+}
+
+impl Session {
+    pub(crate) fn new(ctx: Arc<Context>, cookies: Vec<HeaderValue>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                ctx,
+                cookies,
+                loaded: OnceCell::new(),
+                state: Mutex::new(State {
+                    origin: Origin::Unloaded,
+                    data: Map::new(),
+                    changes: BTreeMap::new(),
+                    cleared: false,
+                    cycle: false,
+                    destroyed: false,
+                    expiry: None,
+                    expiry_changed: false,
+                }),
+            }),
+        }
+    }
+
+    pub(crate) fn context(&self) -> &Context {
+        &self.inner.ctx
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.inner.loaded.initialized()
+    }
+
+    /// Loads the session once; later calls (and clones) share the result.
+    ///
+    /// The axum extractor calls this for you. It never fails: whatever goes
+    /// wrong leaves an empty guest session (see [`Session::is_degraded`]).
+    pub async fn load(&self) {
+        self.inner.loaded.get_or_init(|| self.load_once()).await;
+    }
+
+    async fn load_once(&self) {
+        let ctx = &self.inner.ctx;
+        let origin = match token::find(&ctx.keyring, &ctx.config.cookie_name, &self.inner.cookies) {
+            Presented::Nothing => Origin::Guest,
+            Presented::Rejected(reason) => {
+                token::warn_rejected(reason.as_str());
+                Origin::Guest
+            }
+            Presented::Ambiguous => {
+                token::warn_rejected("several distinct genuine session cookies (cookie tossing?)");
+                Origin::Guest
+            }
+            Presented::Genuine(value) => return self.load_stored(value).await,
+        };
+        self.state().origin = origin;
+    }
+
+    async fn load_stored(&self, value: RandomValue) {
+        let ctx = &self.inner.ctx;
+        let key = SessionKey::digest_of(&value);
+        let loaded = ctx.call(ctx.store.load(&key)).await;
+        let mut state = self.state();
+        match loaded {
+            Err(err) => {
+                tracing::warn!(session = %key.log_id(), error = %err, "session load failed; serving a degraded guest session");
+                state.origin = Origin::Degraded;
+            }
+            Ok(None) => {
+                tracing::debug!(session = %key.log_id(), "unknown session; serving a guest session");
+                state.origin = Origin::Guest;
+            }
+            Ok(Some(record)) if record.is_expired(SystemTime::now()) => {
+                tracing::debug!(session = %key.log_id(), "expired session; serving a guest session");
+                state.origin = Origin::Guest;
+            }
+            Ok(Some(record)) => {
+                state.origin = Origin::Stored(Stored {
+                    value,
+                    key,
+                    version: record.version,
+                    created_at: record.created_at,
+                    expires_at: record.expires_at,
+                });
+                state.data = record.data;
+                state.expiry = record.expiry;
+            }
+        }
+    }
+
+    /// Runs `f` on the loaded state; before loading it logs and returns `None`.
+    fn with_loaded<R>(&self, f: impl FnOnce(&mut State) -> R) -> Option<R> {
+        let mut state = self.state();
+        if matches!(state.origin, Origin::Unloaded) {
+            tracing::warn!("Session used before it was loaded; call `Session::load` first");
+            return None;
+        }
+        Some(f(&mut state))
+    }
+
+    fn not_loaded() -> Error {
+        Error::new(
+            ErrorKind::NotLoaded,
+            "the session was used before `Session::load`",
+        )
+    }
+
+    /// The value under `key`, deserialized as `T`; `Ok(None)` if absent.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        self.with_loaded(|state| {
+            state
+                .data
+                .get(key)
+                .map(|value| T::deserialize(value).map_err(Error::from))
+                .transpose()
+        })
+        .unwrap_or_else(|| Err(Self::not_loaded()))
+    }
+
+    /// Stores `value` under `key`, replacing any previous value.
+    pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
+        let value = serde_json::to_value(value)?;
+        self.with_loaded(|state| {
+            state.data.insert(key.to_owned(), value.clone());
+            state.changes.insert(key.to_owned(), Some(value));
+        })
+        .ok_or_else(Self::not_loaded)
+    }
+
+    /// Removes `key`; returns whether it was present.
+    pub fn remove(&self, key: &str) -> bool {
+        self.with_loaded(|state| {
+            let present = state.data.remove(key).is_some();
+            if present {
+                state.changes.insert(key.to_owned(), None);
+            }
+            present
+        })
+        .unwrap_or(false)
+    }
+
+    /// Removes `key` and returns its value as `T`. If the value is not a `T`,
+    /// it stays in the session and the error is returned.
+    pub fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
+        let value = self.get(key)?;
+        if value.is_some() {
+            self.remove(key);
+        }
+        Ok(value)
+    }
+
+    /// Removes every key. An emptied stored session is deleted after the
+    /// response and its cookie cleared.
+    pub fn clear(&self) {
+        self.with_loaded(|state| {
+            state.data.clear();
+            state.changes.clear();
+            state.cleared = true;
+        });
+    }
+
+    /// Whether the session holds no data.
+    pub fn is_empty(&self) -> bool {
+        self.with_loaded(|state| state.data.is_empty())
+            .unwrap_or(true)
+    }
+
+    /// Moves the session to a fresh id after the response: the data is kept,
+    /// the old record is deleted and a new cookie is set. Call it on login
+    /// and on every privilege change, against session fixation.
+    pub fn cycle_id(&self) {
+        self.with_loaded(|state| state.cycle = true);
+    }
+
+    /// Ends the session: the record is deleted after the response and the
+    /// browser told to drop the cookie. Later changes in this request are ignored.
+    pub fn destroy(&self) {
+        self.with_loaded(|state| {
+            state.destroyed = true;
+            state.data.clear();
+        });
+    }
+
+    /// Overrides the layer's expiry for this session only (for example a
+    /// "remember me" login); it is saved with the session.
+    pub fn set_expiry(&self, expiry: Expiry) {
+        self.with_loaded(|state| {
+            state.expiry = Some(expiry);
+            state.expiry_changed = true;
+        });
+    }
+
+    /// The expiry in force: this session's own, else the layer's.
+    pub fn expiry(&self) -> Expiry {
+        let own = self.with_loaded(|state| state.expiry).flatten();
+        own.unwrap_or(self.inner.ctx.config.expiry)
+    }
+
+    /// Whether loading failed because the store was unavailable. The session
+    /// is then an empty guest that will not be saved; routes that need the
+    /// real session (checkout, admin) can answer 503 instead.
+    pub fn is_degraded(&self) -> bool {
+        matches!(self.state().origin, Origin::Degraded)
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        let origin = match state.origin {
+            Origin::Unloaded => "unloaded",
+            Origin::Guest => "guest",
+            Origin::Degraded => "degraded",
+            Origin::Stored(_) => "stored",
+        };
+        f.debug_struct("Session")
+            .field("origin", &origin)
+            .field("keys", &state.data.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,148 @@
+//! The `SessionStore` trait and the contract every store obeys.
+//!
+//! # The contract
+//!
+//! A store keeps [`Record`]s under [`SessionKey`]s. It never sees a cookie:
+//! the key is the SHA-256 digest of the cookie's random value. Every store
+//! shipped with sessionware passes the one conformance suite in `tests/`.
+//!
+//! 1. [`create`](SessionStore::create) inserts only if the key is absent and
+//!    says whether it did. It never overwrites (catalogue #35, #46).
+//! 2. [`load`](SessionStore::load) returns the record as stored, or `None`.
+//!    It may return an expired record: the layer enforces deadlines itself.
+//!    Loading never creates anything (catalogue #20).
+//! 3. [`save`](SessionStore::save) writes `record` only if a record exists
+//!    under `key` whose version equals `expected_version`, as one atomic
+//!    step. Otherwise it writes nothing and reports
+//!    [`SaveOutcome::Conflict`] or [`SaveOutcome::Missing`]. A save
+//!    therefore never resurrects a deleted session (catalogue #43, #44).
+//! 4. [`delete`](SessionStore::delete) removes the record and reports
+//!    whether one existed. Deleting an absent key is not an error.
+//! 5. [`delete_expired`](SessionStore::delete_expired) removes records whose
+//!    `expires_at` has passed and returns how many, checking the deadline in
+//!    the same step as the removal so a just-refreshed record survives.
+//! 6. Errors are [`Error`]s of kind `Store` (use [`Error::store`]); they carry
+//!    the backend's error as their source and never the data.
+//! 7. Futures are `Send`, and a store is shared by all requests: it must be
+//!    safe to call concurrently.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use sessionware::{MemoryStore, Record, SaveOutcome, SessionKey, SessionStore};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let key = SessionKey::from_bytes([7; 32]);
+//! let now = SystemTime::now();
+//! let mut record = Record::new(Default::default(), now, now + Duration::from_secs(60));
+//! assert!(store.create(&key, &record).await?);
+//! assert!(!store.create(&key, &record).await?, "create never overwrites");
+//! record.version = 2;
+//! assert_eq!(store.save(&key, &record, 1).await?, SaveOutcome::Saved);
+//! assert_eq!(store.save(&key, &record, 1).await?, SaveOutcome::Conflict);
+//! assert!(store.delete(&key).await?);
+//! assert_eq!(store.save(&key, &record, 2).await?, SaveOutcome::Missing);
+//! # Ok::<(), sessionware::Error>(())
+//! # }).unwrap();
+//! ```
+
+#[cfg(feature = "memory-store")]
+mod memory;
+
+#[cfg(feature = "memory-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
+pub use memory::MemoryStore;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::Error;
+use crate::record::Record;
+use crate::token::SessionKey;
+
+/// What a conditional [`SessionStore::save`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// The record was written.
+    Saved,
+    /// A record exists, but its version is not the expected one: another
+    /// request saved first. Nothing was written.
+    Conflict,
+    /// No record exists under the key (destroyed, cycled or expired and
+    /// purged). Nothing was written.
+    Missing,
+}
+
+/// A place to keep sessions. Read the [module documentation](self) for the
+/// contract every implementation must obey.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Inserts `record` under `key` if the key is absent; `Ok(false)` if it was taken.
+    fn create(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// The record under `key`, expired or not, or `None`.
+    fn load(&self, key: &SessionKey) -> impl Future<Output = Result<Option<Record>, Error>> + Send;
+
+    /// Writes `record` if the stored version equals `expected_version`.
+    fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<SaveOutcome, Error>> + Send;
+
+    /// Removes the record under `key`; `Ok(true)` if there was one.
+    fn delete(&self, key: &SessionKey) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Removes every record past its deadline; returns how many.
+    fn delete_expired(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+}
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`SessionStore`] with boxed futures, so the layer and `Session` need no
+/// type parameter for the store.
+pub(crate) trait DynStore: Send + Sync + 'static {
+    fn create<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<bool, Error>>;
+    fn load<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<Option<Record>, Error>>;
+    fn save<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+        expected: u64,
+    ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
+    fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>>;
+}
+
+impl<S: SessionStore> DynStore for S {
+    fn create<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(SessionStore::create(self, key, record))
+    }
+    fn load<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<Option<Record>, Error>> {
+        Box::pin(SessionStore::load(self, key))
+    }
+    fn save<'a>(
+        &'a self,
+        key: &'a SessionKey,
+        record: &'a Record,
+        expected: u64,
+    ) -> BoxFuture<'a, Result<SaveOutcome, Error>> {
+        Box::pin(SessionStore::save(self, key, record, expected))
+    }
+    fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(SessionStore::delete(self, key))
+    }
+}

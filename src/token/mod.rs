@@ -1,0 +1,188 @@
+//! Session tokens: the random value, the keys, the tag, and the store key.
+//!
+//! A cookie value is `<43 base64url chars of 256 random bits>.<43 chars of
+//! HMAC-SHA256 tag>`. The tag covers the cookie name and the value under a key
+//! derived by HKDF from the application secret. Stores file the session under
+//! [`SessionKey`], the SHA-256 digest of the random bits.
+
+mod id;
+mod key;
+mod sign;
+mod store_key;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cookie::Cookie;
+use http::HeaderValue;
+
+pub(crate) use id::RandomValue;
+pub(crate) use key::Keyring;
+pub use key::MIN_SECRET_LEN;
+pub(crate) use sign::{Rejection, sign};
+pub use store_key::SessionKey;
+
+/// The most cookies of our name we look at in one request; more is an attack.
+const MAX_CANDIDATES: usize = 16;
+
+/// What the request's cookies held for us.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// No cookie of our name.
+    Nothing,
+    /// Cookies of our name, none genuine.
+    Rejected(Rejection),
+    /// More than one distinct genuine value, or too many candidates: cookie tossing.
+    Ambiguous,
+    /// Exactly one genuine value.
+    Genuine(RandomValue),
+}
+
+/// Finds our cookie among every `Cookie` header (HTTP/2 may split them) and
+/// verifies it. Headers that are not UTF-8 are skipped whole (catalogue #15);
+/// only an exact name match counts (#18).
+pub(crate) fn find(keyring: &Keyring, cookie_name: &str, headers: &[HeaderValue]) -> Presented {
+    let mut genuine: Option<RandomValue> = None;
+    let mut rejection = None;
+    let mut candidates = 0;
+    for header in headers {
+        let Ok(text) = header.to_str() else { continue };
+        for cookie in Cookie::split_parse(text).flatten() {
+            if cookie.name() != cookie_name {
+                continue;
+            }
+            candidates += 1;
+            if candidates > MAX_CANDIDATES {
+                return Presented::Ambiguous;
+            }
+            match sign::verify(
+                keyring.signing(),
+                cookie_name,
+                cookie.value_trimmed().as_bytes(),
+            ) {
+                Ok(value) => match &genuine {
+                    Some(seen) if *seen != value => return Presented::Ambiguous,
+                    _ => genuine = Some(value),
+                },
+                Err(reason) => rejection = Some(reason),
+            }
+        }
+    }
+    match (genuine, rejection) {
+        (Some(value), _) => Presented::Genuine(value),
+        (None, Some(reason)) => Presented::Rejected(reason),
+        (None, None) => Presented::Nothing,
+    }
+}
+
+/// Warnings about rejected cookies allowed per second; the rest are counted
+/// and reported in the next warning, so a flood cannot become a log flood
+/// (catalogue #77).
+const WARNINGS_PER_SECOND: u64 = 10;
+
+static WINDOW: AtomicU64 = AtomicU64::new(0);
+static IN_WINDOW: AtomicU64 = AtomicU64::new(0);
+static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+static REJECTED_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// Logs a rejected cookie at `warn`, rate-limited. Never logs the value.
+pub(crate) fn warn_rejected(reason: &str) {
+    REJECTED_TOTAL.fetch_add(1, Ordering::Relaxed);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if WINDOW.swap(now, Ordering::Relaxed) != now {
+        IN_WINDOW.store(0, Ordering::Relaxed);
+    }
+    if IN_WINDOW.fetch_add(1, Ordering::Relaxed) < WARNINGS_PER_SECOND {
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            reason,
+            suppressed,
+            "session cookie rejected; request continues as a guest"
+        );
+    } else {
+        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How many presented session cookies this process has rejected (bad tag,
+/// malformed, or ambiguous), for metrics and brute-force detection.
+pub fn rejected_cookie_count() -> u64 {
+    REJECTED_TOTAL.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyring() -> Keyring {
+        Keyring::from_secret(&(0u8..64).collect::<Vec<_>>()).unwrap()
+    }
+
+    fn signed() -> (RandomValue, String) {
+        let value = RandomValue::generate().unwrap();
+        let text = sign(keyring().signing(), "id", &value);
+        (value, text)
+    }
+
+    fn headers(lines: &[&str]) -> Vec<HeaderValue> {
+        lines
+            .iter()
+            .map(|l| HeaderValue::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn finds_our_cookie_among_others_and_across_headers() {
+        let (value, text) = signed();
+        let found = find(
+            &keyring(),
+            "id",
+            &headers(&["a=1; b=2", &format!("c=3; id={text}")]),
+        );
+        assert_eq!(found, Presented::Genuine(value));
+    }
+
+    /// Catalogue #16: two distinct genuine values are ambiguous; one value twice is fine.
+    #[test]
+    fn case_16_two_genuine_values_are_ambiguous() {
+        let (value, a) = signed();
+        let (_, b) = signed();
+        let tossed = headers(&[&format!("id={a}; id={b}")]);
+        assert_eq!(find(&keyring(), "id", &tossed), Presented::Ambiguous);
+        let twice = headers(&[&format!("id={a}"), &format!("id={a}")]);
+        assert_eq!(find(&keyring(), "id", &twice), Presented::Genuine(value));
+    }
+
+    /// Catalogue #18: only the exact name counts; a quoted value is unquoted.
+    #[test]
+    fn case_18_name_variants_do_not_match_and_quotes_are_allowed() {
+        let (value, text) = signed();
+        let variants = headers(&[&format!("ID={text}; Id={text}; id_={text}")]);
+        assert_eq!(find(&keyring(), "id", &variants), Presented::Nothing);
+        let quoted = headers(&[&format!("id=\"{text}\";")]);
+        assert_eq!(find(&keyring(), "id", &quoted), Presented::Genuine(value));
+    }
+
+    /// Catalogue #15: a non-UTF-8 header is skipped, the next one still parses.
+    #[test]
+    fn case_15_non_utf8_header_is_skipped() {
+        let (value, text) = signed();
+        let bad = HeaderValue::from_bytes(b"id=\xff\xfe; x=1").unwrap();
+        let good = HeaderValue::from_str(&format!("id={text}")).unwrap();
+        assert_eq!(
+            find(&keyring(), "id", &[bad, good]),
+            Presented::Genuine(value)
+        );
+    }
+
+    #[test]
+    fn too_many_candidates_are_ambiguous() {
+        let line = vec!["id=x"; MAX_CANDIDATES + 1].join("; ");
+        assert_eq!(
+            find(&keyring(), "id", &headers(&[&line])),
+            Presented::Ambiguous
+        );
+    }
+}

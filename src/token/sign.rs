@@ -1,0 +1,160 @@
+//! The HMAC-SHA256 tag that binds a random value to our cookie name and key.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::id::{RANDOM_TEXT_LEN, RandomValue};
+use super::key::DerivedKey;
+
+/// Length of the base64url text of a 32-byte tag.
+const TAG_TEXT_LEN: usize = 43;
+/// Separates the random value from its tag.
+const SEPARATOR: u8 = b'.';
+/// The exact length of every cookie value we issue: value, separator, tag.
+pub(crate) const SIGNED_LEN: usize = RANDOM_TEXT_LEN + 1 + TAG_TEXT_LEN;
+
+/// Why a presented cookie value was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// Wrong length, missing separator, or not base64url.
+    Malformed,
+    /// Well formed, but the tag does not verify under our key and cookie name.
+    BadTag,
+}
+
+impl Rejection {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::BadTag => "bad tag",
+        }
+    }
+}
+
+fn mac(key: &DerivedKey, cookie_name: &str, value_text: &[u8]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
+        .expect("HMAC accepts keys of any length");
+    // The tag covers `name=value`: a value moved under another cookie name fails
+    // (catalogue #7). A cookie name cannot contain `=`, so the input is unambiguous.
+    mac.update(cookie_name.as_bytes());
+    mac.update(b"=");
+    mac.update(value_text);
+    mac
+}
+
+/// The cookie value for `value`: `<base64url value>.<base64url tag>`.
+pub(crate) fn sign(key: &DerivedKey, cookie_name: &str, value: &RandomValue) -> String {
+    let text = value.encode();
+    let tag = mac(key, cookie_name, text.as_bytes())
+        .finalize()
+        .into_bytes();
+    let mut signed = String::with_capacity(SIGNED_LEN);
+    signed.push_str(&text);
+    signed.push(char::from(SEPARATOR));
+    signed.push_str(&URL_SAFE_NO_PAD.encode(tag));
+    signed
+}
+
+/// Checks a presented cookie value. The length is checked before any decoding,
+/// so hostile input costs O(1) (catalogue #12), and the tag comparison is
+/// constant-time (`Mac::verify_slice` uses `subtle`; catalogue #9).
+pub(crate) fn verify(
+    key: &DerivedKey,
+    cookie_name: &str,
+    signed: &[u8],
+) -> Result<RandomValue, Rejection> {
+    if signed.len() != SIGNED_LEN || signed[RANDOM_TEXT_LEN] != SEPARATOR {
+        return Err(Rejection::Malformed);
+    }
+    let (value_text, rest) = signed.split_at(RANDOM_TEXT_LEN);
+    let tag_text = &rest[1..];
+    let mut tag = [0u8; 32];
+    match URL_SAFE_NO_PAD.decode_slice(tag_text, &mut tag) {
+        Ok(32) => {}
+        _ => return Err(Rejection::Malformed),
+    }
+    let value = RandomValue::decode(value_text).ok_or(Rejection::Malformed)?;
+    mac(key, cookie_name, value_text)
+        .verify_slice(&tag)
+        .map_err(|_| Rejection::BadTag)?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> DerivedKey {
+        DerivedKey::derive(&[seed; 40], b"test")
+    }
+
+    #[test]
+    fn a_signed_value_verifies_to_itself() {
+        let value = RandomValue::generate().unwrap();
+        let signed = sign(&key(1), "id", &value);
+        assert_eq!(signed.len(), SIGNED_LEN);
+        assert_eq!(verify(&key(1), "id", signed.as_bytes()), Ok(value));
+    }
+
+    /// Catalogue #2 (another key) and #7 (another cookie name).
+    #[test]
+    fn case_2_and_7_other_key_or_name_is_a_bad_tag() {
+        let signed = sign(&key(1), "id", &RandomValue::generate().unwrap());
+        assert_eq!(
+            verify(&key(2), "id", signed.as_bytes()),
+            Err(Rejection::BadTag)
+        );
+        assert_eq!(
+            verify(&key(1), "sid", signed.as_bytes()),
+            Err(Rejection::BadTag)
+        );
+    }
+
+    /// Catalogue #3: truncated, extended and odd lengths are malformed, no panic.
+    #[test]
+    fn case_3_every_length_but_the_exact_one_is_malformed() {
+        let signed = sign(&key(1), "id", &RandomValue::generate().unwrap());
+        for len in 0..SIGNED_LEN {
+            assert_eq!(
+                verify(&key(1), "id", &signed.as_bytes()[..len]),
+                Err(Rejection::Malformed)
+            );
+        }
+        let longer = format!("{signed}A");
+        assert_eq!(
+            verify(&key(1), "id", longer.as_bytes()),
+            Err(Rejection::Malformed)
+        );
+    }
+
+    /// Catalogue #8: every single-bit flip is rejected.
+    #[test]
+    fn case_8_every_bit_flip_is_rejected() {
+        let signed = sign(&key(1), "id", &RandomValue::generate().unwrap());
+        for i in 0..signed.len() {
+            for bit in 0..8 {
+                let mut bytes = signed.clone().into_bytes();
+                bytes[i] ^= 1 << bit;
+                assert!(
+                    verify(&key(1), "id", &bytes).is_err(),
+                    "flip {i}:{bit} accepted"
+                );
+            }
+        }
+    }
+
+    /// Catalogue #14: a multibyte character at the split offset never panics.
+    #[test]
+    fn case_14_multibyte_at_the_split_offset_is_malformed() {
+        let mut text = "A".repeat(RANDOM_TEXT_LEN - 1);
+        text.push('£');
+        text.push_str(&"B".repeat(SIGNED_LEN - text.len()));
+        assert_eq!(text.len(), SIGNED_LEN);
+        assert_eq!(
+            verify(&key(1), "id", text.as_bytes()),
+            Err(Rejection::Malformed)
+        );
+    }
+}
