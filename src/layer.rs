@@ -13,7 +13,7 @@ use crate::config::{Config, Expiry};
 use crate::error::{Error, ErrorKind};
 use crate::service::SessionService;
 use crate::store::{DynStore, SessionStore};
-use crate::token::{Keyring, RandomValue};
+use crate::token::{Keyring, RandomValue, RejectionLog};
 
 /// What every request of one layer shares.
 pub(crate) struct Context {
@@ -22,6 +22,7 @@ pub(crate) struct Context {
     pub(crate) config: Config,
     /// Where fresh session values come from; tests swap it to force collisions.
     pub(crate) new_value: fn() -> Result<RandomValue, Error>,
+    pub(crate) rejections: RejectionLog,
 }
 
 impl Context {
@@ -193,6 +194,7 @@ impl<S> Layer<S> for SessionLayer {
             keyring: self.keyring.clone(),
             config: self.config.clone(),
             new_value: self.new_value,
+            rejections: RejectionLog::default(),
         };
         SessionService::new(inner, Arc::new(ctx))
     }

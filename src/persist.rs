@@ -1,6 +1,6 @@
 //! The after-response step: decide what to write, write it conditionally, pick the cookie.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use cookie::Cookie;
 use serde_json::{Map, Value};
@@ -14,7 +14,10 @@ use crate::store::SaveOutcome;
 use crate::token::{SessionKey, sign};
 
 /// How often a save is retried after version conflicts before giving up.
-const MAX_SAVE_ATTEMPTS: usize = 8;
+const MAX_SAVE_ATTEMPTS: u32 = 16;
+/// The longest pause between two attempts; pauses grow from 1 ms, with jitter,
+/// so that many writers of one session stop colliding in lock-step.
+const MAX_BACKOFF: Duration = Duration::from_millis(50);
 /// How many fresh ids are tried if one is already taken (catalogue #35).
 const MAX_CREATE_ATTEMPTS: usize = 3;
 
@@ -117,7 +120,7 @@ async fn save(
     let mut version = stored.version;
     let mut expiry = state.expiry;
     let mut created_at = stored.created_at;
-    for _ in 0..MAX_SAVE_ATTEMPTS {
+    for attempt in 0..MAX_SAVE_ATTEMPTS {
         let record = record_of(ctx, data, expiry, created_at, now, version + 1);
         match ctx.call(ctx.store.save(key, &record, version)).await? {
             SaveOutcome::Saved => {
@@ -134,7 +137,7 @@ async fn save(
             SaveOutcome::Missing => {
                 return Ok(dropped(key, "the session was ended by another request"));
             }
-            SaveOutcome::Conflict => {}
+            SaveOutcome::Conflict => tokio::time::sleep(backoff(attempt)).await,
         }
         let Some(current) = ctx.call(ctx.store.load(key)).await? else {
             return Ok(dropped(key, "the session was ended by another request"));
@@ -255,6 +258,12 @@ fn refreshed_cookie(
         &stored.value,
     );
     CookieAction::Set(ctx.config.session_cookie(signed, expiry, expires_at, now))
+}
+
+/// A random pause in `[0, min(2^attempt ms, MAX_BACKOFF))`.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = Duration::from_millis(1u64 << attempt.min(16)).min(MAX_BACKOFF);
+    ceiling.mul_f64(rand::random::<f64>())
 }
 
 fn dropped(key: &SessionKey, why: &'static str) -> CookieAction {

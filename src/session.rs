@@ -152,11 +152,12 @@ impl Session {
         let origin = match token::find(&ctx.keyring, &ctx.config.cookie_name, &self.inner.cookies) {
             Presented::Nothing => Origin::Guest,
             Presented::Rejected(reason) => {
-                token::warn_rejected(reason.as_str());
+                ctx.rejections.warn(reason.as_str());
                 Origin::Guest
             }
             Presented::Ambiguous => {
-                token::warn_rejected("several distinct genuine session cookies (cookie tossing?)");
+                ctx.rejections
+                    .warn("several distinct genuine session cookies (cookie tossing?)");
                 Origin::Guest
             }
             Presented::Genuine(value) => return self.load_stored(value).await,

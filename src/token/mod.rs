@@ -75,34 +75,40 @@ pub(crate) fn find(keyring: &Keyring, cookie_name: &str, headers: &[HeaderValue]
     }
 }
 
-/// Warnings about rejected cookies allowed per second; the rest are counted
-/// and reported in the next warning, so a flood cannot become a log flood
-/// (catalogue #77).
+/// Warnings about rejected cookies allowed per second and layer; the rest are
+/// counted and reported in the next warning, so a flood cannot become a log
+/// flood (catalogue #77).
 const WARNINGS_PER_SECOND: u64 = 10;
 
-static WINDOW: AtomicU64 = AtomicU64::new(0);
-static IN_WINDOW: AtomicU64 = AtomicU64::new(0);
-static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 static REJECTED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
-/// Logs a rejected cookie at `warn`, rate-limited. Never logs the value.
-pub(crate) fn warn_rejected(reason: &str) {
-    REJECTED_TOTAL.fetch_add(1, Ordering::Relaxed);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    if WINDOW.swap(now, Ordering::Relaxed) != now {
-        IN_WINDOW.store(0, Ordering::Relaxed);
-    }
-    if IN_WINDOW.fetch_add(1, Ordering::Relaxed) < WARNINGS_PER_SECOND {
-        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
-        tracing::warn!(
-            reason,
-            suppressed,
-            "session cookie rejected; request continues as a guest"
-        );
-    } else {
-        SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+/// Rate-limited `warn!` of rejected cookies. Never logs the value.
+#[derive(Debug, Default)]
+pub(crate) struct RejectionLog {
+    window: AtomicU64,
+    in_window: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl RejectionLog {
+    pub(crate) fn warn(&self, reason: &str) {
+        REJECTED_TOTAL.fetch_add(1, Ordering::Relaxed);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if self.window.swap(now, Ordering::Relaxed) != now {
+            self.in_window.store(0, Ordering::Relaxed);
+        }
+        if self.in_window.fetch_add(1, Ordering::Relaxed) < WARNINGS_PER_SECOND {
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                reason,
+                suppressed,
+                "session cookie rejected; request continues as a guest"
+            );
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -175,6 +181,20 @@ mod tests {
             find(&keyring(), "id", &[bad, good]),
             Presented::Genuine(value)
         );
+    }
+
+    #[test]
+    fn rejection_warnings_are_rate_limited_but_all_counted() {
+        let log = RejectionLog::default();
+        let before = rejected_cookie_count();
+        for _ in 0..100 {
+            log.warn("bad tag");
+        }
+        assert!(rejected_cookie_count() - before >= 100);
+        let logged = log.in_window.load(Ordering::Relaxed);
+        let suppressed = log.suppressed.load(Ordering::Relaxed);
+        // Unless the second ticked over mid-loop, exactly 10 were logged.
+        assert!(suppressed >= 80, "logged {logged}, suppressed {suppressed}");
     }
 
     #[test]

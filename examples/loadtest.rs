@@ -1,0 +1,833 @@
+//! HTTP load test: bare axum, axum + tower-sessions 0.15 and axum + sessionware,
+//! served side by side on 127.0.0.1 and loaded in one run.
+//!
+//! ```text
+//! cargo run --release --example loadtest
+//! cargo run --release --example loadtest -- --duration 5 --rounds 5 --connections 64
+//! ```
+//!
+//! Every app has the same four routes:
+//!
+//! * `/ignore`: the handler does not take the session (a valid cookie is sent);
+//! * `/read`: reads key `n` of an existing session;
+//! * `/write`: reads `n` and writes `n + 1`;
+//! * `/new`: inserts `n`; no cookie is sent, so every request creates a session.
+//!
+//! Before each measurement every connection gets a session of its own from
+//! the app under test (one `GET /write`), then sends that cookie on every
+//! request (`--shared-session` makes all connections share one session, to
+//! show contention on one record). Against bare axum a dummy cookie of the
+//! same length is sent, so every app parses the same headers.
+//!
+//! The matrix (scenario x app) runs `--rounds` times; within a round the app
+//! order rotates from scenario to scenario, so slow drift of the machine
+//! affects every app alike. Each cell is `--warmup` seconds unmeasured, then
+//! `--duration` seconds measured, with `--connections` keep-alive HTTP/1.1
+//! connections each sending one request at a time. Every response is checked
+//! for status 200; anything else, and any I/O or protocol error, is a failure,
+//! and a run with failures says so at the end and exits with status 1.
+//!
+//! It prints Markdown: per scenario the median requests/s of each app and the
+//! ratios tower-sessions/bare and sessionware/bare against the targets; then
+//! the median server CPU time per request (from `/proc`, server threads only,
+//! so the load client's own CPU use does not blur the comparison) and each
+//! layer's cost over bare axum; then how busy server and client threads were.
+//!
+//! The server and the client run on separate tokio runtimes
+//! (`--server-threads`, default 1, and `--client-threads`, default 1), so on a
+//! two-core machine each has a core. The default client (`--client raw`)
+//! writes pre-built requests and parses responses with `httparse`, so that it
+//! costs much less CPU than the server; `--client hyper` uses hyper's HTTP/1
+//! client connections instead, as a cross-check.
+//!
+//! Every option can also be given as an environment variable: `LOADTEST_`
+//! followed by the option name in capitals, `-` as `_` (for example
+//! `LOADTEST_DURATION=5`).
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use axum::serve::ListenerExt as _;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::body::Bytes;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+const SERVER_THREAD: &str = "lt-server";
+const CLIENT_THREAD: &str = "lt-client";
+
+/// Phases of a cell, shared with every connection task.
+const WARMUP: u8 = 0;
+const MEASURE: u8 = 1;
+const STOP: u8 = 2;
+
+/// The most failure messages kept per cell (all failures are counted).
+const KEPT_FAILURES: usize = 5;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum App {
+    Bare,
+    TowerSessions,
+    Sessionware,
+}
+
+const APPS: [App; 3] = [App::Bare, App::TowerSessions, App::Sessionware];
+
+impl App {
+    fn name(self) -> &'static str {
+        match self {
+            App::Bare => "bare axum",
+            App::TowerSessions => "tower-sessions",
+            App::Sessionware => "sessionware",
+        }
+    }
+
+    fn router(self) -> Router {
+        match self {
+            App::Bare => bare_app(),
+            App::TowerSessions => tower_sessions_app(),
+            App::Sessionware => sessionware_app(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Ignore,
+    Read,
+    Write,
+    New,
+}
+
+const SCENARIOS: [Scenario; 4] = [
+    Scenario::Ignore,
+    Scenario::Read,
+    Scenario::Write,
+    Scenario::New,
+];
+
+impl Scenario {
+    fn path(self) -> &'static str {
+        match self {
+            Scenario::Ignore => "/ignore",
+            Scenario::Read => "/read",
+            Scenario::Write => "/write",
+            Scenario::New => "/new",
+        }
+    }
+
+    fn sends_cookie(self) -> bool {
+        self != Scenario::New
+    }
+
+    /// The lowest acceptable sessionware/bare throughput ratio.
+    fn target(self) -> f64 {
+        match self {
+            Scenario::Ignore => 0.97,
+            Scenario::Read => 0.92,
+            Scenario::Write => 0.85,
+            Scenario::New => 0.75,
+        }
+    }
+}
+
+fn bare_app() -> Router {
+    async fn ok() -> &'static str {
+        "ok"
+    }
+    Router::new()
+        .route("/ignore", get(ok))
+        .route("/read", get(ok))
+        .route("/write", get(ok))
+        .route("/new", get(ok))
+}
+
+fn sessionware_app() -> Router {
+    use sessionware::{MemoryStore, Session, SessionError, SessionLayer};
+
+    async fn ignore() -> &'static str {
+        "ok"
+    }
+    async fn read(session: Session) -> Result<String, SessionError> {
+        let n: u64 = session.get("n")?.unwrap_or(0);
+        Ok(n.to_string())
+    }
+    async fn write(session: Session) -> Result<String, SessionError> {
+        let n: u64 = session.get("n")?.unwrap_or(0);
+        session.insert("n", n + 1)?;
+        Ok(n.to_string())
+    }
+    async fn new(session: Session) -> Result<&'static str, SessionError> {
+        session.insert("n", 0u64)?;
+        Ok("ok")
+    }
+    let secret: Vec<u8> = (0u8..64)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
+    Router::new()
+        .route("/ignore", get(ignore))
+        .route("/read", get(read))
+        .route("/write", get(write))
+        .route("/new", get(new))
+        .layer(SessionLayer::new(MemoryStore::new(), secret).secure(false))
+}
+
+fn tower_sessions_app() -> Router {
+    use axum::http::StatusCode;
+    use tower_sessions::{MemoryStore, Session, SessionManagerLayer};
+
+    fn fail(_: tower_sessions::session::Error) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+    async fn ignore() -> &'static str {
+        "ok"
+    }
+    async fn read(session: Session) -> Result<String, StatusCode> {
+        let n: u64 = session.get("n").await.map_err(fail)?.unwrap_or(0);
+        Ok(n.to_string())
+    }
+    async fn write(session: Session) -> Result<String, StatusCode> {
+        let n: u64 = session.get("n").await.map_err(fail)?.unwrap_or(0);
+        session.insert("n", n + 1).await.map_err(fail)?;
+        Ok(n.to_string())
+    }
+    async fn new(session: Session) -> Result<&'static str, StatusCode> {
+        session.insert("n", 0u64).await.map_err(fail)?;
+        Ok("ok")
+    }
+    Router::new()
+        .route("/ignore", get(ignore))
+        .route("/read", get(read))
+        .route("/write", get(write))
+        .route("/new", get(new))
+        .layer(SessionManagerLayer::new(MemoryStore::default()).with_secure(false))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientKind {
+    Raw,
+    Hyper,
+}
+
+struct Options {
+    duration: Duration,
+    warmup: Duration,
+    connections: usize,
+    rounds: usize,
+    server_threads: usize,
+    client_threads: usize,
+    client: ClientKind,
+    shared_session: bool,
+}
+
+/// `--name value`, `--name=value`, or the `LOADTEST_NAME` variable.
+fn option(args: &[String], name: &str) -> Option<String> {
+    let flag = format!("--{name}");
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if *arg == flag {
+            return iter.next().cloned();
+        }
+        if let Some(value) = arg.strip_prefix(&flag).and_then(|v| v.strip_prefix('=')) {
+            return Some(value.to_owned());
+        }
+    }
+    let var = format!("LOADTEST_{}", name.to_uppercase().replace('-', "_"));
+    std::env::var(var).ok()
+}
+
+fn parsed<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    match option(args, name) {
+        None => default,
+        Some(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("--{name}: cannot parse {text:?}")),
+    }
+}
+
+impl Options {
+    fn from_env() -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.iter().any(|a| a == "--help" || a == "-h") {
+            println!(
+                "usage: loadtest [--duration SECS] [--warmup SECS] [--connections N] [--rounds N]\n\
+                 \x20               [--server-threads N] [--client-threads N] [--client raw|hyper]\n\
+                 \x20               [--shared-session]"
+            );
+            std::process::exit(0);
+        }
+        let client = match option(&args, "client").as_deref() {
+            None | Some("raw") => ClientKind::Raw,
+            Some("hyper") => ClientKind::Hyper,
+            Some(other) => panic!("--client: expected raw or hyper, got {other:?}"),
+        };
+        let shared_session = args.iter().any(|a| a == "--shared-session")
+            || std::env::var("LOADTEST_SHARED_SESSION").is_ok_and(|v| v != "0");
+        Self {
+            duration: Duration::from_secs_f64(parsed(&args, "duration", 3.0)),
+            warmup: Duration::from_secs_f64(parsed(&args, "warmup", 0.5)),
+            connections: parsed(&args, "connections", 32usize).max(1),
+            rounds: parsed(&args, "rounds", 3usize).max(1),
+            server_threads: parsed(&args, "server-threads", 1usize).max(1),
+            client_threads: parsed(&args, "client-threads", 1usize).max(1),
+            client,
+            shared_session,
+        }
+    }
+}
+
+/// What one response told us.
+struct Reply {
+    status: u16,
+    /// The `name=value` pair of the first `Set-Cookie`, when asked for.
+    cookie: Option<String>,
+}
+
+/// One keep-alive HTTP/1.1 connection.
+enum Conn {
+    /// Pre-built request bytes out, `httparse` on the way back: cheap.
+    Raw { stream: TcpStream, buf: Vec<u8> },
+    Hyper {
+        sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    },
+}
+
+/// One request, ready to send many times.
+struct Prepared {
+    raw: Vec<u8>,
+    path: &'static str,
+    cookie: Option<String>,
+}
+
+impl Prepared {
+    fn new(addr: SocketAddr, path: &'static str, cookie: Option<String>) -> Self {
+        let mut raw = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n");
+        if let Some(cookie) = &cookie {
+            let _ = write!(raw, "cookie: {cookie}\r\n");
+        }
+        raw.push_str("\r\n");
+        Self {
+            raw: raw.into_bytes(),
+            path,
+            cookie,
+        }
+    }
+}
+
+impl Conn {
+    async fn open(addr: SocketAddr, kind: ClientKind) -> Result<Self, String> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        Ok(match kind {
+            ClientKind::Raw => Conn::Raw {
+                stream,
+                buf: Vec::with_capacity(4096),
+            },
+            ClientKind::Hyper => {
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let (sender, connection) = hyper::client::conn::http1::handshake(io)
+                    .await
+                    .map_err(|e| format!("handshake: {e}"))?;
+                tokio::spawn(connection);
+                Conn::Hyper { sender }
+            }
+        })
+    }
+
+    async fn send(&mut self, request: &Prepared, want_cookie: bool) -> Result<Reply, String> {
+        match self {
+            Conn::Raw { stream, buf } => raw_send(stream, buf, &request.raw, want_cookie).await,
+            Conn::Hyper { sender } => {
+                let mut builder = hyper::Request::get(request.path);
+                if let Some(cookie) = &request.cookie {
+                    builder = builder.header("cookie", cookie.as_str());
+                }
+                let req = builder.body(Empty::new()).map_err(|e| e.to_string())?;
+                sender.ready().await.map_err(|e| format!("ready: {e}"))?;
+                let response = sender
+                    .send_request(req)
+                    .await
+                    .map_err(|e| format!("send: {e}"))?;
+                let status = response.status().as_u16();
+                let cookie = want_cookie
+                    .then(|| response.headers().get("set-cookie"))
+                    .flatten()
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.split(';').next().unwrap_or("").to_owned());
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| format!("body: {e}"))?;
+                Ok(Reply { status, cookie })
+            }
+        }
+    }
+}
+
+async fn raw_send(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    request: &[u8],
+    want_cookie: bool,
+) -> Result<Reply, String> {
+    stream
+        .write_all(request)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 24];
+        let mut response = httparse::Response::new(&mut headers);
+        match response.parse(buf) {
+            Ok(httparse::Status::Complete(head_len)) => {
+                let status = response.code.unwrap_or(0);
+                let mut body_len = None;
+                let mut cookie = None;
+                for header in response.headers.iter() {
+                    if header.name.eq_ignore_ascii_case("content-length") {
+                        body_len = std::str::from_utf8(header.value)
+                            .ok()
+                            .and_then(|v| v.trim().parse::<usize>().ok());
+                    } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+                        return Err("chunked responses are not supported".into());
+                    } else if want_cookie
+                        && cookie.is_none()
+                        && header.name.eq_ignore_ascii_case("set-cookie")
+                    {
+                        let value = String::from_utf8_lossy(header.value);
+                        cookie = Some(value.split(';').next().unwrap_or("").to_owned());
+                    }
+                }
+                let body_len = body_len.ok_or("response without content-length")?;
+                let total = head_len + body_len;
+                while buf.len() < total {
+                    read_more(stream, buf).await?;
+                }
+                buf.drain(..total);
+                return Ok(Reply { status, cookie });
+            }
+            Ok(httparse::Status::Partial) => read_more(stream, buf).await?,
+            Err(e) => return Err(format!("bad response: {e}")),
+        }
+    }
+}
+
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), String> {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(4096);
+    }
+    match stream.read_buf(buf).await {
+        Ok(0) => Err("connection closed by the server".into()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("read: {e}")),
+    }
+}
+
+/// Failures of one cell: all counted, the first few kept.
+#[derive(Default)]
+struct Failures {
+    count: u64,
+    samples: Vec<String>,
+}
+
+impl Failures {
+    fn add(&mut self, message: String) {
+        self.count += 1;
+        if self.samples.len() < KEPT_FAILURES {
+            self.samples.push(message);
+        }
+    }
+
+    fn merge(&mut self, other: Failures) {
+        self.count += other.count;
+        for message in other.samples {
+            if self.samples.len() < KEPT_FAILURES {
+                self.samples.push(message);
+            }
+        }
+    }
+}
+
+/// A session cookie from `app` (one `GET /write`), or a dummy pair of the
+/// length of sessionware's when the app sets none.
+async fn fetch_cookie(
+    conn: &mut Conn,
+    addr: SocketAddr,
+    failures: &mut Failures,
+) -> Result<String, String> {
+    let reply = conn
+        .send(&Prepared::new(addr, "/write", None), true)
+        .await?;
+    if reply.status != 200 {
+        failures.add(format!(
+            "GET /write (cookie setup): status {}",
+            reply.status
+        ));
+    }
+    Ok(reply
+        .cookie
+        .unwrap_or_else(|| format!("id={}", "x".repeat(87))))
+}
+
+/// Sends `request` until the phase is `STOP`; counts successes while `MEASURE`.
+async fn drive(
+    mut conn: Conn,
+    addr: SocketAddr,
+    kind: ClientKind,
+    request: Prepared,
+    phase: Arc<AtomicU8>,
+) -> (u64, Failures) {
+    let mut ok = 0u64;
+    let mut failures = Failures::default();
+    loop {
+        let result = conn.send(&request, false).await;
+        let now = phase.load(Ordering::Relaxed);
+        if now == STOP {
+            break;
+        }
+        let measuring = now == MEASURE;
+        match result {
+            Ok(reply) if reply.status == 200 => ok += u64::from(measuring),
+            Ok(reply) => failures.add(format!("GET {}: status {}", request.path, reply.status)),
+            Err(err) => {
+                failures.add(format!("GET {}: {err}", request.path));
+                match Conn::open(addr, kind).await {
+                    Ok(fresh) => conn = fresh,
+                    Err(err) => {
+                        failures.add(format!("reconnect: {err}"));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        }
+    }
+    (ok, failures)
+}
+
+/// CPU time (user + system) of this process's threads whose name starts with `prefix`.
+fn thread_cpu(prefix: &str) -> Duration {
+    let mut ticks = 0u64;
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        // After the name: state, ppid, ... with utime and stime 12th and 13th.
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        for index in [11, 12] {
+            ticks += fields.get(index).and_then(|f| f.parse().ok()).unwrap_or(0);
+        }
+    }
+    // Linux reports these in USER_HZ, 100 per second on every common platform.
+    Duration::from_millis(ticks * 10)
+}
+
+/// The result of one (round, scenario, app) cell.
+struct Cell {
+    requests_per_s: f64,
+    /// Server CPU time per successful request.
+    server_cpu_us: f64,
+    /// Busy cores, server and client threads.
+    server_busy: f64,
+    client_busy: f64,
+    failures: Failures,
+}
+
+async fn run_cell(addr: SocketAddr, scenario: Scenario, opts: &Options) -> Cell {
+    let mut failures = Failures::default();
+    let mut conns = Vec::with_capacity(opts.connections);
+    for _ in 0..opts.connections {
+        match Conn::open(addr, opts.client).await {
+            Ok(conn) => conns.push(conn),
+            Err(err) => failures.add(err),
+        }
+    }
+    let mut requests = Vec::with_capacity(conns.len());
+    let mut shared = None;
+    for conn in &mut conns {
+        let cookie = if !scenario.sends_cookie() {
+            None
+        } else if opts.shared_session && shared.is_some() {
+            shared.clone()
+        } else {
+            match fetch_cookie(conn, addr, &mut failures).await {
+                Ok(cookie) => Some(cookie),
+                Err(err) => {
+                    failures.add(format!("cookie setup: {err}"));
+                    None
+                }
+            }
+        };
+        if opts.shared_session {
+            shared.clone_from(&cookie);
+        }
+        requests.push(Prepared::new(addr, scenario.path(), cookie));
+    }
+
+    let phase = Arc::new(AtomicU8::new(WARMUP));
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .zip(requests)
+        .map(|(conn, request)| {
+            tokio::spawn(drive(conn, addr, opts.client, request, Arc::clone(&phase)))
+        })
+        .collect();
+    tokio::time::sleep(opts.warmup).await;
+    let (server_before, client_before) = (thread_cpu(SERVER_THREAD), thread_cpu(CLIENT_THREAD));
+    let started = Instant::now();
+    phase.store(MEASURE, Ordering::Relaxed);
+    tokio::time::sleep(opts.duration).await;
+    phase.store(STOP, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    let server_cpu = (thread_cpu(SERVER_THREAD) - server_before).as_secs_f64();
+    let client_cpu = (thread_cpu(CLIENT_THREAD) - client_before).as_secs_f64();
+
+    let mut ok = 0;
+    for task in tasks {
+        match task.await {
+            Ok((count, task_failures)) => {
+                ok += count;
+                failures.merge(task_failures);
+            }
+            Err(err) => failures.add(format!("client task panicked: {err}")),
+        }
+    }
+    Cell {
+        requests_per_s: ok as f64 / elapsed,
+        server_cpu_us: if ok == 0 {
+            f64::NAN
+        } else {
+            server_cpu * 1e6 / ok as f64
+        },
+        server_busy: server_cpu / elapsed,
+        client_busy: client_cpu / elapsed,
+        failures,
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+fn runtime(threads: usize, name: &'static str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Binds an ephemeral port on 127.0.0.1 and serves `app` there.
+fn serve(rt: &tokio::runtime::Runtime, app: App) -> SocketAddr {
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        tokio::spawn(async move {
+            axum::serve(listener, app.router())
+                .await
+                .expect("server failed");
+        });
+        addr
+    })
+}
+
+fn main() -> ExitCode {
+    let opts = Options::from_env();
+    let server_rt = runtime(opts.server_threads, SERVER_THREAD);
+    let client_rt = runtime(opts.client_threads, CLIENT_THREAD);
+    let addrs: Vec<SocketAddr> = APPS.iter().map(|&app| serve(&server_rt, app)).collect();
+
+    let cells = SCENARIOS.len() * APPS.len() * opts.rounds;
+    eprintln!(
+        "loadtest: {cells} cells of {:.1} s + {:.1} s warm-up, {} connections, \
+         {} server / {} client threads, {} client{}; about {:.0} s",
+        opts.duration.as_secs_f64(),
+        opts.warmup.as_secs_f64(),
+        opts.connections,
+        opts.server_threads,
+        opts.client_threads,
+        if opts.client == ClientKind::Raw {
+            "raw"
+        } else {
+            "hyper"
+        },
+        if opts.shared_session {
+            ", one shared session"
+        } else {
+            ""
+        },
+        cells as f64 * (opts.duration + opts.warmup).as_secs_f64(),
+    );
+
+    // results[scenario][app] = one Cell per round.
+    let mut results: Vec<Vec<Vec<Cell>>> = SCENARIOS
+        .iter()
+        .map(|_| APPS.iter().map(|_| Vec::new()).collect())
+        .collect();
+    for round in 0..opts.rounds {
+        for (s, &scenario) in SCENARIOS.iter().enumerate() {
+            for offset in 0..APPS.len() {
+                let a = (round + s + offset) % APPS.len();
+                let cell = client_rt.block_on(run_cell(addrs[a], scenario, &opts));
+                eprintln!(
+                    "round {} {:8} {:15} {:9.0} req/s  {:6.2} µs server CPU/req  {} failures",
+                    round + 1,
+                    scenario.path(),
+                    APPS[a].name(),
+                    cell.requests_per_s,
+                    cell.server_cpu_us,
+                    cell.failures.count,
+                );
+                results[s][a].push(cell);
+            }
+        }
+    }
+    let failed = report(&opts, &mut results);
+    server_rt.shutdown_timeout(Duration::from_secs(1));
+    client_rt.shutdown_timeout(Duration::from_secs(1));
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Prints the tables; returns whether any request failed.
+fn report(opts: &Options, results: &mut [Vec<Vec<Cell>>]) -> bool {
+    let med = |cells: &[Cell], f: fn(&Cell) -> f64| {
+        let mut values: Vec<f64> = cells.iter().map(f).collect();
+        median(&mut values)
+    };
+    println!(
+        "\n## Requests per second, median of {} rounds \
+         ({} connections, {:.1} s per cell, {} server / {} client threads)\n",
+        opts.rounds,
+        opts.connections,
+        opts.duration.as_secs_f64(),
+        opts.server_threads,
+        opts.client_threads,
+    );
+    println!(
+        "| scenario | bare axum | tower-sessions | sessionware | tower-sessions / bare | sessionware / bare | target | |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+    let mut missed = Vec::new();
+    for (s, &scenario) in SCENARIOS.iter().enumerate() {
+        let rps: Vec<f64> = results[s]
+            .iter()
+            .map(|cells| med(cells, |c| c.requests_per_s))
+            .collect();
+        let (ts, sw) = (rps[1] / rps[0], rps[2] / rps[0]);
+        let met = sw >= scenario.target();
+        if !met {
+            missed.push(scenario.path());
+        }
+        println!(
+            "| `{}` | {:.0} | {:.0} | {:.0} | {ts:.3} | {sw:.3} | ≥ {:.2} | {} |",
+            scenario.path(),
+            rps[0],
+            rps[1],
+            rps[2],
+            scenario.target(),
+            if met { "met" } else { "**missed**" },
+        );
+    }
+
+    println!("\n## Server CPU time per request, µs (median), and cost over bare axum\n");
+    println!(
+        "| scenario | bare axum | tower-sessions | sessionware | tower-sessions − bare | sessionware − bare |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (s, &scenario) in SCENARIOS.iter().enumerate() {
+        let cpu: Vec<f64> = results[s]
+            .iter()
+            .map(|cells| med(cells, |c| c.server_cpu_us))
+            .collect();
+        println!(
+            "| `{}` | {:.2} | {:.2} | {:.2} | {:+.2} | {:+.2} |",
+            scenario.path(),
+            cpu[0],
+            cpu[1],
+            cpu[2],
+            cpu[1] - cpu[0],
+            cpu[2] - cpu[0],
+        );
+    }
+
+    println!("\n## Busy cores (median): server threads / client threads\n");
+    println!("| scenario | bare axum | tower-sessions | sessionware |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (s, &scenario) in SCENARIOS.iter().enumerate() {
+        let busy: Vec<String> = results[s]
+            .iter()
+            .map(|cells| {
+                format!(
+                    "{:.2} / {:.2}",
+                    med(cells, |c| c.server_busy),
+                    med(cells, |c| c.client_busy)
+                )
+            })
+            .collect();
+        println!("| `{}` | {} |", scenario.path(), busy.join(" | "));
+    }
+
+    let mut total = 0;
+    for (s, &scenario) in SCENARIOS.iter().enumerate() {
+        for (a, &app) in APPS.iter().enumerate() {
+            let mut all = Failures::default();
+            for cell in results[s][a].iter_mut() {
+                all.merge(std::mem::take(&mut cell.failures));
+            }
+            if all.count > 0 {
+                total += all.count;
+                println!(
+                    "\nFAILURES: {} {}: {} failed requests, e.g.:",
+                    app.name(),
+                    scenario.path(),
+                    all.count
+                );
+                for sample in &all.samples {
+                    println!("  - {sample}");
+                }
+            }
+        }
+    }
+    println!();
+    if total > 0 {
+        println!(
+            "!!! RUN FAILED: {total} requests did not get a 200; the numbers above are not valid !!!"
+        );
+    } else {
+        println!("All responses were 200.");
+    }
+    if !missed.is_empty() {
+        println!("sessionware missed its target for: {}", missed.join(", "));
+    }
+    total > 0
+}

@@ -1,0 +1,241 @@
+//! Shared pieces of the integration tests: a fault-injecting, counting store
+//! and helpers that send real requests through a `Router`.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderMap, Request, StatusCode};
+use sessionware::{Error, MemoryStore, Record, SaveOutcome, SessionKey, SessionStore};
+use tower::ServiceExt as _;
+
+/// A 64-byte test secret (never use a fixed secret in an application).
+pub fn secret() -> Vec<u8> {
+    (0u8..64)
+        .map(|b| b.wrapping_mul(37).wrapping_add(11))
+        .collect()
+}
+
+/// Counters and switches shared between a test and its [`FaultyStore`].
+#[derive(Debug, Default)]
+pub struct Faults {
+    pub loads: AtomicU64,
+    pub creates: AtomicU64,
+    pub saves: AtomicU64,
+    pub deletes: AtomicU64,
+    pub fail_load: AtomicBool,
+    pub fail_write: AtomicBool,
+    pub hang: AtomicBool,
+}
+
+impl Faults {
+    pub fn lookups(&self) -> u64 {
+        self.loads.load(Ordering::SeqCst)
+    }
+    pub fn writes(&self) -> u64 {
+        self.creates.load(Ordering::SeqCst)
+            + self.saves.load(Ordering::SeqCst)
+            + self.deletes.load(Ordering::SeqCst)
+    }
+    pub fn set(flag: &AtomicBool, on: bool) {
+        flag.store(on, Ordering::SeqCst);
+    }
+}
+
+/// A `MemoryStore` that counts calls and fails or hangs on demand.
+#[derive(Debug, Clone, Default)]
+pub struct FaultyStore {
+    pub inner: MemoryStore,
+    pub faults: Arc<Faults>,
+}
+
+impl FaultyStore {
+    async fn gate(&self, write: bool) -> Result<(), Error> {
+        if self.faults.hang.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        let flag = if write {
+            &self.faults.fail_write
+        } else {
+            &self.faults.fail_load
+        };
+        if flag.load(Ordering::SeqCst) {
+            return Err(Error::store(std::io::Error::other(
+                "injected: connection refused",
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl SessionStore for FaultyStore {
+    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+        self.faults.creates.fetch_add(1, Ordering::SeqCst);
+        self.gate(true).await?;
+        self.inner.create(key, record).await
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+        self.faults.loads.fetch_add(1, Ordering::SeqCst);
+        self.gate(false).await?;
+        self.inner.load(key).await
+    }
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: u64,
+    ) -> Result<SaveOutcome, Error> {
+        self.faults.saves.fetch_add(1, Ordering::SeqCst);
+        self.gate(true).await?;
+        self.inner.save(key, record, expected).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.faults.deletes.fetch_add(1, Ordering::SeqCst);
+        self.gate(true).await?;
+        self.inner.delete(key).await
+    }
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        self.inner.delete_expired().await
+    }
+}
+
+/// What came back from one request.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    /// Every `Set-Cookie` header.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The one `Set-Cookie` header, if any (panics if there are several).
+    pub fn set_cookie(&self) -> Option<String> {
+        let all = self.set_cookies();
+        assert!(all.len() <= 1, "more than one Set-Cookie: {all:?}");
+        all.into_iter().next()
+    }
+
+    /// The `name=value` pair of the `Set-Cookie`, ready to send back.
+    pub fn cookie_pair(&self) -> String {
+        let header = self.set_cookie().expect("a Set-Cookie header");
+        header.split(';').next().unwrap().to_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// Sends `GET path` with the given `Cookie` header lines.
+pub async fn send_with(app: &Router, path: &str, cookies: &[&str]) -> Reply {
+    let mut request = Request::builder().uri(path);
+    for line in cookies {
+        request = request.header("cookie", *line);
+    }
+    send_request(app, request.body(Body::empty()).unwrap()).await
+}
+
+/// Sends `GET path`, with one `Cookie` header if given.
+pub async fn send(app: &Router, path: &str, cookie: Option<&str>) -> Reply {
+    send_with(app, path, cookie.as_slice()).await
+}
+
+pub async fn send_request(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// Routes that exercise every `Session` method; the body says what happened.
+pub fn routes() -> Router {
+    use axum::routing::get;
+    use sessionware::{Expiry, Session};
+
+    Router::new()
+        .route("/ignore", get(|| async { "ignored" }))
+        .route(
+            "/get",
+            get(|s: Session| async move { format!("{:?}", s.get::<u64>("n").unwrap()) }),
+        )
+        .route(
+            "/insert",
+            get(|s: Session| async move {
+                let n = s.get::<u64>("n").unwrap().unwrap_or(0) + 1;
+                s.insert("n", n).unwrap();
+                n.to_string()
+            }),
+        )
+        .route(
+            "/user",
+            get(|s: Session| async move { format!("{:?}", s.get::<String>("user").unwrap()) }),
+        )
+        .route(
+            "/login/{name}",
+            get(
+                |s: Session, axum::extract::Path(name): axum::extract::Path<String>| async move {
+                    s.clear();
+                    s.insert("user", name).unwrap();
+                    s.cycle_id();
+                    "logged in"
+                },
+            ),
+        )
+        .route(
+            "/remove",
+            get(|s: Session| async move { s.remove("n").to_string() }),
+        )
+        .route(
+            "/take",
+            get(|s: Session| async move { format!("{:?}", s.take::<u64>("n").unwrap()) }),
+        )
+        .route("/clear", get(|s: Session| async move { s.clear() }))
+        .route(
+            "/is_empty",
+            get(|s: Session| async move { s.is_empty().to_string() }),
+        )
+        .route("/cycle", get(|s: Session| async move { s.cycle_id() }))
+        .route("/destroy", get(|s: Session| async move { s.destroy() }))
+        .route("/a/b/destroy", get(|s: Session| async move { s.destroy() }))
+        .route(
+            "/remember",
+            get(|s: Session| async move {
+                s.set_expiry(Expiry::OnInactivity(Duration::from_secs(30 * 86_400)));
+                format!("{:?}", s.expiry())
+            }),
+        )
+        .route(
+            "/expiry",
+            get(|s: Session| async move { format!("{:?}", s.expiry()) }),
+        )
+        .route(
+            "/degraded",
+            get(|s: Session| async move { s.is_degraded().to_string() }),
+        )
+        .route(
+            "/fail",
+            get(|s: Session| async move {
+                s.insert("n", 1000u64).unwrap();
+                StatusCode::SERVICE_UNAVAILABLE
+            }),
+        )
+}

@@ -1,0 +1,369 @@
+//! Hostile and malformed cookies: every one is a guest and none reaches the
+//! store (catalogue section A, plus #76). A counting store proves "0 lookups".
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::{FaultyStore, routes, secret, send, send_with};
+use hmac::{Hmac, Mac};
+use http::{HeaderValue, Request, StatusCode};
+use proptest::prelude::*;
+use sessionware::{MemoryStore, Record, SessionKey, SessionLayer, SessionStore};
+use sha2::{Digest, Sha256};
+
+fn app(store: FaultyStore) -> Router {
+    routes().layer(SessionLayer::new(store, secret()))
+}
+
+/// Sends `cookie_lines` to `/get` and asserts: 200, guest, no lookup, no cookie.
+async fn assert_guest(store: &FaultyStore, app: &Router, cookie_lines: &[&str]) {
+    let before = store.faults.lookups();
+    let reply = send_with(app, "/get", cookie_lines).await;
+    assert_eq!(reply.status, StatusCode::OK, "{cookie_lines:?}");
+    assert_eq!(reply.body, "None", "{cookie_lines:?}");
+    assert_eq!(reply.set_cookie(), None, "{cookie_lines:?}");
+    assert_eq!(
+        store.faults.lookups(),
+        before,
+        "store reached for {cookie_lines:?}"
+    );
+}
+
+/// A genuine cookie value, and the app that issued it.
+async fn genuine() -> (FaultyStore, Router, String) {
+    let store = FaultyStore::default();
+    let app = app(store.clone());
+    let pair = send(&app, "/insert", None).await.cookie_pair();
+    let value = pair.strip_prefix("id=").unwrap().to_owned();
+    (store, app, value)
+}
+
+/// Builds a cookie value the way the format is specified, independently of
+/// the crate: base64url(random) "." base64url(HMAC-SHA256(HKDF(secret, label), "id=" value)).
+fn hand_made(random: &[u8; 32], label: &[u8]) -> String {
+    let mut key = [0u8; 32];
+    hkdf::Hkdf::<Sha256>::new(None, &secret())
+        .expand(label, &mut key)
+        .unwrap();
+    let text = URL_SAFE_NO_PAD.encode(random);
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+    mac.update(format!("id={text}").as_bytes());
+    format!(
+        "{text}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+/// The specified format works, and the store is keyed by SHA-256 of the random
+/// bytes (catalogue #10); the same value tagged for another purpose is a guest (#6).
+#[tokio::test]
+async fn case_6_and_10_format_digest_and_purpose_separation() {
+    let store = FaultyStore::default();
+    let app = app(store.clone());
+    let random = [0x33u8; 32];
+    let key = SessionKey::from_bytes(Sha256::digest(random).into());
+    let now = SystemTime::now();
+    let mut data = serde_json::Map::new();
+    data.insert("n".into(), 41.into());
+    store
+        .inner
+        .create(&key, &Record::new(data, now, now + Duration::from_secs(60)))
+        .await
+        .unwrap();
+
+    let ours = hand_made(&random, b"sessionware/v1/cookie-signing");
+    assert_eq!(
+        send(&app, "/get", Some(&format!("id={ours}"))).await.body,
+        "Some(41)"
+    );
+    let csrf = hand_made(&random, b"sessionware/v1/csrf");
+    assert_guest(&store, &app, &[&format!("id={csrf}")]).await;
+}
+
+/// Catalogue #2: a tag from another secret is a guest with no lookup.
+#[tokio::test]
+async fn case_2_foreign_secret_is_a_guest() {
+    let other = FaultyStore::default();
+    let foreign_app = routes().layer(SessionLayer::new(
+        other,
+        [9u8, 8, 7, 6, 5, 4, 3, 2].repeat(5),
+    ));
+    let foreign = send(&foreign_app, "/insert", None).await.cookie_pair();
+    let (store, app, _) = genuine().await;
+    assert_guest(&store, &app, &[&foreign]).await;
+}
+
+/// Catalogue #3: truncated, extended, empty and short values.
+#[tokio::test]
+async fn case_3_wrong_lengths_are_guests() {
+    let (store, app, value) = genuine().await;
+    let n = value.len();
+    for candidate in [&value[..n - 1], &value[..1], "", &value[..43], &value[..44]] {
+        assert_guest(&store, &app, &[&format!("id={candidate}")]).await;
+    }
+    assert_guest(&store, &app, &[&format!("id={value}A")]).await;
+}
+
+/// Catalogue #4: an unsigned, well-formed token is a guest; a write mints a fresh one.
+#[tokio::test]
+async fn case_4_unsigned_token_is_never_adopted() {
+    let (store, app, value) = genuine().await;
+    let unsigned = format!("id={}", &value[..43]);
+    assert_guest(&store, &app, &[&unsigned]).await;
+    let reply = send(&app, "/insert", Some(&unsigned)).await;
+    assert!(!reply.cookie_pair().contains(&value[..43]));
+}
+
+/// Catalogue #5: garbage, another app's cookie, a sealed blob are guests, never 500.
+#[tokio::test]
+async fn case_5_garbage_is_a_guest() {
+    let (store, app, _) = genuine().await;
+    let blob = format!("id=Fe26.2**{}", "a".repeat(200));
+    for line in [
+        "id=!!!not-base64!!!",
+        "id=s%3Aabc.def",
+        blob.as_str(),
+        "id=a.b.c",
+    ] {
+        assert_guest(&store, &app, &[line]).await;
+    }
+}
+
+/// Catalogue #7: a genuine value under another cookie name is rejected.
+#[tokio::test]
+async fn case_7_value_moved_to_another_name_is_rejected() {
+    let (_, _, value) = genuine().await;
+    let store = FaultyStore::default();
+    let sid_app = routes().layer(SessionLayer::new(store.clone(), secret()).cookie_name("sid"));
+    assert_guest(&store, &sid_app, &[&format!("sid={value}")]).await;
+}
+
+/// Catalogue #11: the stored digest presented as the cookie is a guest.
+#[tokio::test]
+async fn case_11_stored_digest_is_not_a_cookie() {
+    let (store, app, value) = genuine().await;
+    let random = URL_SAFE_NO_PAD.decode(&value[..43]).unwrap();
+    let digest = Sha256::digest(&random);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let b64 = URL_SAFE_NO_PAD.encode(digest);
+    for line in [
+        format!("id={hex}"),
+        format!("id={b64}"),
+        format!("id={b64}.{}", &value[44..]),
+    ] {
+        assert_guest(&store, &app, &[&line]).await;
+    }
+}
+
+/// Catalogue #12: a 100 KB value is rejected by length, fast.
+#[tokio::test]
+async fn case_12_oversized_value_is_rejected_in_constant_time() {
+    let (store, app, _) = genuine().await;
+    let huge = format!("id={}", "A".repeat(100 * 1024));
+    let started = Instant::now();
+    assert_guest(&store, &app, &[&huge]).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    let sixty_four_k = format!("id={}", "x".repeat(64 * 1024));
+    assert_guest(&store, &app, &[&sixty_four_k]).await;
+}
+
+/// Catalogue #13: 10,000 pairs with ours last: found.
+#[tokio::test]
+async fn case_13_many_pairs_ours_last_is_found() {
+    let (_, app, value) = genuine().await;
+    let mut line: String = (0..10_000).map(|i| format!("c{i}=v; ")).collect();
+    line.push_str(&format!("id={value}"));
+    assert_eq!(send(&app, "/get", Some(&line)).await.body, "Some(1)");
+}
+
+/// Catalogue #14 and #15: percent-encoded multibyte, raw non-UTF-8, NUL-free obs-text.
+#[tokio::test]
+async fn case_14_and_15_encoded_and_non_utf8_bytes_are_guests() {
+    let (store, app, value) = genuine().await;
+    let split = format!("id={}%C2%A3{}", &value[..41], &value[44..]);
+    assert_guest(&store, &app, &[&split]).await;
+
+    let mut raw = b"id=".to_vec();
+    raw.extend_from_slice(&[0x80, 0xff, 0xc3]);
+    raw.extend_from_slice(value.as_bytes());
+    let request = Request::builder()
+        .uri("/get")
+        .header("cookie", HeaderValue::from_bytes(&raw).unwrap())
+        .header("cookie", HeaderValue::from_str("other=1").unwrap())
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let reply = common::send_request(&app, request).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "None")
+    );
+}
+
+/// Catalogue #16: two distinct genuine values, in both orders and across headers, are a guest.
+#[tokio::test]
+async fn case_16_duplicate_names_are_a_guest() {
+    let (store, app, victim) = genuine().await;
+    let attacker = send(&app, "/insert", None).await.cookie_pair();
+    let victim = format!("id={victim}");
+    assert_guest(&store, &app, &[&format!("{attacker}; {victim}")]).await;
+    assert_guest(&store, &app, &[&format!("{victim}; {attacker}")]).await;
+    assert_guest(&store, &app, &[&victim, &attacker]).await;
+    // One genuine value next to junk under the same name is still found.
+    let reply = send(&app, "/get", Some(&format!("id=junk; {victim}"))).await;
+    assert_eq!(reply.body, "Some(1)");
+}
+
+/// Catalogue #17: the cookie split across two header lines is found.
+#[tokio::test]
+async fn case_17_split_headers_are_searched() {
+    let (_, app, value) = genuine().await;
+    let reply = send_with(&app, "/get", &["a=1; b=2", &format!("id={value}")]).await;
+    assert_eq!(reply.body, "Some(1)");
+}
+
+/// Catalogue #18: name variants do not match.
+#[tokio::test]
+async fn case_18_only_the_exact_name_matches() {
+    let (store, app, value) = genuine().await;
+    for name in ["ID", "Id", "id_", " id2", "xid"] {
+        assert_guest(&store, &app, &[&format!("{name}={value}")]).await;
+    }
+}
+
+/// Catalogue #19: empty values and bare names.
+#[tokio::test]
+async fn case_19_empty_and_bare_are_guests() {
+    let (store, app, _) = genuine().await;
+    for line in ["id=", "id", "id=;id=", ";;;", "="] {
+        assert_guest(&store, &app, &[line]).await;
+    }
+}
+
+/// Catalogue #2 and #76: the rejection is logged, without the cookie value; the
+/// whole flow logs no raw value, signature or key, only a digest prefix.
+#[tokio::test(flavor = "current_thread")]
+async fn case_2_and_76_logs_never_contain_secrets() {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let writer = Captured(buffer.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (store, app, value) = genuine().await;
+    send(&app, "/insert", Some(&format!("id={value}"))).await;
+    send(&app, "/cycle", Some(&format!("id={value}"))).await;
+    let mut flipped = value.clone().into_bytes();
+    flipped[50] ^= 1;
+    let forged = format!("id={}", String::from_utf8(flipped).unwrap());
+    assert_guest(&store, &app, &[&forged]).await;
+
+    let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("session cookie rejected"), "{logs}");
+    assert!(logs.contains("bad tag"), "{logs}");
+    assert!(
+        !logs.contains(&value[..20]) && !logs.contains(&value[44..64]),
+        "raw value logged: {logs}"
+    );
+    assert!(
+        !logs.contains(&forged[3..30]),
+        "forged value logged: {logs}"
+    );
+}
+
+#[derive(Clone)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Catalogue #77: a flood of bad cookies stays guests, is counted, and no lookup happens.
+#[tokio::test]
+async fn case_77_flood_of_bad_tags_is_counted_not_looked_up() {
+    let (store, app, value) = genuine().await;
+    let before = sessionware::rejected_cookie_count();
+    for i in 0..2_000u32 {
+        let mut bytes = value.clone().into_bytes();
+        let replacement =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[(i / 40) as usize % 52];
+        if bytes[44 + (i as usize % 40)] == replacement {
+            continue;
+        }
+        bytes[44 + (i as usize % 40)] = replacement;
+        let line = format!("id={}", String::from_utf8(bytes).unwrap());
+        let reply = send(&app, "/get", Some(&line)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert_eq!(store.faults.lookups(), 0);
+    assert!(sessionware::rejected_cookie_count() - before >= 1_900);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary Cookie header bytes never panic, never 500, never reach the store.
+    #[test]
+    fn arbitrary_cookie_headers_are_harmless(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let Ok(header) = HeaderValue::from_bytes(&bytes) else { return Ok(()) };
+        runtime().block_on(async {
+            let store = FaultyStore::default();
+            let app = app(store.clone());
+            let request = Request::builder().uri("/get").header("cookie", header)
+                .body(axum::body::Body::empty()).unwrap();
+            let reply = common::send_request(&app, request).await;
+            assert_eq!(reply.status, StatusCode::OK);
+            assert_eq!(store.faults.lookups(), 0);
+        });
+    }
+
+    /// Catalogue #8: any single-byte substitution of a genuine cookie is a guest.
+    #[test]
+    fn case_8_single_byte_substitutions_are_guests(position in 0usize..87, byte in any::<u8>()) {
+        runtime().block_on(async {
+            let (store, app, value) = genuine().await;
+            let mut bytes = value.into_bytes();
+            prop_assume!(bytes[position] != byte);
+            bytes[position] = byte;
+            let Ok(header) = HeaderValue::from_bytes(&[b"id=".as_slice(), &bytes].concat()) else { return Ok(()) };
+            let request = Request::builder().uri("/get").header("cookie", header)
+                .body(axum::body::Body::empty()).unwrap();
+            let before = store.faults.lookups();
+            let reply = common::send_request(&app, request).await;
+            prop_assert_eq!(reply.body.as_str(), "None");
+            prop_assert_eq!(store.faults.lookups(), before);
+            Ok(())
+        })?;
+    }
+}
+
+/// Guards the MemoryStore used above against accidental misuse in these tests.
+#[tokio::test]
+async fn memory_store_starts_empty() {
+    assert!(MemoryStore::new().is_empty());
+}

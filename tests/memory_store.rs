@@ -1,0 +1,12 @@
+//! The conformance suite against `MemoryStore`.
+
+mod conformance;
+
+use sessionware::MemoryStore;
+
+conformance_suite!(async { MemoryStore::new() });
+
+#[test]
+fn suite_keys_are_distinct() {
+    assert!(conformance::keys_are_distinct());
+}
