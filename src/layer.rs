@@ -199,3 +199,24 @@ impl<S> Layer<S> for SessionLayer {
         SessionService::new(inner, Arc::new(ctx))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+
+    /// Style rule 7: no secret or key material in `Debug` output.
+    #[test]
+    fn debug_shows_configuration_but_no_secret() {
+        let secret = b"correct horse battery staple, 40 bytes!!".to_vec();
+        let layer = SessionLayer::new(MemoryStore::new(), &secret);
+        let shown = format!("{layer:?}");
+        assert!(shown.contains("cookie_name: \"id\""), "{shown}");
+        assert!(
+            !shown.contains("horse") && !shown.contains("Keyring"),
+            "{shown}"
+        );
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!shown.contains(&hex[..16]));
+    }
+}

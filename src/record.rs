@@ -36,14 +36,26 @@ pub struct Record {
     pub expiry: Option<Expiry>,
 }
 
-#[derive(Serialize, Deserialize)]
+/// The stored layout of format 1. Short field names keep small records small.
+#[derive(Deserialize)]
 struct Wire {
     c: u64,
     e: u64,
     v: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     x: Option<(u8, u64)>,
     d: Map<String, Value>,
+}
+
+/// [`Wire`] for writing, borrowing the data instead of copying it.
+#[derive(Serialize)]
+struct WireRef<'a> {
+    c: u64,
+    e: u64,
+    v: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x: Option<(u8, u64)>,
+    d: &'a Map<String, Value>,
 }
 
 fn to_millis(time: SystemTime) -> u64 {
@@ -76,12 +88,12 @@ impl Record {
 
     /// The versioned, binary-safe encoding stores may keep as bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let wire = Wire {
+        let wire = WireRef {
             c: to_millis(self.created_at),
             e: to_millis(self.expires_at),
             v: self.version,
             x: self.expiry.map(Expiry::to_wire),
-            d: self.data.clone(),
+            d: &self.data,
         };
         let mut bytes = Vec::with_capacity(64 + self.data.len() * 16);
         bytes.push(FORMAT_V1);
