@@ -119,16 +119,17 @@ async fn run(ops: Vec<Op>) {
         if let Some(header) = reply.set_cookie() {
             let pair = header.split(';').next().unwrap().to_owned();
             let removal = header.contains("Max-Age=0");
-            if let Some(old) = client.cookie.take() {
-                if removal || old != pair {
-                    dead.push(old);
+            let old = client.cookie.take();
+            if removal {
+                dead.extend(old);
+            } else {
+                if old.as_deref() != Some(pair.as_str()) {
+                    assert!(
+                        issued.insert(pair.clone()),
+                        "a token was issued twice: {op:?}"
+                    );
+                    dead.extend(old);
                 }
-            }
-            if !removal {
-                assert!(
-                    issued.insert(pair.clone()) || client.cookie.is_none(),
-                    "a token was reissued"
-                );
                 client.cookie = Some(pair);
             }
         }
