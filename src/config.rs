@@ -11,6 +11,21 @@ use crate::error::{Error, ErrorKind};
 ///
 /// Whatever the mode, the deadline is kept in the record and enforced by the
 /// layer on every load; a store's own TTL is only a clean-up aid.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use sessionware::{Expiry, MemoryStore, SessionLayer};
+///
+/// // Sessions end after 30 idle minutes; the cookie's Max-Age follows.
+/// let layer = SessionLayer::new(MemoryStore::new(), [7u8, 1, 2, 3, 4, 5, 6, 8].repeat(4))
+///     .expiry(Expiry::OnInactivity(Duration::from_secs(30 * 60)));
+/// assert!(layer.validate().is_ok());
+/// // A zero idle span is refused before the first request.
+/// let layer = layer.expiry(Expiry::OnInactivity(Duration::ZERO));
+/// assert!(layer.validate().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
     /// The cookie has no `Max-Age`, so the browser drops it when it closes

@@ -34,6 +34,19 @@ pub enum ErrorKind {
 /// people, and follow [`std::error::Error::source`] to the underlying cause.
 /// With the `axum` feature it answers `500 Internal Server Error` with a
 /// generic body, so store or driver details never reach a client.
+///
+/// # Example
+///
+/// ```
+/// use sessionware::{ErrorKind, MemoryStore, SessionLayer};
+///
+/// let err = SessionLayer::try_new(MemoryStore::new(), "too short").unwrap_err();
+/// assert_eq!(err.kind(), ErrorKind::WeakSecret);
+/// assert_eq!(
+///     err.to_string(),
+///     "secret is too short: must be at least 32 bytes (64 recommended), got 9"
+/// );
+/// ```
 pub struct Error {
     kind: ErrorKind,
     message: &'static str,

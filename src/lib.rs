@@ -111,6 +111,11 @@ pub use store::MemoryStore;
 pub use store::{SaveOutcome, SessionStore};
 pub use token::{MIN_SECRET_LEN, SessionKey, rejected_cookie_count};
 
+/// Compiles the README's code blocks with the doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The error handlers return when a session value cannot be read or written;
 /// the same type as [`Error`], named for use in handler signatures.
 pub type SessionError = Error;

@@ -19,6 +19,22 @@ pub const MAX_ENCODED_LEN: usize = 16 * 1024 * 1024;
 ///
 /// Metadata (deadlines, version) lives beside the data, never inside it, so a
 /// handler writing a key such as `_expires_at` cannot change them (catalogue #28).
+///
+/// # Example
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use sessionware::Record;
+///
+/// let now = SystemTime::now();
+/// let mut record = Record::new(Default::default(), now, now + Duration::from_secs(60));
+/// record.data.insert("user".into(), "ferris".into());
+/// let bytes = record.encode();
+/// assert_eq!(Record::decode(&bytes)?.data["user"], "ferris");
+/// assert!(Record::decode(&bytes[..3]).is_err(), "corrupt bytes are an error, not a panic");
+/// assert!(!record.is_expired(now) && record.is_expired(now + Duration::from_secs(60)));
+/// # Ok::<(), sessionware::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Record {
