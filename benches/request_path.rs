@@ -133,11 +133,15 @@ fn session_cookie(rt: &Runtime, app: &Router) -> HeaderValue {
 }
 
 /// The apps under comparison, by the name their results are filed under.
+///
+/// `with_state(())` turns every handler into a finished route once, as
+/// `axum::serve` does per connection; a bare `Router<()>` called as a service
+/// would instead apply the layers again on every request.
 fn apps() -> [(&'static str, Router); 3] {
     [
-        ("bare_axum", bare_app()),
-        ("tower_sessions", tower_sessions_app()),
-        ("sessionware", sessionware_app()),
+        ("bare_axum", bare_app().with_state(())),
+        ("tower_sessions", tower_sessions_app().with_state(())),
+        ("sessionware", sessionware_app().with_state(())),
     ]
 }
 

@@ -2,7 +2,7 @@
 //! `create`, `load` and `save` with a million sessions held.
 //!
 //! ```text
-//! cargo bench --bench scale                              # both stores, about 15 s
+//! cargo bench --bench scale                              # both stores, about 10 s
 //! cargo bench --bench scale -- --store sessionware       # one store
 //! cargo bench --bench scale -- --sessions 200000 --ops 50000
 //! ```

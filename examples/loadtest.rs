@@ -31,14 +31,25 @@
 //! ratios tower-sessions/bare and sessionware/bare against the targets; then
 //! the median server CPU time per request (from `/proc`, server threads only,
 //! so the load client's own CPU use does not blur the comparison) and each
-//! layer's cost over bare axum; then how busy server and client threads were.
+//! layer's cost over bare axum; then how busy server and client threads were,
+//! and how much CPU other programs took meanwhile (read from `/proc/stat`; a
+//! run that competed with other work says so, as its ratios are then noisy).
 //!
 //! The server and the client run on separate tokio runtimes
 //! (`--server-threads`, default 1, and `--client-threads`, default 1), so on a
 //! two-core machine each has a core. The default client (`--client raw`)
 //! writes pre-built requests and parses responses with `httparse`, so that it
 //! costs much less CPU than the server; `--client hyper` uses hyper's HTTP/1
-//! client connections instead, as a cross-check.
+//! client connections instead, as a cross-check. Check the busy-cores table:
+//! when the server threads are near 1.00 the server is the bottleneck and the
+//! throughput ratios are cost ratios; if the client is the busier side, the
+//! ratios are squeezed towards 1.
+//!
+//! A default run (36 cells) takes about two minutes.
+//!
+//! For profiling, `--only APP/SCENARIO` (for example `--only sessionware/read`)
+//! loads that one cell `--rounds` times and prints no table; run it under
+//! `perf record` and look at the `lt-server` threads.
 //!
 //! Every option can also be given as an environment variable: `LOADTEST_`
 //! followed by the option name in capitals, `-` as `_` (for example
@@ -66,6 +77,9 @@ const CLIENT_THREAD: &str = "lt-client";
 const WARMUP: u8 = 0;
 const MEASURE: u8 = 1;
 const STOP: u8 = 2;
+
+/// Busy cores outside this process above which a run is called disturbed.
+const DISTURBED: f64 = 0.15;
 
 /// The most failure messages kept per cell (all failures are counted).
 const KEPT_FAILURES: usize = 5;
@@ -224,6 +238,8 @@ struct Options {
     client_threads: usize,
     client: ClientKind,
     shared_session: bool,
+    /// Load one app on one scenario only (for profiling): no table.
+    only: Option<(App, Scenario)>,
 }
 
 /// `--name value`, `--name=value`, or the `LOADTEST_NAME` variable.
@@ -258,7 +274,8 @@ impl Options {
             println!(
                 "usage: loadtest [--duration SECS] [--warmup SECS] [--connections N] [--rounds N]\n\
                  \x20               [--server-threads N] [--client-threads N] [--client raw|hyper]\n\
-                 \x20               [--shared-session]"
+                 \x20               [--shared-session] [--only APP/SCENARIO]\n\
+                 APP: bare, tower-sessions or sessionware; SCENARIO: ignore, read, write or new"
             );
             std::process::exit(0);
         }
@@ -269,6 +286,18 @@ impl Options {
         };
         let shared_session = args.iter().any(|a| a == "--shared-session")
             || std::env::var("LOADTEST_SHARED_SESSION").is_ok_and(|v| v != "0");
+        let only = option(&args, "only").map(|text| {
+            let (app, scenario) = text.split_once('/').unwrap_or((&text, ""));
+            let app = APPS
+                .into_iter()
+                .find(|a| a.name().split(' ').next() == Some(app))
+                .unwrap_or_else(|| panic!("--only: unknown app {app:?}"));
+            let scenario = SCENARIOS
+                .into_iter()
+                .find(|s| s.path()[1..] == *scenario)
+                .unwrap_or_else(|| panic!("--only: unknown scenario {scenario:?}"));
+            (app, scenario)
+        });
         Self {
             duration: Duration::from_secs_f64(parsed(&args, "duration", 3.0)),
             warmup: Duration::from_secs_f64(parsed(&args, "warmup", 0.5)),
@@ -278,6 +307,7 @@ impl Options {
             client_threads: parsed(&args, "client-threads", 1usize).max(1),
             client,
             shared_session,
+            only,
         }
     }
 }
@@ -490,9 +520,6 @@ async fn drive(
     loop {
         let result = conn.send(&request, false).await;
         let now = phase.load(Ordering::Relaxed);
-        if now == STOP {
-            break;
-        }
         let measuring = now == MEASURE;
         match result {
             Ok(reply) if reply.status == 200 => ok += u64::from(measuring),
@@ -507,6 +534,10 @@ async fn drive(
                     }
                 }
             }
+        }
+        // The reply that straddles the end is checked, but not counted.
+        if now == STOP {
+            break;
         }
     }
     (ok, failures)
@@ -538,6 +569,34 @@ fn thread_cpu(prefix: &str) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// CPU time used by the whole machine (every core, idle and I/O wait excluded)
+/// and by this process, from `/proc/stat` and `/proc/self/stat`.
+fn machine_and_own_cpu() -> (Duration, Duration) {
+    let ticks = |fields: &[&str], indexes: &[usize]| -> u64 {
+        indexes
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum()
+    };
+    let machine = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let machine: Vec<&str> = machine
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    // cpu user nice system idle iowait irq softirq steal
+    let machine = ticks(&machine, &[1, 2, 3, 6, 7, 8]);
+    let own = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let own = own.rsplit_once(')').map_or(0, |(_, rest)| {
+        ticks(&rest.split_whitespace().collect::<Vec<_>>(), &[11, 12])
+    });
+    (
+        Duration::from_millis(machine * 10),
+        Duration::from_millis(own * 10),
+    )
+}
+
 /// The result of one (round, scenario, app) cell.
 struct Cell {
     requests_per_s: f64,
@@ -546,6 +605,8 @@ struct Cell {
     /// Busy cores, server and client threads.
     server_busy: f64,
     client_busy: f64,
+    /// Busy cores outside this process: other programs disturbing the run.
+    foreign_busy: f64,
     failures: Failures,
 }
 
@@ -590,6 +651,7 @@ async fn run_cell(addr: SocketAddr, scenario: Scenario, opts: &Options) -> Cell 
         .collect();
     tokio::time::sleep(opts.warmup).await;
     let (server_before, client_before) = (thread_cpu(SERVER_THREAD), thread_cpu(CLIENT_THREAD));
+    let (machine_before, own_before) = machine_and_own_cpu();
     let started = Instant::now();
     phase.store(MEASURE, Ordering::Relaxed);
     tokio::time::sleep(opts.duration).await;
@@ -597,6 +659,10 @@ async fn run_cell(addr: SocketAddr, scenario: Scenario, opts: &Options) -> Cell 
     let elapsed = started.elapsed().as_secs_f64();
     let server_cpu = (thread_cpu(SERVER_THREAD) - server_before).as_secs_f64();
     let client_cpu = (thread_cpu(CLIENT_THREAD) - client_before).as_secs_f64();
+    let (machine_after, own_after) = machine_and_own_cpu();
+    let foreign_cpu = (machine_after.saturating_sub(machine_before))
+        .saturating_sub(own_after.saturating_sub(own_before))
+        .as_secs_f64();
 
     let mut ok = 0;
     for task in tasks {
@@ -617,6 +683,7 @@ async fn run_cell(addr: SocketAddr, scenario: Scenario, opts: &Options) -> Cell 
         },
         server_busy: server_cpu / elapsed,
         client_busy: client_cpu / elapsed,
+        foreign_busy: foreign_cpu / elapsed,
         failures,
     }
 }
@@ -685,6 +752,24 @@ fn main() -> ExitCode {
         cells as f64 * (opts.duration + opts.warmup).as_secs_f64(),
     );
 
+    if let Some((app, scenario)) = opts.only {
+        let a = APPS.iter().position(|&x| x == app).expect("known app");
+        let mut failed = false;
+        for round in 0..opts.rounds {
+            let cell = client_rt.block_on(run_cell(addrs[a], scenario, &opts));
+            print_cell(round, scenario, app, &cell);
+            for sample in &cell.failures.samples {
+                println!("FAILURE: {sample}");
+            }
+            failed |= cell.failures.count > 0;
+        }
+        return if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+
     // results[scenario][app] = one Cell per round.
     let mut results: Vec<Vec<Vec<Cell>>> = SCENARIOS
         .iter()
@@ -695,15 +780,7 @@ fn main() -> ExitCode {
             for offset in 0..APPS.len() {
                 let a = (round + s + offset) % APPS.len();
                 let cell = client_rt.block_on(run_cell(addrs[a], scenario, &opts));
-                eprintln!(
-                    "round {} {:8} {:15} {:9.0} req/s  {:6.2} µs server CPU/req  {} failures",
-                    round + 1,
-                    scenario.path(),
-                    APPS[a].name(),
-                    cell.requests_per_s,
-                    cell.server_cpu_us,
-                    cell.failures.count,
-                );
+                print_cell(round, scenario, APPS[a], &cell);
                 results[s][a].push(cell);
             }
         }
@@ -716,6 +793,23 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// One progress line on standard error.
+fn print_cell(round: usize, scenario: Scenario, app: App, cell: &Cell) {
+    eprintln!(
+        "round {} {:8} {:15} {:9.0} req/s  {:6.2} µs server CPU/req  \
+         busy {:.2} server {:.2} client {:.2} other  {} failures",
+        round + 1,
+        scenario.path(),
+        app.name(),
+        cell.requests_per_s,
+        cell.server_cpu_us,
+        cell.server_busy,
+        cell.client_busy,
+        cell.foreign_busy,
+        cell.failures.count,
+    );
 }
 
 /// Prints the tables; returns whether any request failed.
@@ -795,6 +889,25 @@ fn report(opts: &Options, results: &mut [Vec<Vec<Cell>>]) -> bool {
             })
             .collect();
         println!("| `{}` | {} |", scenario.path(), busy.join(" | "));
+    }
+
+    let foreign: Vec<f64> = results
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|c| c.foreign_busy)
+        .collect();
+    let worst = foreign.iter().copied().fold(0.0, f64::max);
+    let mean = foreign.iter().sum::<f64>() / foreign.len() as f64;
+    println!(
+        "\nOther processes kept {mean:.2} cores busy on average, {worst:.2} at worst (of {} cores).",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    if worst > DISTURBED {
+        println!(
+            "WARNING: other programs competed for the CPU during this run; \
+             rerun on a quiet machine before trusting small differences."
+        );
     }
 
     let mut total = 0;
