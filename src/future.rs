@@ -8,7 +8,7 @@ use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 
-use crate::persist::{CookieAction, persist};
+use crate::persist::{CookieAction, nothing_to_write, persist};
 use crate::session::Session;
 use crate::store::BoxFuture;
 
@@ -65,17 +65,26 @@ where
             let mut this = self.as_mut().project();
             match this.state.as_mut().project() {
                 StateProj::Inner { future, session } => {
-                    let response = ready!(future.poll(cx))?;
-                    match session.take().filter(Session::is_loaded) {
-                        Some(session) => {
-                            let finishing = Box::pin(finish(session, response));
-                            this.state.set(State::Finishing { future: finishing });
+                    let mut response = ready!(future.poll(cx))?;
+                    let Some(session) = session.take().filter(Session::is_loaded) else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Ok(response));
+                    };
+                    add_vary_cookie(response.headers_mut());
+                    if response.status().is_server_error() {
+                        if session.state().is_dirty() {
+                            tracing::debug!(status = %response.status(), "handler failed; session changes not saved");
                         }
-                        None => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(Ok(response));
-                        }
+                        this.state.set(State::Done);
+                        return Poll::Ready(Ok(response));
                     }
+                    if nothing_to_write(session.context(), &session.state()) {
+                        // The common read-only case: no store call, so no boxed future.
+                        this.state.set(State::Done);
+                        return Poll::Ready(Ok(response));
+                    }
+                    let finishing = Box::pin(finish(session, response));
+                    this.state.set(State::Finishing { future: finishing });
                 }
                 StateProj::Finishing { future } => {
                     let response = ready!(future.as_mut().poll(cx));
@@ -88,14 +97,9 @@ where
     }
 }
 
+/// Persists the session and sets the cookie on a successful response that
+/// already carries `Vary: Cookie`.
 async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Response<B> {
-    add_vary_cookie(response.headers_mut());
-    if response.status().is_server_error() {
-        if session.state().is_dirty() {
-            tracing::debug!(status = %response.status(), "handler failed; session changes not saved");
-        }
-        return response;
-    }
     let cookie = match persist(&session).await {
         Ok(CookieAction::Keep) => return response,
         Ok(CookieAction::Set(cookie)) => cookie,

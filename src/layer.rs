@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use cookie::SameSite;
@@ -27,11 +28,19 @@ pub(crate) struct Context {
 
 impl Context {
     /// Runs a store call under `store_timeout`; a hung store is a failed one.
+    /// A call that answers at once (the memory store) arms no timer.
     pub(crate) async fn call<T>(
         &self,
         call: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        match tokio::time::timeout(self.config.store_timeout, call).await {
+        let mut call = std::pin::pin!(call);
+        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        if let Poll::Ready(result) = first {
+            return result;
+        }
+        // Boxed: the timer is large, and every future awaiting a store call
+        // would otherwise carry room for it.
+        match Box::pin(tokio::time::timeout(self.config.store_timeout, call)).await {
             Ok(result) => result,
             Err(_) => Err(
                 Error::new(ErrorKind::Timeout, "session store call timed out")

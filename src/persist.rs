@@ -35,8 +35,15 @@ pub(crate) enum CookieAction {
 /// Persists what the request changed. `Err` means the change was not saved
 /// and the response must not claim success.
 pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
-    let state = session.state().clone();
     let ctx = session.context();
+    let state = {
+        let state = session.state();
+        if nothing_to_write(ctx, &state) {
+            return Ok(CookieAction::Keep);
+        }
+        // A snapshot: the lock is not held across store calls.
+        state.clone()
+    };
     match &state.origin {
         Origin::Unloaded => Ok(CookieAction::Keep),
         Origin::Degraded => {
@@ -53,6 +60,23 @@ pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
             create(ctx, state.data.clone(), state.expiry, now, now).await
         }
         Origin::Stored(stored) => persist_stored(ctx, &state, stored).await,
+    }
+}
+
+/// Whether the request leaves nothing to write: decided under the lock,
+/// without copying the data, for the common read-only requests.
+pub(crate) fn nothing_to_write(ctx: &Context, state: &State) -> bool {
+    match &state.origin {
+        Origin::Unloaded => true,
+        Origin::Degraded => !state.is_dirty(),
+        Origin::Guest => state.destroyed || state.data.is_empty(),
+        Origin::Stored(stored) => {
+            let expiry = state.expiry.unwrap_or(ctx.config.expiry);
+            !state.is_dirty()
+                && !ctx
+                    .config
+                    .needs_refresh(expiry, stored.expires_at, SystemTime::now())
+        }
     }
 }
 

@@ -188,7 +188,9 @@ fn entry_of(record: &Record) -> Entry {
     Entry {
         expires_ms: millis(record.expires_at),
         version: record.version,
-        bytes: record.encode().into_boxed_slice(),
+        // An exact-size copy: shrinking the encoding buffer in place would
+        // leave a free fragment behind every stored session.
+        bytes: Box::from(record.encode().as_slice()),
     }
 }
 

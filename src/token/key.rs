@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::{Error, ErrorKind};
@@ -20,21 +21,38 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// one-letter and short repeated-pattern secrets.
 const MIN_DISTINCT_BYTES: usize = 8;
 
-/// A 256-bit key for one purpose, derived from the secret.
+/// A 256-bit key for one purpose, derived from the secret, with its HMAC
+/// state prepared once (keying HMAC costs two SHA-256 blocks per use otherwise).
 #[derive(Clone)]
-pub(crate) struct DerivedKey([u8; 32]);
+pub(crate) struct DerivedKey {
+    #[cfg(test)]
+    bytes: [u8; 32],
+    keyed: Hmac<Sha256>,
+}
 
 impl DerivedKey {
     pub(crate) fn derive(secret: &[u8], label: &[u8]) -> Self {
-        let mut okm = [0u8; 32];
+        let mut bytes = [0u8; 32];
         Hkdf::<Sha256>::new(None, secret)
-            .expand(label, &mut okm)
+            .expand(label, &mut bytes)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
-        Self(okm)
+        let keyed =
+            <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("HMAC takes any key length");
+        Self {
+            #[cfg(test)]
+            bytes,
+            keyed,
+        }
     }
 
+    #[cfg(test)]
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
+    }
+
+    /// A fresh HMAC-SHA256 computation under this key.
+    pub(crate) fn mac(&self) -> Hmac<Sha256> {
+        self.keyed.clone()
     }
 }
 

@@ -34,8 +34,7 @@ impl Rejection {
 }
 
 fn mac(key: &DerivedKey, cookie_name: &str, value_text: &[u8]) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes())
-        .expect("HMAC accepts keys of any length");
+    let mut mac = key.mac();
     // The tag covers `name=value`: a value moved under another cookie name fails
     // (catalogue #7). A cookie name cannot contain `=`, so the input is unambiguous.
     mac.update(cookie_name.as_bytes());
