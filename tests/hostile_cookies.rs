@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
@@ -246,53 +244,6 @@ async fn case_19_empty_and_bare_are_guests() {
     let (store, app, _) = genuine().await;
     for line in ["id=", "id", "id=;id=", ";;;", "="] {
         assert_guest(&store, &app, &[line]).await;
-    }
-}
-
-/// Catalogue #2 and #76: the rejection is logged, without the cookie value; the
-/// whole flow logs no raw value, signature or key, only a digest prefix.
-#[tokio::test(flavor = "current_thread")]
-async fn case_2_and_76_logs_never_contain_secrets() {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let writer = Captured(buffer.clone());
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let (store, app, value) = genuine().await;
-    send(&app, "/insert", Some(&format!("id={value}"))).await;
-    send(&app, "/cycle", Some(&format!("id={value}"))).await;
-    let mut flipped = value.clone().into_bytes();
-    flipped[50] ^= 1;
-    let forged = format!("id={}", String::from_utf8(flipped).unwrap());
-    assert_guest(&store, &app, &[&forged]).await;
-
-    let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("session cookie rejected"), "{logs}");
-    assert!(logs.contains("bad tag"), "{logs}");
-    assert!(
-        !logs.contains(&value[..20]) && !logs.contains(&value[44..64]),
-        "raw value logged: {logs}"
-    );
-    assert!(
-        !logs.contains(&forged[3..30]),
-        "forged value logged: {logs}"
-    );
-}
-
-#[derive(Clone)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -1,0 +1,100 @@
+//! Catalogue #2 and #76: logs name rejections and sessions by digest prefix
+//! only; no cookie value, tag, secret or key ever appears. This file holds one
+//! test, so the global subscriber sees every event of the flow.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use common::{Faults, FaultyStore, routes, secret, send};
+use sessionware::SessionLayer;
+use sha2::Digest as _;
+
+#[derive(Clone)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn case_2_and_76_logs_never_contain_secrets() {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let writer = Captured(buffer.clone());
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    let store = FaultyStore::default();
+    let app = routes().layer(SessionLayer::new(store.clone(), secret()));
+    let mut cookies = Vec::new();
+    let first = send(&app, "/insert", None).await.cookie_pair();
+    cookies.push(first.clone());
+    send(&app, "/insert", Some(&first)).await;
+    let cycled = send(&app, "/cycle", Some(&first)).await.cookie_pair();
+    cookies.push(cycled.clone());
+    // A forged tag, a replayed dead cookie, a tossed pair, a store outage, a failed save.
+    let mut forged = cycled.clone().into_bytes();
+    forged[60] = if forged[60] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    send(&app, "/get", Some(&forged)).await;
+    send(&app, "/get", Some(&first)).await;
+    let other = send(&app, "/insert", None).await.cookie_pair();
+    cookies.push(other.clone());
+    send(&app, "/get", Some(&format!("{cycled}; {other}"))).await;
+    Faults::set(&store.faults.fail_load, true);
+    send(&app, "/get", Some(&cycled)).await;
+    Faults::set(&store.faults.fail_load, false);
+    Faults::set(&store.faults.fail_write, true);
+    send(&app, "/insert", Some(&cycled)).await;
+    Faults::set(&store.faults.fail_write, false);
+    send(&app, "/destroy", Some(&cycled)).await;
+
+    let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    for expected in [
+        "session cookie rejected",
+        "bad tag",
+        "cookie tossing",
+        "session load failed",
+        "could not be saved",
+        "session id cycled",
+        "session destroyed",
+    ] {
+        assert!(logs.contains(expected), "{expected:?} not logged:\n{logs}");
+    }
+    let secret_hex: String = secret().iter().map(|b| format!("{b:02x}")).collect();
+    for pair in cookies.iter().chain([&forged]) {
+        let value = pair.strip_prefix("id=").unwrap();
+        let (random, tag) = (&value[..43], &value[44..]);
+        assert!(!logs.contains(random), "a random value was logged:\n{logs}");
+        assert!(!logs.contains(tag), "a tag was logged:\n{logs}");
+        // The full digest is not logged either, only its 8-character prefix.
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(random)
+            .unwrap();
+        let digest: String = sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert!(!logs.contains(&digest), "a full digest was logged");
+    }
+    assert!(
+        !logs.contains(&secret_hex[..16]),
+        "secret bytes were logged"
+    );
+    assert!(
+        logs.contains("session="),
+        "sessions are named by digest prefix"
+    );
+}
