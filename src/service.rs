@@ -9,7 +9,7 @@ use tower_service::Service;
 
 use crate::future::ResponseFuture;
 use crate::layer::Context;
-use crate::session::Session;
+use crate::session::{CookieHeaders, Session};
 
 /// The service [`SessionLayer`](crate::SessionLayer) builds around yours.
 ///
@@ -57,7 +57,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let cookies = request.headers().get_all(COOKIE).iter().cloned().collect();
+        let cookies = CookieHeaders::from(request.headers().get_all(COOKIE));
         let session = Session::new(Arc::clone(&self.ctx), cookies);
         request.extensions_mut().insert(session.clone());
         ResponseFuture::new(self.inner.call(request), session)

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use http::HeaderValue;
+use http::header::GetAll;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -38,9 +39,43 @@ pub struct Session {
 
 struct Inner {
     ctx: Arc<Context>,
-    cookies: Vec<HeaderValue>,
+    cookies: CookieHeaders,
     loaded: OnceCell<()>,
     state: Mutex<State>,
+}
+
+/// The request's `Cookie` header values, kept without allocating in the
+/// usual case of at most one header.
+#[derive(Debug)]
+pub(crate) enum CookieHeaders {
+    None,
+    One(HeaderValue),
+    Many(Vec<HeaderValue>),
+}
+
+impl CookieHeaders {
+    fn as_slice(&self) -> &[HeaderValue] {
+        match self {
+            Self::None => &[],
+            Self::One(value) => std::slice::from_ref(value),
+            Self::Many(values) => values,
+        }
+    }
+}
+
+impl From<GetAll<'_, HeaderValue>> for CookieHeaders {
+    fn from(values: GetAll<'_, HeaderValue>) -> Self {
+        let mut iter = values.iter();
+        match (iter.next(), iter.next()) {
+            (None, _) => Self::None,
+            (Some(one), None) => Self::One(one.clone()),
+            (Some(first), Some(second)) => {
+                let mut all = vec![first.clone(), second.clone()];
+                all.extend(iter.cloned());
+                Self::Many(all)
+            }
+        }
+    }
 }
 
 /// Where the session's data came from.
@@ -107,7 +142,7 @@ impl State {
 }
 
 impl Session {
-    pub(crate) fn new(ctx: Arc<Context>, cookies: Vec<HeaderValue>) -> Self {
+    pub(crate) fn new(ctx: Arc<Context>, cookies: CookieHeaders) -> Self {
         Self {
             inner: Arc::new(Inner {
                 ctx,
@@ -149,7 +184,11 @@ impl Session {
 
     async fn load_once(&self) {
         let ctx = &self.inner.ctx;
-        let origin = match token::find(&ctx.keyring, &ctx.config.cookie_name, &self.inner.cookies) {
+        let origin = match token::find(
+            &ctx.keyring,
+            &ctx.config.cookie_name,
+            self.inner.cookies.as_slice(),
+        ) {
             Presented::Nothing => Origin::Guest,
             Presented::Rejected(reason) => {
                 ctx.rejections.warn(reason.as_str());

@@ -47,7 +47,11 @@ pub(crate) fn find(keyring: &Keyring, cookie_name: &str, headers: &[HeaderValue]
     let mut candidates = 0;
     for header in headers {
         let Ok(text) = header.to_str() else { continue };
-        for cookie in Cookie::split_parse(text).flatten() {
+        // Only pairs that start with our name are handed to the parser; the
+        // parser then decides whether the name matches exactly.
+        let pairs = text.split(';').map(str::trim_start);
+        let ours = pairs.filter(|pair| pair.starts_with(cookie_name));
+        for cookie in ours.filter_map(|pair| Cookie::parse(pair).ok()) {
             if cookie.name() != cookie_name {
                 continue;
             }
