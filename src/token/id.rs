@@ -44,6 +44,7 @@ impl RandomValue {
     }
 
     /// The base64url text that goes into the cookie, before the tag.
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
     }

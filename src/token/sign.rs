@@ -45,14 +45,13 @@ fn mac(key: &DerivedKey, cookie_name: &str, value_text: &[u8]) -> Hmac<Sha256> {
 
 /// The cookie value for `value`: `<base64url value>.<base64url tag>`.
 pub(crate) fn sign(key: &DerivedKey, cookie_name: &str, value: &RandomValue) -> String {
-    let text = value.encode();
-    let tag = mac(key, cookie_name, text.as_bytes())
+    let mut signed = String::with_capacity(SIGNED_LEN);
+    URL_SAFE_NO_PAD.encode_string(value.as_bytes(), &mut signed);
+    let tag = mac(key, cookie_name, signed.as_bytes())
         .finalize()
         .into_bytes();
-    let mut signed = String::with_capacity(SIGNED_LEN);
-    signed.push_str(&text);
     signed.push(char::from(SEPARATOR));
-    signed.push_str(&URL_SAFE_NO_PAD.encode(tag));
+    URL_SAFE_NO_PAD.encode_string(tag, &mut signed);
     signed
 }
 
