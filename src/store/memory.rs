@@ -43,7 +43,7 @@ type Shard = HashMap<SessionKey, Entry, BuildHasherDefault<DigestHasher>>;
 struct Inner {
     shards: Box<[Mutex<Shard>]>,
     len: AtomicUsize,
-    max_sessions: usize,
+    max_sessions: AtomicUsize,
 }
 
 /// An in-process store: fast, bounded if you ask, and gone when the process exits.
@@ -83,7 +83,7 @@ impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("len", &self.len())
-            .field("max_sessions", &self.inner.max_sessions)
+            .field("max_sessions", &self.max())
             .finish()
     }
 }
@@ -100,18 +100,18 @@ fn millis(time: SystemTime) -> u64 {
 impl MemoryStore {
     /// An empty, unbounded store.
     pub fn new() -> Self {
-        Self::with_limit(usize::MAX)
-    }
-
-    fn with_limit(max_sessions: usize) -> Self {
         let shards = (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect();
         Self {
             inner: Arc::new(Inner {
                 shards,
                 len: AtomicUsize::new(0),
-                max_sessions,
+                max_sessions: AtomicUsize::new(usize::MAX),
             }),
         }
+    }
+
+    fn max(&self) -> usize {
+        self.inner.max_sessions.load(Ordering::Relaxed)
     }
 
     /// Caps the number of sessions (default: unbounded). Creating a session in
@@ -119,9 +119,10 @@ impl MemoryStore {
     /// the session closest to its deadline among those of its shard (1/64 of
     /// all sessions, so the cost of a full store stays bounded; other shards
     /// are searched only if that one is empty). Evicted users become guests.
-    /// Set this on a fresh store: it returns a new, empty one.
+    /// The limit applies to every clone of this store.
     pub fn max_sessions(self, max: usize) -> Self {
-        Self::with_limit(max.max(1))
+        self.inner.max_sessions.store(max.max(1), Ordering::Relaxed);
+        self
     }
 
     /// How many sessions are held, expired or not.
@@ -156,11 +157,11 @@ impl MemoryStore {
 
     /// Makes room for one more session when the store is full.
     fn make_room(&self, home: usize, home_shard: &mut Shard) {
-        if self.len() < self.inner.max_sessions {
+        if self.len() < self.max() {
             return;
         }
         self.remove_expired(home_shard, now_ms());
-        if self.len() < self.inner.max_sessions {
+        if self.len() < self.max() {
             return;
         }
         if evict_soonest(home_shard) {
