@@ -57,7 +57,7 @@ pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
         Origin::Guest if state.destroyed || state.data.is_empty() => Ok(CookieAction::Keep),
         Origin::Guest => {
             let now = SystemTime::now();
-            create(ctx, state.data.clone(), state.expiry, now, now).await
+            create(ctx, state.data, state.expiry, now, now).await
         }
         Origin::Stored(stored) => persist_stored(ctx, &state, stored).await,
     }

@@ -197,15 +197,20 @@ fn entry_of(record: &Record) -> Entry {
 
 impl SessionStore for MemoryStore {
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+        let entry = entry_of(record); // encoded before taking the lock
         let home = Self::shard_index(key);
         let mut shard = self.lock(home);
-        if shard.contains_key(key) {
-            return Ok(false);
+        if self.len() >= self.max() && !shard.contains_key(key) {
+            self.make_room(home, &mut shard);
         }
-        self.make_room(home, &mut shard);
-        shard.insert(*key, entry_of(record));
-        self.inner.len.fetch_add(1, Ordering::Relaxed);
-        Ok(true)
+        match shard.entry(*key) {
+            std::collections::hash_map::Entry::Occupied(_) => Ok(false),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(entry);
+                self.inner.len.fetch_add(1, Ordering::Relaxed);
+                Ok(true)
+            }
+        }
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
