@@ -69,6 +69,7 @@
 //! | store | feature | use it for |
 //! | --- | --- | --- |
 //! | [`MemoryStore`] | `memory-store` (default) | development, tests, single-instance apps |
+//! | `RedisStore` | `redis-store` | many instances, sessions that survive restarts |
 //!
 //! Any type implementing [`SessionStore`] can be used; the trait documents the
 //! contract a store must obey.
@@ -79,6 +80,7 @@
 //! | --- | --- | --- |
 //! | `axum` | yes | the [`Session`] extractor and `IntoResponse` for [`Error`] |
 //! | `memory-store` | yes | [`MemoryStore`] |
+//! | `redis-store` | no | `RedisStore`, on the `redis` crate |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
@@ -108,6 +110,9 @@ pub use session::Session;
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use store::MemoryStore;
+#[cfg(feature = "redis-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-store")))]
+pub use store::RedisStore;
 pub use store::{SaveOutcome, SessionStore};
 pub use token::{MIN_SECRET_LEN, SessionKey, rejected_cookie_count};
 

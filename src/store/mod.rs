@@ -20,7 +20,8 @@
 //!    whether one existed. Deleting an absent key is not an error.
 //! 5. [`delete_expired`](SessionStore::delete_expired) removes records whose
 //!    `expires_at` has passed and returns how many, checking the deadline in
-//!    the same step as the removal so a just-refreshed record survives.
+//!    the same step as the removal so a just-refreshed record survives. A
+//!    store whose backend expires records by itself (Redis) returns 0.
 //! 6. Errors are [`Error`]s of kind `Store` (use [`Error::store`]); they carry
 //!    the backend's error as their source and never the data.
 //! 7. Futures are `Send`, and a store is shared by all requests: it must be
@@ -50,7 +51,12 @@
 
 #[cfg(feature = "memory-store")]
 mod memory;
+#[cfg(feature = "redis-store")]
+mod redis;
 
+#[cfg(feature = "redis-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-store")))]
+pub use self::redis::RedisStore;
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use memory::MemoryStore;

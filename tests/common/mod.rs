@@ -12,6 +12,8 @@ use http::{HeaderMap, Request, StatusCode};
 use sessionware::{Error, MemoryStore, Record, SaveOutcome, SessionKey, SessionStore};
 use tower::ServiceExt as _;
 
+pub mod proxy;
+
 /// A 64-byte test secret (never use a fixed secret in an application).
 pub fn secret() -> Vec<u8> {
     (0u8..64)

@@ -1,0 +1,251 @@
+//! `RedisStore`: sessions in Redis, one round trip per operation, versions checked on the server.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::{SaveOutcome, SessionStore};
+use crate::error::{Error, ErrorKind};
+use crate::record::Record;
+use crate::token::SessionKey;
+
+/// Inserts only if the key is absent; sets the version, the record and the deadline.
+const CREATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1";
+
+/// Writes only if the stored version is the expected one: 0 missing, 1 conflict, 2 saved.
+const SAVE: &str = r"
+local version = redis.call('HGET', KEYS[1], 'v')
+if not version then return 0 end
+if version ~= ARGV[1] then return 1 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+return 2";
+
+/// Sessions in Redis (feature `redis-store`).
+///
+/// * **One round trip** per load (`HGET`), create, save and delete; create and
+///   save are Lua scripts, so "insert if absent" and "write if the version
+///   matches" are atomic on the server, never a client-side read-then-write.
+/// * **Redis expires records itself**: every write sets `PEXPIREAT` to the
+///   session's deadline, so [`SessionStore::delete_expired`] has nothing to do.
+///   The layer still checks the deadline on every load.
+/// * **Keys** are `<prefix>{<64 hex digits of the SHA-256 digest>}`. The digest
+///   is the Redis Cluster hash tag, so sessions spread over the slots and any
+///   later per-session key lands on its session's slot. The prefix (default
+///   `sessionware:`) is also the namespace that keeps tenants apart.
+/// * **Connection**: one multiplexed connection from the `redis` crate's
+///   `ConnectionManager`, which pipelines concurrent requests and reconnects
+///   by itself after a failure, so the application recovers without a restart.
+///
+/// # Example
+///
+/// ```no_run
+/// use sessionware::{RedisStore, SessionLayer};
+/// # async fn run(secret: &[u8]) -> Result<(), sessionware::Error> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379").await?.key_prefix("myapp:");
+/// store.health().await?;
+/// let layer = SessionLayer::new(store, secret);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: Arc<str>,
+    scripts: Arc<(Script, Script)>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .max(1)
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`, `rediss://` for TLS when the
+    /// `redis` crate's TLS feature is enabled), checks that the server runs our
+    /// scripts, and fails with a clear error if it is unreachable.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let client = redis::Client::open(url).map_err(|e| {
+            Error::new(ErrorKind::InvalidConfig, "invalid Redis URL").with_source(e)
+        })?;
+        // Reconnection backs off up to 500 ms between attempts (the crate's
+        // default factor grows the second delay to 100 s), and gives up after
+        // two, so a request fails fast and the next one tries again.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_factor(2)
+            .set_max_delay(500)
+            .set_number_of_retries(2);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| {
+                Error::store(e)
+                    .with_detail(format!("could not connect to Redis at {}", redacted(url)))
+            })?;
+        let store = Self::from_connection(connection);
+        store.check().await?;
+        Ok(store)
+    }
+
+    /// Wraps a connection you configured yourself (TLS, sentinel, timeouts).
+    pub fn from_connection(connection: ConnectionManager) -> Self {
+        Self {
+            connection,
+            prefix: Arc::from("sessionware:"),
+            scripts: Arc::new((Script::new(CREATE), Script::new(SAVE))),
+        }
+    }
+
+    /// The prefix of every key. Default: `sessionware:`. Give each application
+    /// or tenant sharing a Redis its own.
+    ///
+    /// # Panics
+    ///
+    /// If the prefix contains `{` or `}`, which would change the cluster hash tag.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
+        assert!(
+            !prefix.contains(['{', '}']),
+            "RedisStore::key_prefix: {prefix:?} must not contain '{{' or '}}'"
+        );
+        self.prefix = Arc::from(prefix);
+        self
+    }
+
+    /// A cheap readiness probe: `PING`.
+    pub async fn health(&self) -> Result<(), Error> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(drop)
+            .map_err(Error::store)
+    }
+
+    /// Loads both scripts, so a server without Lua or the commands we need is
+    /// refused at start-up rather than at the first login (catalogue #56).
+    async fn check(&self) -> Result<(), Error> {
+        let mut connection = self.connection.clone();
+        for script in [&self.scripts.0, &self.scripts.1] {
+            script
+                .prepare_invoke()
+                .load_async(&mut connection)
+                .await
+                .map_err(|e| {
+                    Error::store(e).with_detail(
+                        "the Redis server refused our Lua scripts (Redis 2.6 or later is needed)",
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
+    fn key(&self, key: &SessionKey) -> String {
+        format!("{}{{{}}}", self.prefix, key.to_hex())
+    }
+}
+
+impl SessionStore for RedisStore {
+    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+        let mut connection = self.connection.clone();
+        let created: i64 = self
+            .scripts
+            .0
+            .key(self.key(key))
+            .arg(record.version)
+            .arg(record.encode())
+            .arg(millis(record.expires_at))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(Error::store)?;
+        Ok(created == 1)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+        let mut connection = self.connection.clone();
+        let bytes: Option<Vec<u8>> = connection
+            .hget(self.key(key), "d")
+            .await
+            .map_err(Error::store)?;
+        bytes.map(|bytes| Record::decode(&bytes)).transpose()
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, Error> {
+        let mut connection = self.connection.clone();
+        let outcome: i64 = self
+            .scripts
+            .1
+            .key(self.key(key))
+            .arg(expected_version)
+            .arg(record.version)
+            .arg(record.encode())
+            .arg(millis(record.expires_at))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(Error::store)?;
+        match outcome {
+            2 => Ok(SaveOutcome::Saved),
+            1 => Ok(SaveOutcome::Conflict),
+            0 => Ok(SaveOutcome::Missing),
+            other => Err(
+                Error::store_message("unexpected answer from the save script")
+                    .with_detail(other.to_string()),
+            ),
+        }
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
+        let mut connection = self.connection.clone();
+        let removed: u64 = connection.del(self.key(key)).await.map_err(Error::store)?;
+        Ok(removed > 0)
+    }
+
+    /// Redis expires records at their deadline by itself: nothing is left to remove.
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        Ok(0)
+    }
+}
+
+/// The URL without its password, for error messages.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_credentials_in_messages() {
+        assert_eq!(
+            redacted("redis://user:pw@host:6379/0"),
+            "redis://***@host:6379/0"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}
