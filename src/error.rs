@@ -64,8 +64,9 @@ impl Error {
         }
     }
 
-    /// Attaches a detail (numbers, a name) that the message shows after a colon.
-    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
+    /// Attaches a detail (numbers, a name; never session data) that the
+    /// message shows after a colon.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
     }

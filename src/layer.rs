@@ -166,6 +166,10 @@ impl SessionLayer {
 
     /// The deadline of every store call. Default: 3 seconds. A load that runs
     /// past it yields a degraded guest session; a save that does yields a 500.
+    /// A write the backend had already received may still land after the
+    /// deadline; it is conditional on the version, so it never overwrites a
+    /// newer save nor revives a deleted session. Needs tokio's time driver
+    /// (`#[tokio::main]` enables it), and keep a store's own timeouts shorter.
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.config.store_timeout = timeout;
         self

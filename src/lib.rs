@@ -70,9 +70,13 @@
 //! | --- | --- | --- |
 //! | [`MemoryStore`] | `memory-store` (default) | development, tests, single-instance apps |
 //! | `RedisStore` | `redis-store` | many instances, sessions that survive restarts |
+//! | `PostgresStore` | `postgres-store` | many instances, PostgreSQL in the stack |
+//! | `MySqlStore` | `mysql-store` | many instances, MySQL or MariaDB in the stack |
+//! | `SqliteStore` | `sqlite-store` | one instance, sessions that survive restarts, no server |
 //!
 //! Any type implementing [`SessionStore`] can be used; the trait documents the
-//! contract a store must obey.
+//! contract a store must obey. Stores without native expiry want a
+//! [`CleanupTask`] to free the space of expired sessions.
 //!
 //! # Features
 //!
@@ -81,8 +85,12 @@
 //! | `axum` | yes | the [`Session`] extractor and `IntoResponse` for [`Error`] |
 //! | `memory-store` | yes | [`MemoryStore`] |
 //! | `redis-store` | no | `RedisStore`, on the `redis` crate |
+//! | `postgres-store` | no | `PostgresStore`, on `sqlx` |
+//! | `mysql-store` | no | `MySqlStore`, on `sqlx` |
+//! | `sqlite-store` | no | `SqliteStore`, on `sqlx` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cleanup;
 mod config;
 mod error;
 #[cfg(feature = "axum")]
@@ -96,6 +104,7 @@ mod session;
 pub mod store;
 mod token;
 
+pub use cleanup::CleanupTask;
 pub use config::Expiry;
 pub use cookie::SameSite;
 pub use error::{Error, ErrorKind};
@@ -110,9 +119,18 @@ pub use session::Session;
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use store::MemoryStore;
+#[cfg(feature = "mysql-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql-store")))]
+pub use store::MySqlStore;
+#[cfg(feature = "postgres-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres-store")))]
+pub use store::PostgresStore;
 #[cfg(feature = "redis-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis-store")))]
 pub use store::RedisStore;
+#[cfg(feature = "sqlite-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
+pub use store::SqliteStore;
 pub use store::{SaveOutcome, SessionStore};
 pub use token::{MIN_SECRET_LEN, SessionKey, rejected_cookie_count};
 

@@ -35,7 +35,7 @@ async fn store() -> RedisStore {
     connect(&redis_url()).await
 }
 
-conformance_suite!(store());
+conformance_suite!(store(), native_expiry);
 
 #[tokio::test]
 async fn health_answers() {

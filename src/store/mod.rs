@@ -12,14 +12,19 @@
 //!    It may return an expired record: the layer enforces deadlines itself.
 //!    Loading never creates anything (catalogue #20).
 //! 3. [`save`](SessionStore::save) writes `record` only if a record exists
-//!    under `key` whose version equals `expected_version`, as one atomic
-//!    step. Otherwise it writes nothing and reports
-//!    [`SaveOutcome::Conflict`] or [`SaveOutcome::Missing`]. A save
-//!    therefore never resurrects a deleted session (catalogue #43, #44).
+//!    under `key` whose version equals `expected_version`: the check and the
+//!    write are one atomic step. Otherwise it writes nothing and reports
+//!    [`SaveOutcome::Conflict`] or [`SaveOutcome::Missing`]; telling those
+//!    two apart may take a second read, which may race with another request
+//!    (a conflict reported for a record deleted at that moment). That is safe
+//!    because nothing was written, and the layer reloads either way. A save therefore never resurrects a deleted session
+//!    (catalogue #43, #44).
 //! 4. [`delete`](SessionStore::delete) removes the record and reports
 //!    whether one existed. Deleting an absent key is not an error.
 //! 5. [`delete_expired`](SessionStore::delete_expired) removes records whose
-//!    `expires_at` has passed and returns how many, checking the deadline in
+//!    `expires_at` is at or before now (as [`Record::is_expired`] judges;
+//!    a SQL store may take "now" from the database, one clock for every
+//!    application node) and returns how many, checking the deadline in
 //!    the same step as the removal so a just-refreshed record survives. A
 //!    store whose backend expires records by itself (Redis) returns 0.
 //! 6. Errors are [`Error`]s of kind `Store` (use [`Error::store`]); they carry
@@ -51,8 +56,14 @@
 
 #[cfg(feature = "memory-store")]
 mod memory;
+#[cfg(feature = "mysql-store")]
+mod mysql;
+#[cfg(feature = "postgres-store")]
+mod postgres;
 #[cfg(feature = "redis-store")]
 mod redis;
+#[cfg(feature = "sqlite-store")]
+mod sqlite;
 
 #[cfg(feature = "redis-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis-store")))]
@@ -60,6 +71,15 @@ pub use self::redis::RedisStore;
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use memory::MemoryStore;
+#[cfg(feature = "mysql-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql-store")))]
+pub use mysql::MySqlStore;
+#[cfg(feature = "postgres-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres-store")))]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
+pub use sqlite::SqliteStore;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -107,6 +127,34 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Removes every record past its deadline; returns how many.
     fn delete_expired(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+}
+
+/// A shared store is a store: the same sessions behind every clone of the `Arc`.
+impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
+    fn create(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+    ) -> impl Future<Output = Result<bool, Error>> + Send {
+        S::create(self, key, record)
+    }
+    fn load(&self, key: &SessionKey) -> impl Future<Output = Result<Option<Record>, Error>> + Send {
+        S::load(self, key)
+    }
+    fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<SaveOutcome, Error>> + Send {
+        S::save(self, key, record, expected_version)
+    }
+    fn delete(&self, key: &SessionKey) -> impl Future<Output = Result<bool, Error>> + Send {
+        S::delete(self, key)
+    }
+    fn delete_expired(&self) -> impl Future<Output = Result<u64, Error>> + Send {
+        S::delete_expired(self)
+    }
 }
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

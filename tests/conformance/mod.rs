@@ -12,10 +12,16 @@ use axum::Router;
 use serde_json::{Value, json};
 use sessionware::{Expiry, Record, SaveOutcome, Session, SessionKey, SessionLayer, SessionStore};
 
-/// Runs every conformance check as its own test against `$make` (an async block).
+/// Runs every conformance check as its own test against `$make` (an async
+/// block). Add `, native_expiry` for a store whose backend expires records by
+/// itself (Redis): its `delete_expired` may find nothing left to count.
 #[macro_export]
 macro_rules! conformance_suite {
     ($make:expr) => {
+        $crate::conformance_suite!($make, native_expiry);
+        $crate::conformance_suite!(@tests $make; delete_expired_counts_exactly);
+    };
+    ($make:expr, native_expiry) => {
         $crate::conformance_suite!(@tests $make;
             create_then_load_round_trips, create_never_overwrites,
             load_of_an_absent_key_creates_nothing, save_is_conditional_on_the_version,
@@ -181,6 +187,28 @@ pub async fn delete_expired_removes_only_expired<S: SessionStore>(store: S) {
     assert!(store.delete_expired().await.unwrap() <= 1);
     assert!(store.load(&live).await.unwrap().is_some());
     assert_eq!(store.load(&dead).await.unwrap(), None);
+}
+
+/// Contract 5 for stores without native expiry: the count is exact. Offsets
+/// of whole seconds keep the test honest when the store judges by the
+/// database's clock rather than this machine's.
+pub async fn delete_expired_counts_exactly<S: SessionStore>(store: S) {
+    let now = now();
+    for (i, offset) in [-60_000i64, -5_000, -2_000, 5_000, 60_000]
+        .into_iter()
+        .enumerate()
+    {
+        let deadline = if offset < 0 {
+            now - Duration::from_millis(offset.unsigned_abs())
+        } else {
+            now + Duration::from_millis(offset as u64)
+        };
+        let mut r = record(json!({ "i": i }), MINUTE);
+        r.expires_at = deadline;
+        store.create(&random_key(), &r).await.unwrap();
+    }
+    assert_eq!(store.delete_expired().await.unwrap(), 3);
+    assert_eq!(store.delete_expired().await.unwrap(), 0);
 }
 
 /// Contract 2: expiry is the layer's call; a store may still return the record.

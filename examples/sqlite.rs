@@ -1,0 +1,60 @@
+//! The counter on `SqliteStore`: sessions kept in one file, so they survive
+//! restarts with no server to run.
+//!
+//! ```sh
+//! cargo run --example sqlite --features sqlite-store
+//! # SQLITE_PATH defaults to sessions.db; SESSIONWARE_SECRET to a random key
+//! curl -c jar -b jar http://127.0.0.1:3000
+//! ```
+//!
+//! Set `SESSIONWARE_SECRET` (at least 32 bytes) to keep sessions valid across
+//! restarts: with a random secret, the old cookies no longer verify.
+
+use std::time::Duration;
+
+use axum::{Router, routing::get};
+use rand::TryRngCore as _;
+use sessionware::{Session, SessionError, SessionLayer, SessionStore, SqliteStore};
+
+async fn count(session: Session) -> Result<String, SessionError> {
+    let n: u64 = session.get("n")?.unwrap_or(0);
+    session.insert("n", n + 1)?;
+    Ok(format!("You have been here {n} times before.\n"))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::env::var("SQLITE_PATH").unwrap_or_else(|_| "sessions.db".into());
+    let store = SqliteStore::open(&path).await?;
+    // Creates the table and its index on first run; a no-op afterwards.
+    store.migrate().await?;
+
+    // SQLite does not expire rows by itself: remove expired sessions every 10 minutes.
+    let cleaner = store.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            every.tick().await;
+            match cleaner.delete_expired().await {
+                Ok(removed) => println!("removed {removed} expired sessions"),
+                Err(err) => eprintln!("cleanup failed: {err}"),
+            }
+        }
+    });
+
+    let secret = match std::env::var("SESSIONWARE_SECRET") {
+        Ok(secret) => secret.into_bytes(),
+        Err(_) => {
+            let mut secret = vec![0u8; 64];
+            rand::rngs::OsRng.try_fill_bytes(&mut secret)?;
+            secret
+        }
+    };
+    // Plain HTTP on localhost for the demo; keep the default (true) in production.
+    let layer = SessionLayer::new(store, secret).secure(false);
+    let app = Router::new().route("/", get(count)).layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    println!("sqlite counter listening on http://127.0.0.1:3000 (store: {path})");
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,453 @@
+//! `MySqlStore`: sessions in a MySQL or MariaDB table, versions checked by the database.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::Connection as _;
+use sqlx::mysql::{
+    MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool,
+    MySqlPoolOptions, MySqlQueryResult,
+};
+
+use super::{SaveOutcome, SessionStore};
+use crate::error::{Error, ErrorKind};
+use crate::record::Record;
+use crate::token::SessionKey;
+
+/// The table used unless [`MySqlStore::table_name`] says otherwise.
+const DEFAULT_TABLE: &str = "sessionware_sessions";
+/// The longest table name accepted (MySQL allows 64).
+const MAX_IDENTIFIER: usize = 63;
+/// Rows removed by one `DELETE` of [`SessionStore::delete_expired`].
+const BATCH: u64 = 1_000;
+/// Pool size of [`MySqlStore::connect`].
+const MAX_CONNECTIONS: u32 = 10;
+/// How long [`MySqlStore::connect`]'s pool waits for a free connection.
+/// Shorter than the layer's default `store_timeout` (3 s), so an exhausted
+/// pool is reported as such rather than as a timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long [`MySqlStore::connect`] waits for its first connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// MySQL error numbers that mean the migration is missing: no such table,
+/// unknown column, unknown database.
+const NOT_MIGRATED: [u16; 3] = [1146, 1054, 1049];
+/// The database's clock in milliseconds since 1970, from two UTC `DATETIME`s
+/// so that no time-zone conversion (and no daylight-saving fold) is involved.
+const NOW_MILLIS: &str =
+    "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(3)) DIV 1000)";
+/// `ER_LOCK_DEADLOCK`: InnoDB rolled the statement back to break a lock cycle.
+const DEADLOCK: u16 = 1213;
+/// How many times a write is tried when InnoDB picks it as a deadlock victim.
+const WRITE_ATTEMPTS: u32 = 3;
+
+/// Sessions in a MySQL or MariaDB table (feature `mysql-store`), on `sqlx`.
+///
+/// * **One statement** per load, create, save and delete. Save is
+///   `UPDATE .. WHERE key = ? AND version = ?`, so the version check and the
+///   write are one atomic step in the database. `sqlx` connects with
+///   `CLIENT_FOUND_ROWS`, so the row count is of *matched* rows, and a save
+///   that happens to change nothing still counts as saved. Only a save that
+///   matched nothing asks a second question (does the row exist?) to tell
+///   [`SaveOutcome::Conflict`] from [`SaveOutcome::Missing`]; that answer
+///   only labels a save that already failed, so a race there cannot write
+///   anything (catalogue #43, #44).
+/// * **Create is a plain `INSERT`**, and only a duplicate-key error on the
+///   primary key is read as "taken". `INSERT IGNORE` would also turn data
+///   errors into warnings, and `ON DUPLICATE KEY UPDATE key = key` reports one
+///   row for both an insert and a kept row under `CLIENT_FOUND_ROWS`: either
+///   could report a session as created when it was not.
+/// * **Only digests reach SQL.** Every value is a bound parameter and the key
+///   is the 32 bytes of the [`SessionKey`] digest in a `BINARY(32)` column, so
+///   no cookie text is ever part of a statement (catalogue #59).
+/// * **Expired rows** are removed by [`SessionStore::delete_expired`] (run it
+///   with [`CleanupTask`](crate::CleanupTask)), oldest first in batches of
+///   1,000 through the index on `expires_at`. Each `DELETE` checks the
+///   deadline itself, on the row as it is locked, so a just-refreshed session
+///   is never removed (catalogue #60). "Now" is the database's clock in UTC
+///   (`UTC_TIMESTAMP(3)`, whatever the session's `time_zone`), one time source
+///   for every instance (catalogue #24);
+///   the layer still judges each load by its own clock.
+/// * **Deadlocks are retried.** A cleanup batch locks the deadline index
+///   before the rows, a save the row before the index, so InnoDB may break
+///   the cycle by rolling one of them back (`ER_LOCK_DEADLOCK`). Each write
+///   is one conditional statement, rolled back whole, so it is safely run
+///   again, up to 3 times.
+/// * **The table** (in the connection's database) has a validated name,
+///   always quoted. [`MySqlStore::migrate`] creates it (idempotently):
+///
+///   ```sql
+///   CREATE TABLE IF NOT EXISTS `sessionware_sessions` (
+///       `key`        BINARY(32) NOT NULL PRIMARY KEY,
+///       `version`    BIGINT UNSIGNED NOT NULL,
+///       `expires_at` BIGINT NOT NULL, -- milliseconds since 1970, UTC
+///       `data`       LONGBLOB NOT NULL, -- Record::encode, binary-safe
+///       KEY `expires_at_idx` (`expires_at`)
+///   ) ENGINE = InnoDB
+///   ```
+/// * **Connections**: a `sqlx` pool. [`MySqlStore::connect`] opens at most
+///   10 connections and waits at most 2 s for a free one, so an exhausted
+///   pool fails requests quickly instead of queueing them without bound
+///   (catalogue #54). Each connection is checked before use, so after an
+///   outage the next request reconnects, without restarting the application.
+///
+/// Cloning is cheap and every clone shares the pool.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sessionware::{CleanupTask, MySqlStore, SessionLayer};
+/// # async fn run(secret: &[u8]) -> Result<(), sessionware::Error> {
+/// let store = MySqlStore::connect("mysql://app:password@127.0.0.1:3306/app")
+///     .await?
+///     .table_name("sessions");
+/// store.migrate().await?; // or `store.health().await?` if the table is managed elsewhere
+/// let cleanup = CleanupTask::spawn(store.clone(), Duration::from_secs(300));
+/// let layer = SessionLayer::new(store, secret);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+    sql: Arc<Sql>,
+}
+
+impl std::fmt::Debug for MySqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySqlStore")
+            .field("table", &self.sql.table)
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every statement, built once from the validated, quoted table name.
+struct Sql {
+    table: String,
+    create_table: String,
+    insert: String,
+    load: String,
+    save: String,
+    count: String,
+    delete: String,
+    delete_expired: String,
+    health: String,
+}
+
+impl Sql {
+    fn new(table: &str) -> Self {
+        let t = format!("`{table}`");
+        Self {
+            create_table: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 `key` BINARY(32) NOT NULL PRIMARY KEY, \
+                 `version` BIGINT UNSIGNED NOT NULL, \
+                 `expires_at` BIGINT NOT NULL, \
+                 `data` LONGBLOB NOT NULL, \
+                 KEY `expires_at_idx` (`expires_at`)) ENGINE = InnoDB"
+            ),
+            insert: format!(
+                "INSERT INTO {t} (`key`, `version`, `expires_at`, `data`) VALUES (?, ?, ?, ?)"
+            ),
+            load: format!("SELECT `data` FROM {t} WHERE `key` = ?"),
+            save: format!(
+                "UPDATE {t} SET `version` = ?, `expires_at` = ?, `data` = ? \
+                 WHERE `key` = ? AND `version` = ?"
+            ),
+            count: format!("SELECT COUNT(*) FROM {t} WHERE `key` = ?"),
+            delete: format!("DELETE FROM {t} WHERE `key` = ?"),
+            // Ordered by the index (which ends with the primary key), so the
+            // statement is deterministic for statement-based replication.
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE `expires_at` <= {NOW_MILLIS} \
+                 ORDER BY `expires_at`, `key` LIMIT {BATCH}"
+            ),
+            health: format!("SELECT `key`, `version`, `expires_at`, `data` FROM {t} LIMIT 0"),
+            table: t,
+        }
+    }
+}
+
+/// Checks a table name: 1 to 63 ASCII letters, digits or underscores, not
+/// starting with a digit.
+fn check_identifier(name: &str) -> Result<(), Error> {
+    let valid = (1..=MAX_IDENTIFIER).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if valid {
+        return Ok(());
+    }
+    Err(
+        Error::new(ErrorKind::InvalidConfig, "invalid SQL identifier").with_detail(format!(
+            "table name {name:?} must be 1 to {MAX_IDENTIFIER} ASCII letters, digits or \
+             underscores, not starting with a digit"
+        )),
+    )
+}
+
+/// Milliseconds since the epoch, as the signed `BIGINT` column holds them.
+fn millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl MySqlStore {
+    /// Connects to `url` (`mysql://user:password@host:3306/database`, with
+    /// `ssl-mode` and the other `sqlx` URL options) and fails with a clear
+    /// error if the server cannot be reached within 5 s or refuses the login.
+    ///
+    /// The pool opens at most 10 connections and waits at most 2 s for a free
+    /// one; build your own pool and use [`MySqlStore::from_pool`] to change
+    /// that. Call [`MySqlStore::migrate`] or [`MySqlStore::health`] next, so
+    /// that a missing table is reported at start-up rather than at the first
+    /// request.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let options: MySqlConnectOptions = url.parse().map_err(|e| {
+            Error::new(ErrorKind::InvalidConfig, "invalid MySQL URL").with_source(e)
+        })?;
+        // A direct first connection: the pool would retry a refused one until
+        // its acquire timeout and then report only that it timed out.
+        let server = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        let failed = |e: Error| e.with_detail(format!("could not connect to MySQL at {server}"));
+        match tokio::time::timeout(CONNECT_TIMEOUT, MySqlConnection::connect_with(&options)).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+            }
+            Ok(Err(e)) => return Err(failed(Error::store(e))),
+            Err(_) => {
+                return Err(failed(Error::store(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {CONNECT_TIMEOUT:?}"),
+                ))));
+            }
+        }
+        let pool = MySqlPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Uses a pool you configured yourself (size, timeouts, TLS), on the
+    /// default table `sessionware_sessions` of the connection's database.
+    ///
+    /// Keep an `acquire_timeout` (sqlx's default is 30 s) shorter than the
+    /// layer's `store_timeout`, so that an exhausted pool fails fast.
+    pub fn from_pool(pool: MySqlPool) -> Self {
+        Self {
+            pool,
+            sql: Arc::new(Sql::new(DEFAULT_TABLE)),
+        }
+    }
+
+    /// The table holding the sessions, in the connection's database.
+    /// Default: `sessionware_sessions`.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not 1 to 63 ASCII letters, digits or underscores starting
+    /// with a letter or an underscore. Whether `Sessions` and `sessions` are
+    /// one table depends on the server's `lower_case_table_names`.
+    pub fn table_name(mut self, name: &str) -> Self {
+        if let Err(err) = check_identifier(name) {
+            panic!("MySqlStore::table_name: {err}");
+        }
+        self.sql = Arc::new(Sql::new(name));
+        self
+    }
+
+    /// The pool, to share with the rest of the application.
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+
+    /// Creates the table with its deadline index if it does not exist; safe
+    /// to run at every start-up, from every instance at once (the server
+    /// serializes `CREATE TABLE`). Needs the `CREATE` privilege.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        sqlx::query(&self.sql.create_table)
+            .persistent(false)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                Error::store(e).with_detail(format!(
+                    "could not create the session table {}",
+                    self.sql.table
+                ))
+            })
+    }
+
+    /// A cheap readiness probe: selects no rows from the table, naming every
+    /// column, so an unreachable server, a missing or incomplete migration
+    /// (catalogue #56) and an exhausted pool are all reported.
+    pub async fn health(&self) -> Result<(), Error> {
+        sqlx::query(&self.sql.health)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Runs the write `build` makes, again if InnoDB chose it as a deadlock victim.
+    async fn write<'q>(
+        &self,
+        build: impl Fn() -> sqlx::query::Query<'q, MySql, MySqlArguments>,
+    ) -> Result<MySqlQueryResult, sqlx::Error> {
+        let mut attempt = 1;
+        loop {
+            match build().execute(&self.pool).await {
+                Err(sqlx::Error::Database(db))
+                    if attempt < WRITE_ATTEMPTS
+                        && db
+                            .try_downcast_ref::<MySqlDatabaseError>()
+                            .is_some_and(|e| e.number() == DEADLOCK) =>
+                {
+                    attempt += 1;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    /// A store error, with a detail that names the fix where there is one.
+    /// Only the driver's error is kept, as the source: no data, no SQL.
+    fn error(&self, err: sqlx::Error) -> Error {
+        let detail = match &err {
+            sqlx::Error::Database(db)
+                if db
+                    .try_downcast_ref::<MySqlDatabaseError>()
+                    .is_some_and(|e| NOT_MIGRATED.contains(&e.number())) =>
+            {
+                format!(
+                    "the session table {} is missing or incomplete; run MySqlStore::migrate() at start-up",
+                    self.sql.table
+                )
+            }
+            sqlx::Error::PoolTimedOut => format!(
+                "no connection free within the pool's acquire timeout of {:?} (pool exhausted or MySQL unreachable)",
+                self.pool.options().get_acquire_timeout()
+            ),
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => "the connection to MySQL failed".into(),
+            _ => return Error::store(err),
+        };
+        Error::store(err).with_detail(detail)
+    }
+}
+
+impl SessionStore for MySqlStore {
+    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+        let data = record.encode();
+        let inserted = self
+            .write(|| {
+                sqlx::query(&self.sql.insert)
+                    .bind(key.as_bytes().as_slice())
+                    .bind(record.version)
+                    .bind(millis(record.expires_at))
+                    .bind(data.as_slice())
+            })
+            .await;
+        match inserted {
+            Ok(done) => Ok(done.rows_affected() == 1),
+            // The primary key is the table's only unique key: this is "taken".
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+        let bytes: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.load)
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        bytes.map(|bytes| Record::decode(&bytes)).transpose()
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, Error> {
+        let data = record.encode();
+        let done = self
+            .write(|| {
+                sqlx::query(&self.sql.save)
+                    .bind(record.version)
+                    .bind(millis(record.expires_at))
+                    .bind(data.as_slice())
+                    .bind(key.as_bytes().as_slice())
+                    .bind(expected_version)
+            })
+            .await
+            .map_err(|e| self.error(e))?;
+        if done.rows_affected() > 0 {
+            return Ok(SaveOutcome::Saved);
+        }
+        // Nothing was written; this only says why.
+        let rows: i64 = sqlx::query_scalar(&self.sql.count)
+            .bind(key.as_bytes().as_slice())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(if rows > 0 {
+            SaveOutcome::Conflict
+        } else {
+            SaveOutcome::Missing
+        })
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
+        let done = self
+            .write(|| sqlx::query(&self.sql.delete).bind(key.as_bytes().as_slice()))
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes expired rows 1,000 at a time (one short transaction each)
+    /// until a batch comes back short; returns the total.
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        let mut total = 0;
+        loop {
+            let removed = self
+                .write(|| sqlx::query(&self.sql.delete_expired))
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected();
+            total += removed;
+            if removed < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        for good in ["sessions", "_s", "Sessions_2", &"s".repeat(63)] {
+            assert!(check_identifier(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1s", "a b", "a-b", "a`b", "a;b", "ä", &"s".repeat(64)] {
+            let err = check_identifier(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{bad}");
+        }
+    }
+
+    #[test]
+    fn statements_quote_the_name() {
+        let sql = Sql::new("Sessions");
+        assert_eq!(sql.table, "`Sessions`");
+        assert!(sql.load.contains("FROM `Sessions` WHERE `key` = ?"));
+    }
+}

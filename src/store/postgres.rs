@@ -1,0 +1,496 @@
+//! `PostgresStore`: sessions in a PostgreSQL table, versions checked by the database.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+
+use super::{SaveOutcome, SessionStore};
+use crate::error::{Error, ErrorKind};
+use crate::record::Record;
+use crate::token::SessionKey;
+
+/// The table used unless [`PostgresStore::table_name`] says otherwise.
+const DEFAULT_TABLE: &str = "sessionware_sessions";
+/// Appended to the table name to name its deadline index.
+const INDEX_SUFFIX: &str = "_expires_at_idx";
+/// Postgres truncates identifiers beyond 63 bytes.
+const MAX_IDENTIFIER: usize = 63;
+/// Rows removed by one `DELETE` of [`SessionStore::delete_expired`].
+const BATCH: u64 = 1_000;
+/// Pool size of [`PostgresStore::connect`].
+const MAX_CONNECTIONS: u32 = 10;
+/// How long [`PostgresStore::connect`]'s pool waits for a free connection.
+/// Shorter than the layer's default `store_timeout` (3 s), so an exhausted
+/// pool is reported as such rather than as a timeout.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long [`PostgresStore::connect`] waits for its first connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The advisory lock that serializes [`PostgresStore::migrate`] across
+/// instances starting together ("sessionw" in ASCII).
+const MIGRATE_LOCK: i64 = 0x7365_7373_696f_6e77;
+/// The latest deadline stored (9999-12-31T23:59:59.999Z); later ones are clamped.
+const MAX_MILLIS: u64 = 253_402_300_799_999;
+
+/// Sessions in a PostgreSQL table (feature `postgres-store`), on `sqlx`.
+///
+/// * **One statement** per load, create, save and delete. Create is
+///   `INSERT .. ON CONFLICT (key) DO NOTHING`, so it never overwrites; save
+///   is `UPDATE .. WHERE key = $4 AND version = $5`, so the version check and
+///   the write are one atomic step in the database. Only a save that wrote
+///   nothing asks a second question (does the row exist?) to tell
+///   [`SaveOutcome::Conflict`] from [`SaveOutcome::Missing`]; that answer
+///   only labels a save that already failed, so a race there cannot write
+///   anything (catalogue #43, #44).
+/// * **Only digests reach SQL.** Every value is a bound parameter; the key is
+///   the 32 bytes of the [`SessionKey`] digest (a `CHECK` keeps it at 32), so
+///   no cookie text is ever part of a statement (catalogue #59).
+/// * **Expired rows** are removed by [`SessionStore::delete_expired`] (run it
+///   with [`CleanupTask`](crate::CleanupTask)), in batches of 1,000 through
+///   the index on `expires_at`. Each batch checks `expires_at <= now()` inside
+///   the `DELETE` itself and skips rows locked by a save in progress, so a
+///   just-refreshed session is never removed (catalogue #60). "Now" is the
+///   database's clock, one time source for every instance (catalogue #24);
+///   the layer still judges each load by its own clock.
+/// * **The table**: the schema and table names are validated identifiers,
+///   always quoted, so their case is kept as written.
+///   [`PostgresStore::migrate`] creates (idempotently):
+///
+///   ```sql
+///   CREATE TABLE IF NOT EXISTS "sessionware_sessions" (
+///       key        BYTEA PRIMARY KEY CHECK (octet_length(key) = 32),
+///       version    BIGINT NOT NULL,
+///       expires_at TIMESTAMPTZ NOT NULL,
+///       data       BYTEA NOT NULL -- Record::encode, binary-safe
+///   );
+///   CREATE INDEX IF NOT EXISTS "sessionware_sessions_expires_at_idx"
+///       ON "sessionware_sessions" (expires_at);
+///   ```
+/// * **Connections**: a `sqlx` pool. [`PostgresStore::connect`] opens at most
+///   10 connections and waits at most 2 s for a free one, so an exhausted
+///   pool fails requests quickly instead of queueing them without bound
+///   (catalogue #54). Each connection is checked before use, so after an
+///   outage the next request reconnects, without restarting the application.
+///
+/// Cloning is cheap and every clone shares the pool.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use sessionware::{CleanupTask, PostgresStore, SessionLayer};
+/// # async fn run(secret: &[u8]) -> Result<(), sessionware::Error> {
+/// let store = PostgresStore::connect("postgres://app@127.0.0.1:5432/app")
+///     .await?
+///     .schema("auth")
+///     .table_name("sessions");
+/// store.migrate().await?; // or `store.health().await?` if the table is managed elsewhere
+/// let cleanup = CleanupTask::spawn(store.clone(), Duration::from_secs(300));
+/// let layer = SessionLayer::new(store, secret);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    schema: Option<Arc<str>>,
+    table: Arc<str>,
+    sql: Arc<Sql>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("table", &self.sql.table)
+            .field("connections", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every statement, built once from the validated, quoted names.
+struct Sql {
+    table: String,
+    create_table: String,
+    create_index: String,
+    insert: String,
+    load: String,
+    save: String,
+    exists: String,
+    delete: String,
+    delete_expired: String,
+    health: String,
+}
+
+impl Sql {
+    fn new(schema: Option<&str>, table: &str) -> Self {
+        let t = match schema {
+            Some(schema) => format!(r#""{schema}"."{table}""#),
+            None => format!(r#""{table}""#),
+        };
+        // `to_timestamp` takes float8 seconds, which keep the milliseconds
+        // (to within 30 µs as late as the year 9999; the index needs no more).
+        let deadline = |n: u8| format!("to_timestamp(${n}::float8 / 1000)");
+        Self {
+            create_table: format!(
+                "CREATE TABLE IF NOT EXISTS {t} (\
+                 key BYTEA PRIMARY KEY CHECK (octet_length(key) = 32), \
+                 version BIGINT NOT NULL, \
+                 expires_at TIMESTAMPTZ NOT NULL, \
+                 data BYTEA NOT NULL)"
+            ),
+            create_index: format!(
+                r#"CREATE INDEX IF NOT EXISTS "{table}{INDEX_SUFFIX}" ON {t} (expires_at)"#
+            ),
+            insert: format!(
+                "INSERT INTO {t} (key, version, expires_at, data) VALUES ($1, $2, {}, $4) \
+                 ON CONFLICT (key) DO NOTHING",
+                deadline(3)
+            ),
+            load: format!("SELECT data FROM {t} WHERE key = $1"),
+            save: format!(
+                "UPDATE {t} SET version = $1, expires_at = {}, data = $3 \
+                 WHERE key = $4 AND version = $5",
+                deadline(2)
+            ),
+            exists: format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1)"),
+            delete: format!("DELETE FROM {t} WHERE key = $1"),
+            // The outer deadline check re-evaluates each row as it is deleted;
+            // SKIP LOCKED leaves rows a save is refreshing to the next run.
+            delete_expired: format!(
+                "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at <= now() \
+                 LIMIT {BATCH} FOR UPDATE SKIP LOCKED) AND expires_at <= now()"
+            ),
+            health: format!("SELECT key, version, expires_at, data FROM {t} LIMIT 0"),
+            table: t,
+        }
+    }
+}
+
+/// Checks a schema or table name: 1 to `max` ASCII letters, digits or
+/// underscores, not starting with a digit.
+fn check_identifier(what: &str, name: &str, max: usize) -> Result<(), Error> {
+    let valid = (1..=max).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if valid {
+        return Ok(());
+    }
+    Err(
+        Error::new(ErrorKind::InvalidConfig, "invalid SQL identifier").with_detail(format!(
+            "{what} {name:?} must be 1 to {max} ASCII letters, digits or underscores, \
+             not starting with a digit"
+        )),
+    )
+}
+
+/// Milliseconds since the epoch, clamped to [`MAX_MILLIS`].
+fn millis(time: SystemTime) -> i64 {
+    let millis = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    i64::try_from(millis.min(MAX_MILLIS)).unwrap_or(i64::MAX)
+}
+
+/// A version as Postgres' `BIGINT`.
+fn version(version: u64) -> Result<i64, Error> {
+    i64::try_from(version).map_err(|_| {
+        Error::store_message("session version exceeds the BIGINT range")
+            .with_detail(version.to_string())
+    })
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:5432/database`, with
+    /// `sslmode` and the other `sqlx` URL options) and fails with a clear
+    /// error if the server cannot be reached within 5 s or refuses the login.
+    ///
+    /// The pool opens at most 10 connections and waits at most 2 s for a free
+    /// one; build your own pool and use [`PostgresStore::from_pool`] to
+    /// change that. Call [`PostgresStore::migrate`] or
+    /// [`PostgresStore::health`] next, so that a missing table is reported at
+    /// start-up rather than at the first request.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        let options: PgConnectOptions = url.parse().map_err(|e| {
+            Error::new(ErrorKind::InvalidConfig, "invalid Postgres URL").with_source(e)
+        })?;
+        // A direct first connection: the pool would retry a refused one until
+        // its acquire timeout and then report only that it timed out.
+        let server = format!(
+            "{}:{}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_database().unwrap_or_default()
+        );
+        let failed = |e: Error| e.with_detail(format!("could not connect to Postgres at {server}"));
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+            }
+            Ok(Err(e)) => return Err(failed(Error::store(e))),
+            Err(_) => {
+                return Err(failed(Error::store(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {CONNECT_TIMEOUT:?}"),
+                ))));
+            }
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(Self::from_pool(pool))
+    }
+
+    /// Uses a pool you configured yourself (size, timeouts, TLS), on the
+    /// default table `sessionware_sessions` in the connection's `search_path`.
+    ///
+    /// Keep an `acquire_timeout` (sqlx's default is 30 s) shorter than the
+    /// layer's `store_timeout`, so that an exhausted pool fails fast.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            schema: None,
+            table: Arc::from(DEFAULT_TABLE),
+            sql: Arc::new(Sql::new(None, DEFAULT_TABLE)),
+        }
+    }
+
+    /// The table holding the sessions. Default: `sessionware_sessions`.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not 1 to 48 ASCII letters, digits or underscores starting
+    /// with a letter or an underscore. 48 leaves room for the index name,
+    /// `<name>_expires_at_idx`, within Postgres' 63-byte limit. Names are
+    /// quoted in SQL, so `Sessions` and `sessions` are different tables.
+    pub fn table_name(mut self, name: &str) -> Self {
+        if let Err(err) = check_identifier("table name", name, MAX_IDENTIFIER - INDEX_SUFFIX.len())
+        {
+            panic!("PostgresStore::table_name: {err}");
+        }
+        self.table = Arc::from(name);
+        self.sql = Arc::new(Sql::new(self.schema.as_deref(), name));
+        self
+    }
+
+    /// The schema holding the table. Default: none, so the table is found
+    /// through the connection's `search_path` (usually `public`).
+    /// [`PostgresStore::migrate`] creates the schema if it is missing.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not 1 to 63 ASCII letters, digits or underscores starting
+    /// with a letter or an underscore.
+    pub fn schema(mut self, name: &str) -> Self {
+        if let Err(err) = check_identifier("schema name", name, MAX_IDENTIFIER) {
+            panic!("PostgresStore::schema: {err}");
+        }
+        self.schema = Some(Arc::from(name));
+        self.sql = Arc::new(Sql::new(Some(name), &self.table));
+        self
+    }
+
+    /// The pool, to share with the rest of the application.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Creates the schema (if one was set and it is missing), the table and
+    /// its deadline index; does nothing for those that exist. Safe to run at
+    /// every start-up, from every instance at once: a transaction-scoped
+    /// advisory lock serializes concurrent runs. Needs the `CREATE` privilege
+    /// (on the database for a new schema, on the schema for the table).
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let failed = |e: sqlx::Error| {
+            Error::store(e).with_detail(format!(
+                "could not create the session table {}",
+                self.sql.table
+            ))
+        };
+        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        self.migrate_on(&mut tx).await.map_err(failed)?;
+        tx.commit().await.map_err(failed)
+    }
+
+    /// The statements of [`PostgresStore::migrate`], on its transaction.
+    async fn migrate_on(&self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATE_LOCK)
+            .execute(&mut *connection)
+            .await?;
+        if let Some(schema) = &self.schema {
+            // Checked first: `CREATE SCHEMA IF NOT EXISTS` needs the database's
+            // CREATE privilege even when the schema exists.
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                    .bind(&**schema)
+                    .fetch_one(&mut *connection)
+                    .await?;
+            if !exists {
+                let create = format!(r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#);
+                sqlx::query(&create)
+                    .persistent(false)
+                    .execute(&mut *connection)
+                    .await?;
+            }
+        }
+        sqlx::query(&self.sql.create_table)
+            .persistent(false)
+            .execute(&mut *connection)
+            .await?;
+        sqlx::query(&self.sql.create_index)
+            .persistent(false)
+            .execute(&mut *connection)
+            .await?;
+        Ok(())
+    }
+
+    /// A cheap readiness probe: selects no rows from the table, naming every
+    /// column, so an unreachable server, a missing or incomplete migration
+    /// (catalogue #56) and an exhausted pool are all reported.
+    pub async fn health(&self) -> Result<(), Error> {
+        sqlx::query(&self.sql.health)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(e))
+    }
+
+    /// A store error, with a detail that names the fix where there is one.
+    /// Only the driver's error is kept, as the source: no data, no SQL.
+    fn error(&self, err: sqlx::Error) -> Error {
+        let detail = match &err {
+            // undefined_table, invalid_schema_name, undefined_column
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("42P01" | "3F000" | "42703")) =>
+            {
+                format!(
+                    "the session table {} is missing or incomplete; run PostgresStore::migrate() at start-up",
+                    self.sql.table
+                )
+            }
+            sqlx::Error::PoolTimedOut => format!(
+                "no connection free within the pool's acquire timeout of {:?} (pool exhausted or Postgres unreachable)",
+                self.pool.options().get_acquire_timeout()
+            ),
+            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => "the connection to Postgres failed".into(),
+            _ => return Error::store(err),
+        };
+        Error::store(err).with_detail(detail)
+    }
+}
+
+impl SessionStore for PostgresStore {
+    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+        let done = sqlx::query(&self.sql.insert)
+            .bind(key.as_bytes().as_slice())
+            .bind(version(record.version)?)
+            .bind(millis(record.expires_at))
+            .bind(record.encode())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+        let bytes: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.load)
+            .bind(key.as_bytes().as_slice())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        bytes.map(|bytes| Record::decode(&bytes)).transpose()
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, Error> {
+        let done = sqlx::query(&self.sql.save)
+            .bind(version(record.version)?)
+            .bind(millis(record.expires_at))
+            .bind(record.encode())
+            .bind(key.as_bytes().as_slice())
+            .bind(version(expected_version)?)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        if done.rows_affected() > 0 {
+            return Ok(SaveOutcome::Saved);
+        }
+        // Nothing was written; this only says why.
+        let exists: bool = sqlx::query_scalar(&self.sql.exists)
+            .bind(key.as_bytes().as_slice())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(if exists {
+            SaveOutcome::Conflict
+        } else {
+            SaveOutcome::Missing
+        })
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
+        let done = sqlx::query(&self.sql.delete)
+            .bind(key.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes expired rows 1,000 at a time (one short transaction each)
+    /// until a batch comes back short; returns the total.
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        let mut total = 0;
+        loop {
+            let removed = sqlx::query(&self.sql.delete_expired)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected();
+            total += removed;
+            if removed < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_checked() {
+        for good in ["sessions", "_s", "Sessions_2", &"s".repeat(48)] {
+            assert!(check_identifier("table name", good, 48).is_ok(), "{good}");
+        }
+        for bad in ["", "1s", "a b", "a-b", "a\"b", "a;b", "ä", &"s".repeat(49)] {
+            let err = check_identifier("table name", bad, 48).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{bad}");
+        }
+    }
+
+    #[test]
+    fn statements_quote_the_names() {
+        let sql = Sql::new(Some("auth"), "Sessions");
+        assert_eq!(sql.table, r#""auth"."Sessions""#);
+        assert!(sql.create_index.starts_with(
+            r#"CREATE INDEX IF NOT EXISTS "Sessions_expires_at_idx" ON "auth"."Sessions""#
+        ));
+    }
+
+    #[test]
+    fn deadlines_are_clamped() {
+        assert_eq!(millis(UNIX_EPOCH), 0);
+        assert_eq!(millis(UNIX_EPOCH + Duration::from_millis(1_234)), 1_234);
+        assert_eq!(
+            millis(UNIX_EPOCH + Duration::from_secs(1 << 40)),
+            MAX_MILLIS as i64
+        );
+    }
+}

@@ -1,0 +1,665 @@
+//! `PostgresStore` against the real Postgres at `DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`): the conformance suite, the
+//! table's own guarantees, then outages made by cutting a proxy in front of it.
+//! Every test works on a table of its own, dropped when it ends.
+#![cfg(feature = "postgres-store")]
+
+mod common;
+mod conformance;
+
+use std::ops::Deref;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::routing::get;
+use common::proxy::Proxy;
+use common::{routes, secret, send};
+use http::StatusCode;
+use sessionware::{
+    Error, ErrorKind, PostgresStore, Record, SaveOutcome, Session, SessionKey, SessionLayer,
+    SessionStore,
+};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn unreachable(url: &str, err: impl std::fmt::Display) -> ! {
+    panic!(
+        "Postgres is not reachable at {url}: {err}. Start it with \
+         `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+         or point DATABASE_URL at one."
+    )
+}
+
+async fn connect(url: &str) -> PostgresStore {
+    PostgresStore::connect(url)
+        .await
+        .unwrap_or_else(|err| unreachable(url, err))
+}
+
+fn table_name() -> String {
+    format!("sessionware_test_{:016x}", rand::random::<u64>())
+}
+
+/// A store on a table of its own, dropped (with `cleanup`) when the test ends.
+struct TestStore {
+    store: PostgresStore,
+    table: String,
+    cleanup: String,
+}
+
+impl TestStore {
+    /// `store` on a fresh table, not migrated.
+    fn unmigrated(store: PostgresStore) -> Self {
+        let table = table_name();
+        Self {
+            store: store.table_name(&table),
+            cleanup: format!(r#"DROP TABLE IF EXISTS "{table}""#),
+            table,
+        }
+    }
+
+    /// `store` on a fresh, migrated table.
+    async fn migrated(store: PostgresStore) -> Self {
+        let test = Self::unmigrated(store);
+        test.store.migrate().await.unwrap();
+        test
+    }
+
+    /// How many rows the test's table holds.
+    async fn rows(&self) -> i64 {
+        sqlx::query_scalar(&format!(r#"SELECT count(*) FROM "{}""#, self.table))
+            .fetch_one(self.pool())
+            .await
+            .unwrap()
+    }
+}
+
+impl Deref for TestStore {
+    type Target = PostgresStore;
+    fn deref(&self) -> &PostgresStore {
+        &self.store
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        run_alone(format!("SET lock_timeout = '5s'; {}", self.cleanup));
+    }
+}
+
+/// Runs `sql` on a connection of its own, from any context (`Drop` included).
+fn run_alone(sql: String) {
+    let url = database_url();
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            if let Ok(mut connection) = PgConnection::connect(&url).await {
+                let _ = sqlx::raw_sql(&sql).execute(&mut connection).await;
+                let _ = connection.close().await;
+            }
+        });
+    })
+    .join();
+}
+
+impl SessionStore for TestStore {
+    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+        self.store.create(key, record).await
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+        self.store.load(key).await
+    }
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: u64,
+    ) -> Result<SaveOutcome, Error> {
+        self.store.save(key, record, expected).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.store.delete(key).await
+    }
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        self.store.delete_expired().await
+    }
+}
+
+async fn store() -> TestStore {
+    TestStore::migrated(connect(&database_url()).await).await
+}
+
+conformance_suite!(store());
+
+fn random_key() -> SessionKey {
+    SessionKey::from_bytes(rand::random())
+}
+
+/// A record with millisecond precision living `lives` (negative: expired).
+fn record(lives_ms: i64) -> Record {
+    let now = UNIX_EPOCH
+        + Duration::from_millis(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+        );
+    let deadline = if lives_ms >= 0 {
+        now + Duration::from_millis(lives_ms as u64)
+    } else {
+        now - Duration::from_millis(lives_ms.unsigned_abs())
+    };
+    let mut record = Record::new(Default::default(), now, deadline);
+    record.data.insert("n".into(), 1.into());
+    record
+}
+
+#[tokio::test]
+async fn health_answers() {
+    store().await.health().await.unwrap();
+}
+
+/// `migrate` runs again without harm, from four instances at once, and
+/// leaves one table with its primary key and one deadline index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
+    let store = store().await;
+    let key = random_key();
+    store.create(&key, &record(60_000)).await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.load(&key).await.unwrap().is_some(), "data survives");
+
+    let fresh = TestStore::unmigrated(connect(&database_url()).await);
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let store = fresh.store.clone();
+            tokio::spawn(async move { store.migrate().await })
+        })
+        .collect();
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+    let indexes: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_indexes WHERE tablename = $1")
+        .bind(&fresh.table)
+        .fetch_one(fresh.pool())
+        .await
+        .unwrap();
+    assert_eq!(indexes, 2, "the primary key and the deadline index");
+    fresh.health().await.unwrap();
+}
+
+/// Names that are not plain identifiers are refused when the store is built,
+/// with a message naming the rule; the limits themselves are accepted.
+#[tokio::test]
+async fn invalid_identifiers_are_refused() {
+    let lazy = PostgresStore::from_pool(PgPool::connect_lazy(&database_url()).unwrap());
+    let long = "t".repeat(64);
+    let bad = [
+        "",
+        "1sessions",
+        "a b",
+        "a-b",
+        "a.b",
+        r#"x"; DROP TABLE users; --"#,
+        "sessions\0",
+        "séances",
+        &long,
+    ];
+    let refused = |what: &str, build: &dyn Fn() -> PostgresStore| {
+        let panic =
+            catch_unwind(AssertUnwindSafe(build)).expect_err(&format!("{what} was accepted"));
+        let message = panic.downcast_ref::<String>().unwrap().clone();
+        assert!(
+            message.contains("ASCII letters, digits or underscores"),
+            "{message}"
+        );
+    };
+    for name in bad {
+        refused(&format!("table_name({name:?})"), &|| {
+            lazy.clone().table_name(name)
+        });
+        refused(&format!("schema({name:?})"), &|| lazy.clone().schema(name));
+    }
+    refused("a 49-byte table name", &|| {
+        lazy.clone().table_name(&"t".repeat(49))
+    });
+    let _ = lazy.table_name(&"t".repeat(48)).schema(&"s".repeat(63));
+}
+
+/// `schema()` puts the table in that schema, which `migrate` creates.
+#[tokio::test]
+async fn schema_holds_the_table_and_migrate_creates_it() {
+    let schema = format!("sessionware_test_schema_{:08x}", rand::random::<u32>());
+    let mut store = TestStore::unmigrated(connect(&database_url()).await.schema(&schema));
+    store.cleanup = format!(r#"DROP SCHEMA IF EXISTS "{schema}" CASCADE"#);
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let key = random_key();
+    assert!(store.create(&key, &record(60_000)).await.unwrap());
+    assert!(store.load(&key).await.unwrap().is_some());
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = $1 AND tablename = $2",
+    )
+    .bind(&schema)
+    .bind(&store.table)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(tables, 1);
+}
+
+/// Catalogue #56: a table that was never migrated (or is missing columns) is
+/// reported by `health()` at start-up with the fix, and every later call
+/// fails with the same actionable message; a write through the layer is a 500.
+#[tokio::test]
+async fn case_56_a_missing_migration_is_an_actionable_error() {
+    let store = TestStore::unmigrated(connect(&database_url()).await);
+    let missing = format!(
+        r#"the session table "{}" is missing or incomplete; run PostgresStore::migrate() at start-up"#,
+        store.table
+    );
+    let err = store.health().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store);
+    assert_eq!(err.to_string(), format!("session store failed: {missing}"));
+    let err = store.load(&random_key()).await.unwrap_err();
+    assert!(err.to_string().contains(&missing), "{err}");
+
+    let app = routes().layer(SessionLayer::new(store.store.clone(), secret()));
+    assert_eq!(
+        send(&app, "/insert", None).await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+
+    sqlx::raw_sql(&format!(
+        r#"CREATE TABLE "{}" (key BYTEA PRIMARY KEY)"#,
+        store.table
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let err = store.health().await.unwrap_err();
+    assert!(
+        err.to_string().contains(&missing),
+        "incomplete table: {err}"
+    );
+
+    sqlx::raw_sql(&format!(r#"DROP TABLE "{}""#, store.table))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store.health().await.unwrap();
+    assert_eq!(send(&app, "/insert", None).await.status, StatusCode::OK);
+}
+
+/// The row is the 32 digest bytes, the version, the deadline (to the
+/// millisecond) and `Record::encode`'s bytes, unchanged.
+#[tokio::test]
+async fn rows_hold_the_digest_and_the_encoded_record() {
+    let store = store().await;
+    let key = random_key();
+    let record = record(60_000);
+    store.create(&key, &record).await.unwrap();
+    let (stored_key, version, deadline, data): (Vec<u8>, i64, i64, Vec<u8>) = sqlx::query_as(
+        &format!(
+            r#"SELECT key, version, (extract(epoch FROM expires_at) * 1000)::bigint, data FROM "{}""#,
+            store.table
+        ),
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(stored_key, key.as_bytes());
+    assert_eq!(version, 1);
+    let millis = record
+        .expires_at
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    assert_eq!(deadline as u128, millis);
+    assert_eq!(data, record.encode(), "binary-safe: the exact bytes");
+}
+
+/// Catalogue #59: cookies carrying SQL or NUL fail the MAC and never reach
+/// the store; what is stored under a real session is its 32-byte digest,
+/// which appears nowhere in the cookie, and the cookie appears nowhere in the row.
+#[tokio::test]
+async fn case_59_only_digests_reach_sql() {
+    let store = store().await;
+    let app = routes().layer(SessionLayer::new(store.store.clone(), secret()));
+    let hostile = [
+        format!(r#"id=x'; DROP TABLE "{}"; --"#, store.table),
+        "id=%00'%3B%20SELECT%20pg_sleep(10)%3B--".to_owned(),
+        format!("id={}", "' OR '1'='1".repeat(20)),
+    ];
+    for cookie in &hostile {
+        let reply = send(&app, "/insert", Some(cookie)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    assert_eq!(
+        store.rows().await,
+        3,
+        "each hostile cookie was a guest who got a fresh session"
+    );
+
+    let cookie = send(&app, "/insert", None).await.cookie_pair();
+    let value = cookie.split_once('=').unwrap().1;
+    let stored: Vec<(Vec<u8>, Vec<u8>)> =
+        sqlx::query_as(&format!(r#"SELECT key, data FROM "{}""#, store.table))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    for (key, data) in stored {
+        assert_eq!(key.len(), 32, "only digests are stored");
+        let key = SessionKey::from_bytes(key.try_into().unwrap());
+        assert!(!value.contains(&key.to_hex()));
+        assert!(!data.windows(value.len()).any(|w| w == value.as_bytes()));
+    }
+}
+
+/// `delete_expired` works through several batches and counts every row.
+#[tokio::test]
+async fn delete_expired_removes_every_batch() {
+    let store = store().await;
+    sqlx::raw_sql(&format!(
+        r#"INSERT INTO "{}" SELECT decode(lpad(to_hex(i), 64, '0'), 'hex'), 1,
+           now() - interval '1 second', '\x01'::bytea FROM generate_series(1, 2500) AS i"#,
+        store.table
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let live = random_key();
+    store.create(&live, &record(60_000)).await.unwrap();
+    assert_eq!(store.delete_expired().await.unwrap(), 2_500);
+    assert_eq!(store.delete_expired().await.unwrap(), 0);
+    assert!(store.load(&live).await.unwrap().is_some());
+}
+
+/// Catalogue #60: a save refreshing an expired row holds its lock while
+/// `delete_expired` runs; the deadline is checked inside the `DELETE`, so
+/// the refreshed row survives and only the stale one goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_60_delete_expired_spares_a_row_refreshed_meanwhile() {
+    let store = store().await;
+    let (refreshed, stale) = (random_key(), random_key());
+    for key in [&refreshed, &stale] {
+        store.create(key, &record(-1_000)).await.unwrap();
+    }
+    let mut refresh = store.pool().begin().await.unwrap();
+    sqlx::query(&format!(
+        r#"UPDATE "{}" SET version = 2, expires_at = now() + interval '1 hour' WHERE key = $1"#,
+        store.table
+    ))
+    .bind(refreshed.as_bytes().as_slice())
+    .execute(&mut *refresh)
+    .await
+    .unwrap();
+    let cleanup = {
+        let store = store.store.clone();
+        tokio::spawn(async move { store.delete_expired().await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    refresh.commit().await.unwrap();
+    assert_eq!(cleanup.await.unwrap().unwrap(), 1);
+    assert!(
+        store.load(&refreshed).await.unwrap().is_some(),
+        "refreshed row deleted"
+    );
+    assert!(store.load(&stale).await.unwrap().is_none());
+}
+
+/// Catalogue #60 under load: saves refresh half of 2,000 expired rows while
+/// `delete_expired` runs. Every save that reports `Saved` keeps its row; every
+/// other row is gone, and the count returned is exactly what was removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_60_cleanup_racing_refreshes_never_removes_a_refreshed_row() {
+    let store = Arc::new(store().await);
+    let keys: Arc<Vec<SessionKey>> = Arc::new((0..2_000).map(|_| random_key()).collect());
+    let creators: Vec<_> = keys
+        .chunks(200)
+        .map(|chunk| {
+            let (store, chunk) = (store.clone(), chunk.to_vec());
+            tokio::spawn(async move {
+                for key in chunk {
+                    assert!(store.create(&key, &record(-1_000)).await.unwrap());
+                }
+            })
+        })
+        .collect();
+    for task in creators {
+        task.await.unwrap();
+    }
+    let cleanup = {
+        let store = store.clone();
+        tokio::spawn(async move { store.delete_expired().await.unwrap() })
+    };
+    let refreshers: Vec<_> = (0..4)
+        .map(|lane| {
+            let (store, keys) = (store.clone(), keys.clone());
+            tokio::spawn(async move {
+                let mut saved = Vec::new();
+                for key in keys.iter().skip(lane).step_by(8) {
+                    let mut next = record(60_000);
+                    next.version = 2;
+                    if store.save(key, &next, 1).await.unwrap() == SaveOutcome::Saved {
+                        saved.push(*key);
+                    }
+                }
+                saved
+            })
+        })
+        .collect();
+    let mut saved = Vec::new();
+    for task in refreshers {
+        saved.extend(task.await.unwrap());
+    }
+    let removed = cleanup.await.unwrap();
+    for key in &saved {
+        let row = store.load(key).await.unwrap();
+        assert_eq!(
+            row.map(|r| r.version),
+            Some(2),
+            "a refreshed row was deleted"
+        );
+    }
+    assert_eq!(
+        store.rows().await as usize,
+        saved.len(),
+        "only refreshed rows are left"
+    );
+    assert_eq!(removed as usize, keys.len() - saved.len());
+}
+
+/// Catalogue #54: with the pool's only connection busy, 20 concurrent loads
+/// each fail within the acquire timeout (300 ms) rather than queueing; a
+/// request degrades to a guest at once, and all is well once it is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_54_an_exhausted_pool_fails_within_the_acquire_timeout() {
+    let url = database_url();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(300))
+        .connect(&url)
+        .await
+        .unwrap_or_else(|err| unreachable(&url, err));
+    let store = TestStore::migrated(PostgresStore::from_pool(pool.clone())).await;
+    let app = routes().layer(SessionLayer::new(store.store.clone(), secret()));
+    let cookie = send(&app, "/insert", None).await.cookie_pair();
+
+    let held = pool.acquire().await.unwrap();
+    let started = Instant::now();
+    let loads: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.store.clone();
+            tokio::spawn(async move { store.load(&random_key()).await })
+        })
+        .collect();
+    for load in loads {
+        let err = load.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Store);
+        assert!(
+            err.to_string().contains("acquire timeout of 300ms"),
+            "{err}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let reply = send(&app, "/degraded", Some(&cookie)).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "true")
+    );
+
+    drop(held);
+    assert_eq!(send(&app, "/get", Some(&cookie)).await.body, "Some(1)");
+}
+
+/// Store down at start: building it is a clear error naming the server
+/// (never its password), not a hang; a malformed URL is a configuration error.
+#[tokio::test]
+async fn connecting_to_a_closed_port_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = Instant::now();
+    let err = PostgresStore::connect(&format!(
+        "postgres://postgres:hunter2@127.0.0.1:{port}/test"
+    ))
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store);
+    assert_eq!(
+        err.to_string(),
+        format!("session store failed: could not connect to Postgres at 127.0.0.1:{port}/test")
+    );
+    assert!(!format!("{err:?}").contains("hunter2"));
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let err = PostgresStore::connect("postgres://[::1").await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn via(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let user = authority
+        .rsplit_once('@')
+        .map(|(user, _)| format!("{user}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{user}{addr}/{path}")
+}
+
+/// A Postgres behind a proxy the test can cut, and an app on it.
+async fn behind_proxy() -> (Arc<Proxy>, Router, TestStore) {
+    let options: PgConnectOptions = database_url().parse().unwrap();
+    let target = tokio::net::lookup_host((options.get_host(), options.get_port()))
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = Proxy::start(target).await;
+    let store = TestStore::migrated(connect(&via(&database_url(), proxy.addr)).await).await;
+    let cutter = proxy.clone();
+    let app = routes()
+        .route(
+            "/cut_then_insert",
+            get(move |s: Session| async move {
+                cutter.cut();
+                s.insert("n", 99u64).unwrap();
+            }),
+        )
+        .layer(
+            SessionLayer::new(store.store.clone(), secret()).store_timeout(Duration::from_secs(1)),
+        );
+    (proxy, app, store)
+}
+
+/// Polls `path` until it answers `want`, for at most 10 s: the app must
+/// recover by itself once Postgres is back.
+async fn eventually(app: &Router, path: &str, cookie: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = send(app, path, Some(cookie)).await;
+        if reply.body == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} still answers {:?} ({})",
+            reply.body,
+            reply.status
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The version of every row of the store's table, read directly.
+async fn versions(store: &TestStore) -> Vec<i64> {
+    let mut connection = PgConnection::connect(&database_url()).await.unwrap();
+    sqlx::query_scalar(&format!(r#"SELECT version FROM "{}""#, store.table))
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+}
+
+/// Catalogue #50 and #57: Postgres unreachable at load gives a degraded
+/// guest, 200, no cookie, nothing written; once it is back, the session is
+/// intact and the app works again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_50_and_57_outage_at_load_then_recovery() {
+    let (proxy, app, store) = behind_proxy().await;
+    let cookie = send(&app, "/insert", None).await.cookie_pair();
+    proxy.cut();
+    let reply = send(&app, "/degraded", Some(&cookie)).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "true")
+    );
+    let reply = send(&app, "/insert", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.set_cookie(),
+        None,
+        "the user's cookie is not replaced"
+    );
+    proxy.restore();
+    eventually(&app, "/get", &cookie, "Some(1)").await;
+    assert_eq!(
+        versions(&store).await,
+        [1],
+        "nothing was written during the outage"
+    );
+    assert_eq!(send(&app, "/insert", Some(&cookie)).await.body, "2");
+}
+
+/// Catalogue #51: Postgres lost after load, before save: 500, no new token,
+/// no partial record; after recovery the pre-request state is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_51_outage_mid_request_is_a_500() {
+    let (proxy, app, store) = behind_proxy().await;
+    let cookie = send(&app, "/insert", None).await.cookie_pair();
+    let reply = send(&app, "/cut_then_insert", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.set_cookie(), None);
+    proxy.restore();
+    eventually(&app, "/get", &cookie, "Some(1)").await;
+    assert_eq!(versions(&store).await, [1]);
+    assert_eq!(send(&app, "/insert", Some(&cookie)).await.body, "2");
+}

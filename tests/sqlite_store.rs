@@ -1,0 +1,444 @@
+//! `SqliteStore` on a fresh database file per test: the conformance suite,
+//! then migrations, locking, cleanup races, start-up failures and durability.
+#![cfg(feature = "sqlite-store")]
+
+mod common;
+mod conformance;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::routing::get;
+use common::{routes, secret, send};
+use http::StatusCode;
+use sessionware::{
+    ErrorKind, Record, SaveOutcome, Session, SessionKey, SessionLayer, SessionStore, SqliteStore,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::{Connection as _, SqliteConnection};
+use tokio::sync::Barrier;
+
+/// A fresh directory for one test. Directories of earlier runs older than an
+/// hour are swept first, so repeated runs do not fill the temp directory.
+fn fresh_dir() -> PathBuf {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    let base = std::env::temp_dir().join("sessionware-sqlite-tests");
+    SWEEP.call_once(|| {
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < hour_ago);
+            if old {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    let dir = base.join(format!("{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fresh_path() -> PathBuf {
+    fresh_dir().join("sessions.db")
+}
+
+/// A migrated store on a database file of its own.
+async fn store_at(path: &Path) -> SqliteStore {
+    let store = SqliteStore::open(path).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+async fn store() -> SqliteStore {
+    store_at(&fresh_path()).await
+}
+
+conformance_suite!(store());
+
+/// A connection of our own to the same file, to look at or lock it.
+async fn raw(path: &Path) -> SqliteConnection {
+    SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(path))
+        .await
+        .unwrap()
+}
+
+fn key() -> SessionKey {
+    SessionKey::from_bytes(rand::random())
+}
+
+fn record(lives: Duration) -> Record {
+    let now = SystemTime::now();
+    Record::new(Default::default(), now, now + lives)
+}
+
+fn expired() -> Record {
+    let now = SystemTime::now();
+    Record::new(Default::default(), now, now - Duration::from_secs(1))
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn health_answers_after_migrate() {
+    store().await.health().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_file_is_in_wal_mode() {
+    let path = fresh_path();
+    let _store = store_at(&path).await;
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut raw(&path).await)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_and_keeps_data() {
+    let store = store().await;
+    let k = key();
+    assert!(store.create(&k, &record(HOUR)).await.unwrap());
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.load(&k).await.unwrap().is_some());
+}
+
+/// Two stores on one file under different tables see nothing of each other.
+#[tokio::test]
+async fn custom_table_names_keep_stores_apart() {
+    let path = fresh_path();
+    let first = SqliteStore::open(&path).await.unwrap().table_name("first");
+    let second = SqliteStore::open(&path)
+        .await
+        .unwrap()
+        .table_name("Second_2");
+    first.migrate().await.unwrap();
+    second.migrate().await.unwrap();
+    let k = key();
+    assert!(first.create(&k, &record(HOUR)).await.unwrap());
+    assert_eq!(second.load(&k).await.unwrap(), None);
+    assert!(second.create(&k, &record(HOUR)).await.unwrap());
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&mut raw(&path).await)
+            .await
+            .unwrap();
+    assert_eq!(tables, ["Second_2", "first"]);
+}
+
+#[tokio::test]
+#[should_panic(expected = "SqliteStore::table_name: \"sessions; DROP TABLE x\"")]
+async fn an_invalid_table_name_is_refused() {
+    let store = SqliteStore::open(fresh_path()).await.unwrap();
+    let _ = store.table_name("sessions; DROP TABLE x");
+}
+
+/// Catalogue #56: before `migrate`, the probe and every call fail with an
+/// error that names the fix, and a table of our name with other columns is
+/// refused rather than used.
+#[tokio::test]
+async fn case_56_a_missing_migration_is_an_actionable_error() {
+    let path = fresh_path();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let err = store.health().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store);
+    assert!(
+        err.to_string().contains(
+            "table \"sessionware_sessions\" is missing or outdated: run `SqliteStore::migrate`"
+        ),
+        "{err}"
+    );
+    let err = store.load(&key()).await.unwrap_err();
+    assert!(err.to_string().contains("SqliteStore::migrate"), "{err}");
+
+    sqlx::query("CREATE TABLE legacy (id TEXT PRIMARY KEY, payload TEXT)")
+        .execute(&mut raw(&path).await)
+        .await
+        .unwrap();
+    let legacy = store.table_name("legacy");
+    let err = legacy.migrate().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store);
+    assert!(err.to_string().contains("missing or outdated"), "{err}");
+}
+
+/// Store down at start: a path in a missing directory, or a directory, is a
+/// clear error when the store is built, quickly.
+#[tokio::test]
+async fn opening_an_unusable_path_is_a_clear_error() {
+    let dir = fresh_dir();
+    for path in [dir.join("missing").join("sessions.db"), dir.clone()] {
+        let started = Instant::now();
+        let err = SqliteStore::open(&path).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Store);
+        let expected = format!("could not open the SQLite database at {}", path.display());
+        assert!(err.to_string().contains(&expected), "{err}");
+        assert!(std::error::Error::source(&err).is_some());
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
+
+/// A file that is not a database is refused at start-up too.
+#[tokio::test]
+async fn opening_a_file_that_is_not_a_database_is_a_clear_error() {
+    let path = fresh_path();
+    std::fs::write(&path, b"this is not an SQLite database, just some text!!").unwrap();
+    let err = SqliteStore::open(&path).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Store);
+    assert!(err.to_string().contains("could not open"), "{err}");
+}
+
+/// Durability: sessions written through the layer are there after the store
+/// is closed and the file reopened, as after a restart.
+#[tokio::test]
+async fn sessions_survive_reopening_the_file() {
+    let path = fresh_path();
+    let app = routes().layer(SessionLayer::new(store_at(&path).await, secret()));
+    let cookie = send(&app, "/insert", None).await.cookie_pair();
+    assert_eq!(send(&app, "/insert", Some(&cookie)).await.body, "2");
+    drop(app);
+
+    let app = routes().layer(SessionLayer::new(store_at(&path).await, secret()));
+    assert_eq!(send(&app, "/get", Some(&cookie)).await.body, "Some(2)");
+}
+
+/// `delete_expired` works through more than one batch and counts exactly.
+#[tokio::test]
+async fn delete_expired_counts_across_batches() {
+    let store = store().await;
+    let live: Vec<_> = (0..10).map(|_| key()).collect();
+    for k in &live {
+        store.create(k, &record(HOUR)).await.unwrap();
+    }
+    for _ in 0..2_500 {
+        store.create(&key(), &expired()).await.unwrap();
+    }
+    assert_eq!(store.delete_expired().await.unwrap(), 2_500);
+    assert_eq!(store.delete_expired().await.unwrap(), 0);
+    for k in &live {
+        assert!(store.load(k).await.unwrap().is_some());
+    }
+}
+
+/// Catalogue #60: cleanup runs at the same moment as refreshes of sessions
+/// past their deadline. Each session is either refreshed first (and
+/// survives) or deleted first (and the refresh finds it missing): the
+/// deadline check and the removal are one statement, so a refreshed row is
+/// never deleted, and cleanup removes exactly the sessions refresh missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_60_cleanup_never_deletes_a_refreshed_session() {
+    let store = Arc::new(store().await);
+    let (mut refreshed, mut missing) = (0, 0);
+    for _ in 0..100 {
+        let keys: Vec<_> = (0..20).map(|_| key()).collect();
+        for k in &keys {
+            assert!(store.create(k, &expired()).await.unwrap());
+        }
+        let start = Arc::new(Barrier::new(keys.len() + 1));
+        let cleaner = {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store.delete_expired().await.unwrap()
+            })
+        };
+        let refreshes: Vec<_> = keys
+            .iter()
+            .map(|&k| {
+                let (store, start) = (store.clone(), start.clone());
+                tokio::spawn(async move {
+                    let mut fresh = record(HOUR);
+                    fresh.version = 2;
+                    start.wait().await;
+                    (k, store.save(&k, &fresh, 1).await.unwrap())
+                })
+            })
+            .collect();
+        let mut missed = 0;
+        for task in refreshes {
+            match task.await.unwrap() {
+                (k, SaveOutcome::Saved) => {
+                    refreshed += 1;
+                    let kept = store.load(&k).await.unwrap();
+                    assert_eq!(kept.expect("a refreshed session was deleted").version, 2);
+                }
+                (_, SaveOutcome::Missing) => missed += 1,
+                (_, SaveOutcome::Conflict) => panic!("nobody else saves these sessions"),
+            }
+        }
+        assert_eq!(
+            cleaner.await.unwrap(),
+            missed,
+            "cleanup removed what refresh missed"
+        );
+        missing += missed;
+    }
+    assert!(
+        refreshed > 0 && missing > 0,
+        "the race was not exercised: {refreshed} refreshed, {missing} missing"
+    );
+    assert_eq!(refreshed + missing, 2_000);
+}
+
+/// An app whose handlers each insert one key, and a route that counts them.
+fn writers_app(layer: SessionLayer) -> Router {
+    Router::new()
+        .route(
+            "/insert/{key}",
+            get(
+                |s: Session, axum::extract::Path(key): axum::extract::Path<String>| async move {
+                    s.insert(&key, true).unwrap();
+                },
+            ),
+        )
+        .route(
+            "/keys",
+            get(|s: Session| async move {
+                let mut present: Vec<u32> = (0..100)
+                    .filter(|i| s.get::<bool>(&format!("k{i}")).unwrap().is_some())
+                    .collect();
+                present.sort_unstable();
+                serde_json::to_string(&present).unwrap()
+            }),
+        )
+        .layer(layer)
+}
+
+/// Catalogue #59: 50 concurrent writers of one session through the layer,
+/// each on its own SQLite write. Every request answers within a bound, with
+/// 200 or a clean 5xx; every 200 is in the stored session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_59_fifty_concurrent_writers_land_or_fail_cleanly() {
+    let app = writers_app(SessionLayer::new(store().await, secret()));
+    let cookie = send(&app, "/insert/k99", None).await.cookie_pair();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (app, cookie) = (app.clone(), cookie.clone());
+            tokio::spawn(async move {
+                (
+                    i,
+                    send(&app, &format!("/insert/k{i}"), Some(&cookie))
+                        .await
+                        .status,
+                )
+            })
+        })
+        .collect();
+    let mut landed = vec![99];
+    for task in tasks {
+        let (i, status) = tokio::time::timeout(Duration::from_secs(60), task)
+            .await
+            .expect("a writer hung")
+            .unwrap();
+        match status {
+            StatusCode::OK => landed.push(i),
+            status => assert!(status.is_server_error(), "writer {i}: {status}"),
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+    landed.sort_unstable();
+    let stored: Vec<u32> =
+        serde_json::from_str(&send(&app, "/keys", Some(&cookie)).await.body).unwrap();
+    assert!(
+        landed.iter().all(|i| stored.contains(i)),
+        "a 200 was lost: landed {landed:?}, stored {stored:?}"
+    );
+    assert!(landed.len() > 1, "no concurrent writer got through");
+}
+
+/// Catalogue #59: while another process holds the write lock, reads go on
+/// (WAL) and writes fail after the busy timeout with a clear error, never a
+/// hang; through the layer that is a 500. Once the lock is gone, all is well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_59_a_locked_database_fails_writes_in_bounded_time() {
+    let path = fresh_path();
+    let store = store_at(&path).await;
+    let existing = key();
+    store.create(&existing, &record(HOUR)).await.unwrap();
+    let app = routes().layer(SessionLayer::new(store.clone(), secret()));
+
+    let mut locker = raw(&path).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+
+    assert!(
+        store.load(&existing).await.unwrap().is_some(),
+        "readers are not blocked"
+    );
+    let started = Instant::now();
+    let err = store.create(&key(), &record(HOUR)).await.unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Store);
+    assert!(err.to_string().contains("locked"), "{err}");
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(5),
+        "waited {waited:?}"
+    );
+    let started = Instant::now();
+    let reply = send(&app, "/insert", None).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.set_cookie(), None);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    let cookie = send(&app, "/insert", None).await.cookie_pair();
+    assert_eq!(send(&app, "/get", Some(&cookie)).await.body, "Some(1)");
+}
+
+/// Catalogue #59: a cookie carrying SQL never reaches SQL. It fails its MAC
+/// and is a guest; the table holds only 32-byte binary digests and binary
+/// records.
+#[tokio::test]
+async fn case_59_cookie_text_never_reaches_sql() {
+    let path = fresh_path();
+    let app = routes().layer(SessionLayer::new(store_at(&path).await, secret()));
+    let cookie = send(&app, "/insert", None).await.cookie_pair();
+    for hostile in [
+        "id='; DROP TABLE sessionware_sessions; --",
+        "id=x' OR '1'='1",
+        "id=%00%27%3B",
+    ] {
+        let reply = send(&app, "/get", Some(hostile)).await;
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (StatusCode::OK, "None")
+        );
+    }
+    assert_eq!(send(&app, "/get", Some(&cookie)).await.body, "Some(1)");
+    let rows: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT typeof(key), length(key), typeof(data) FROM sessionware_sessions")
+            .fetch_all(&mut raw(&path).await)
+            .await
+            .unwrap();
+    assert_eq!(rows, [("blob".to_owned(), 32, "blob".to_owned())]);
+}
+
+#[tokio::test]
+async fn debug_shows_the_table_only() {
+    let store = SqliteStore::open(fresh_path())
+        .await
+        .unwrap()
+        .table_name("app");
+    assert_eq!(format!("{store:?}"), "SqliteStore { table: \"app\", .. }");
+}
+
+/// `from_pool` uses the pool as given, with the default table.
+#[tokio::test]
+async fn from_pool_wraps_a_pool_of_your_own() {
+    let path = fresh_path();
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let store = SqliteStore::from_pool(SqlitePool::connect_with(options).await.unwrap());
+    store.migrate().await.unwrap();
+    let k = key();
+    assert!(store.create(&k, &record(HOUR)).await.unwrap());
+    assert!(store.delete(&k).await.unwrap());
+}
