@@ -127,6 +127,13 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Removes every record past its deadline; returns how many.
     fn delete_expired(&self) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// A cheap readiness probe (for a `/ready` endpoint or a start-up check):
+    /// `Ok` if the store can serve requests. Default: always `Ok`, for stores
+    /// that cannot be down (the memory store).
+    fn health(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// A shared store is a store: the same sessions behind every clone of the `Arc`.
@@ -154,6 +161,9 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     }
     fn delete_expired(&self) -> impl Future<Output = Result<u64, Error>> + Send {
         S::delete_expired(self)
+    }
+    fn health(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        S::health(self)
     }
 }
 

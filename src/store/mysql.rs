@@ -341,6 +341,10 @@ impl MySqlStore {
 }
 
 impl SessionStore for MySqlStore {
+    async fn health(&self) -> Result<(), Error> {
+        MySqlStore::health(self).await
+    }
+
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
         let data = record.encode();
         let inserted = self

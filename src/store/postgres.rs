@@ -381,6 +381,10 @@ impl PostgresStore {
 }
 
 impl SessionStore for PostgresStore {
+    async fn health(&self) -> Result<(), Error> {
+        PostgresStore::health(self).await
+    }
+
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
         let done = sqlx::query(&self.sql.insert)
             .bind(key.as_bytes().as_slice())

@@ -161,6 +161,10 @@ impl RedisStore {
 }
 
 impl SessionStore for RedisStore {
+    async fn health(&self) -> Result<(), Error> {
+        RedisStore::health(self).await
+    }
+
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
         let mut connection = self.connection.clone();
         let created: i64 = self

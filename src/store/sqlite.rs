@@ -296,6 +296,10 @@ impl SqliteStore {
 }
 
 impl SessionStore for SqliteStore {
+    async fn health(&self) -> Result<(), Error> {
+        SqliteStore::health(self).await
+    }
+
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
         let done = sqlx::query(&self.sql.create)
             .bind(key.as_bytes().as_slice())

@@ -23,7 +23,7 @@ macro_rules! conformance_suite {
     };
     ($make:expr, native_expiry) => {
         $crate::conformance_suite!(@tests $make;
-            create_then_load_round_trips, create_never_overwrites,
+            health_answers_through_the_trait, create_then_load_round_trips, create_never_overwrites,
             load_of_an_absent_key_creates_nothing, save_is_conditional_on_the_version,
             concurrent_saves_of_one_version_have_one_winner, delete_reports_whether_it_removed,
             delete_expired_removes_only_expired, load_returns_expired_records_for_the_layer_to_judge,
@@ -64,6 +64,11 @@ fn record(data: Value, lives: Duration) -> Record {
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+
+/// `SessionStore::health` reports a reachable, migrated store as healthy.
+pub async fn health_answers_through_the_trait<S: SessionStore>(store: S) {
+    SessionStore::health(&store).await.unwrap();
+}
 
 pub async fn create_then_load_round_trips<S: SessionStore>(store: S) {
     let key = random_key();
