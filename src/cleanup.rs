@@ -134,6 +134,9 @@ mod tests {
     }
 
     impl SessionStore for Flaky {
+        async fn health(&self) -> Result<(), Error> {
+            Ok(())
+        }
         async fn create(&self, _: &SessionKey, _: &Record) -> Result<bool, Error> {
             Ok(true)
         }

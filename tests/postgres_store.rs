@@ -7,20 +7,17 @@
 mod common;
 mod conformance;
 
-use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use axum::Router;
-use axum::routing::get;
+use common::outage::{self, Versions};
 use common::proxy::Proxy;
+use common::table::{self, random_key, record};
 use common::{routes, secret, send};
 use http::StatusCode;
-use sessionware::{
-    Error, ErrorKind, PostgresStore, Record, SaveOutcome, Session, SessionKey, SessionLayer,
-    SessionStore,
-};
+use sessionware::{ErrorKind, PostgresStore, SessionKey, SessionLayer, SessionStore};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
@@ -43,26 +40,20 @@ async fn connect(url: &str) -> PostgresStore {
         .unwrap_or_else(|err| unreachable(url, err))
 }
 
-fn table_name() -> String {
-    format!("sessionware_test_{:016x}", rand::random::<u64>())
-}
-
 /// A store on a table of its own, dropped (with `cleanup`) when the test ends.
-struct TestStore {
-    store: PostgresStore,
-    table: String,
-    cleanup: String,
-}
+type TestStore = table::TestStore<PostgresStore>;
 
 impl TestStore {
     /// `store` on a fresh table, not migrated.
     fn unmigrated(store: PostgresStore) -> Self {
-        let table = table_name();
-        Self {
-            store: store.table_name(&table),
-            cleanup: format!(r#"DROP TABLE IF EXISTS "{table}""#),
-            table,
-        }
+        let table = table::table_name();
+        let cleanup = format!(r#"DROP TABLE IF EXISTS "{table}""#);
+        Self::new(store.table_name(&table), table, cleanup, |cleanup| {
+            table::run_alone::<PgConnection>(
+                database_url(),
+                format!("SET lock_timeout = '5s'; {cleanup}"),
+            );
+        })
     }
 
     /// `store` on a fresh, migrated table.
@@ -81,88 +72,11 @@ impl TestStore {
     }
 }
 
-impl Deref for TestStore {
-    type Target = PostgresStore;
-    fn deref(&self) -> &PostgresStore {
-        &self.store
-    }
-}
-
-impl Drop for TestStore {
-    fn drop(&mut self) {
-        run_alone(format!("SET lock_timeout = '5s'; {}", self.cleanup));
-    }
-}
-
-/// Runs `sql` on a connection of its own, from any context (`Drop` included).
-fn run_alone(sql: String) {
-    let url = database_url();
-    let _ = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            if let Ok(mut connection) = PgConnection::connect(&url).await {
-                let _ = sqlx::raw_sql(&sql).execute(&mut connection).await;
-                let _ = connection.close().await;
-            }
-        });
-    })
-    .join();
-}
-
-impl SessionStore for TestStore {
-    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        self.store.create(key, record).await
-    }
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
-        self.store.load(key).await
-    }
-    async fn save(
-        &self,
-        key: &SessionKey,
-        record: &Record,
-        expected: u64,
-    ) -> Result<SaveOutcome, Error> {
-        self.store.save(key, record, expected).await
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        self.store.delete(key).await
-    }
-    async fn delete_expired(&self) -> Result<u64, Error> {
-        self.store.delete_expired().await
-    }
-}
-
 async fn store() -> TestStore {
     TestStore::migrated(connect(&database_url()).await).await
 }
 
 conformance_suite!(store());
-
-fn random_key() -> SessionKey {
-    SessionKey::from_bytes(rand::random())
-}
-
-/// A record with millisecond precision living `lives` (negative: expired).
-fn record(lives_ms: i64) -> Record {
-    let now = UNIX_EPOCH
-        + Duration::from_millis(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as u64,
-        );
-    let deadline = if lives_ms >= 0 {
-        now + Duration::from_millis(lives_ms as u64)
-    } else {
-        now - Duration::from_millis(lives_ms.unsigned_abs())
-    };
-    let mut record = Record::new(Default::default(), now, deadline);
-    record.data.insert("n".into(), 1.into());
-    record
-}
 
 #[tokio::test]
 async fn health_answers() {
@@ -425,60 +339,7 @@ async fn case_60_delete_expired_spares_a_row_refreshed_meanwhile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case_60_cleanup_racing_refreshes_never_removes_a_refreshed_row() {
     let store = Arc::new(store().await);
-    let keys: Arc<Vec<SessionKey>> = Arc::new((0..2_000).map(|_| random_key()).collect());
-    let creators: Vec<_> = keys
-        .chunks(200)
-        .map(|chunk| {
-            let (store, chunk) = (store.clone(), chunk.to_vec());
-            tokio::spawn(async move {
-                for key in chunk {
-                    assert!(store.create(&key, &record(-1_000)).await.unwrap());
-                }
-            })
-        })
-        .collect();
-    for task in creators {
-        task.await.unwrap();
-    }
-    let cleanup = {
-        let store = store.clone();
-        tokio::spawn(async move { store.delete_expired().await.unwrap() })
-    };
-    let refreshers: Vec<_> = (0..4)
-        .map(|lane| {
-            let (store, keys) = (store.clone(), keys.clone());
-            tokio::spawn(async move {
-                let mut saved = Vec::new();
-                for key in keys.iter().skip(lane).step_by(8) {
-                    let mut next = record(60_000);
-                    next.version = 2;
-                    if store.save(key, &next, 1).await.unwrap() == SaveOutcome::Saved {
-                        saved.push(*key);
-                    }
-                }
-                saved
-            })
-        })
-        .collect();
-    let mut saved = Vec::new();
-    for task in refreshers {
-        saved.extend(task.await.unwrap());
-    }
-    let removed = cleanup.await.unwrap();
-    for key in &saved {
-        let row = store.load(key).await.unwrap();
-        assert_eq!(
-            row.map(|r| r.version),
-            Some(2),
-            "a refreshed row was deleted"
-        );
-    }
-    assert_eq!(
-        store.rows().await as usize,
-        saved.len(),
-        "only refreshed rows are left"
-    );
-    assert_eq!(removed as usize, keys.len() - saved.len());
+    table::cleanup_racing_refreshes(store.clone(), store.rows()).await;
 }
 
 /// Catalogue #54: with the pool's only connection busy, 20 concurrent loads
@@ -494,129 +355,52 @@ async fn case_54_an_exhausted_pool_fails_within_the_acquire_timeout() {
         .await
         .unwrap_or_else(|err| unreachable(&url, err));
     let store = TestStore::migrated(PostgresStore::from_pool(pool.clone())).await;
-    let app = routes().layer(SessionLayer::new(store.store.clone(), secret()));
-    let cookie = send(&app, "/insert", None).await.cookie_pair();
-
-    let held = pool.acquire().await.unwrap();
-    let started = Instant::now();
-    let loads: Vec<_> = (0..20)
-        .map(|_| {
-            let store = store.store.clone();
-            tokio::spawn(async move { store.load(&random_key()).await })
-        })
-        .collect();
-    for load in loads {
-        let err = load.await.unwrap().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Store);
-        assert!(
-            err.to_string().contains("acquire timeout of 300ms"),
-            "{err}"
-        );
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        started.elapsed()
-    );
-    let reply = send(&app, "/degraded", Some(&cookie)).await;
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (StatusCode::OK, "true")
-    );
-
-    drop(held);
-    assert_eq!(send(&app, "/get", Some(&cookie)).await.body, "Some(1)");
+    table::exhausted_pool_fails_fast(&pool, &store.store).await;
 }
 
 /// Store down at start: building it is a clear error naming the server
 /// (never its password), not a hang; a malformed URL is a configuration error.
 #[tokio::test]
 async fn connecting_to_a_closed_port_is_a_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let started = Instant::now();
-    let err = PostgresStore::connect(&format!(
+    let port = outage::closed_port();
+    let err = outage::refused(PostgresStore::connect(&format!(
         "postgres://postgres:hunter2@127.0.0.1:{port}/test"
-    ))
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Store);
+    )))
+    .await;
     assert_eq!(
         err.to_string(),
         format!("session store failed: could not connect to Postgres at 127.0.0.1:{port}/test")
     );
     assert!(!format!("{err:?}").contains("hunter2"));
-    assert!(started.elapsed() < Duration::from_secs(10));
 
     let err = PostgresStore::connect("postgres://[::1").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
 }
 
-/// `url` with its host and port replaced by `addr`.
-fn via(url: &str, addr: std::net::SocketAddr) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let user = authority
-        .rsplit_once('@')
-        .map(|(user, _)| format!("{user}@"))
-        .unwrap_or_default();
-    format!("{scheme}://{user}{addr}/{path}")
-}
-
 /// A Postgres behind a proxy the test can cut, and an app on it.
 async fn behind_proxy() -> (Arc<Proxy>, Router, TestStore) {
     let options: PgConnectOptions = database_url().parse().unwrap();
-    let target = tokio::net::lookup_host((options.get_host(), options.get_port()))
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = Proxy::start(target).await;
-    let store = TestStore::migrated(connect(&via(&database_url(), proxy.addr)).await).await;
-    let cutter = proxy.clone();
-    let app = routes()
-        .route(
-            "/cut_then_insert",
-            get(move |s: Session| async move {
-                cutter.cut();
-                s.insert("n", 99u64).unwrap();
-            }),
-        )
-        .layer(
-            SessionLayer::new(store.store.clone(), secret()).store_timeout(Duration::from_secs(1)),
-        );
+    let proxy = outage::proxy_to((options.get_host(), options.get_port())).await;
+    let url = outage::via(&database_url(), proxy.addr);
+    let store = TestStore::migrated(connect(&url).await).await;
+    let app = outage::app_behind(&proxy, store.store.clone());
     (proxy, app, store)
 }
 
-/// Polls `path` until it answers `want`, for at most 10 s: the app must
-/// recover by itself once Postgres is back.
-async fn eventually(app: &Router, path: &str, cookie: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply = send(app, path, Some(cookie)).await;
-        if reply.body == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} still answers {:?} ({})",
-            reply.body,
-            reply.status
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The version of every row of the store's table, read directly.
-async fn versions(store: &TestStore) -> Vec<i64> {
-    let mut connection = PgConnection::connect(&database_url()).await.unwrap();
-    sqlx::query_scalar(&format!(r#"SELECT version FROM "{}""#, store.table))
-        .fetch_all(&mut connection)
-        .await
-        .unwrap()
+fn versions(store: &TestStore) -> Versions<'_> {
+    Box::pin(async move {
+        let mut connection = PgConnection::connect(&database_url()).await.unwrap();
+        let versions: Vec<i64> =
+            sqlx::query_scalar(&format!(r#"SELECT version FROM "{}""#, store.table))
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+        versions
+            .into_iter()
+            .map(|v| v.try_into().unwrap())
+            .collect()
+    })
 }
 
 /// Catalogue #50 and #57: Postgres unreachable at load gives a degraded
@@ -625,28 +409,7 @@ async fn versions(store: &TestStore) -> Vec<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case_50_and_57_outage_at_load_then_recovery() {
     let (proxy, app, store) = behind_proxy().await;
-    let cookie = send(&app, "/insert", None).await.cookie_pair();
-    proxy.cut();
-    let reply = send(&app, "/degraded", Some(&cookie)).await;
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (StatusCode::OK, "true")
-    );
-    let reply = send(&app, "/insert", Some(&cookie)).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(
-        reply.set_cookie(),
-        None,
-        "the user's cookie is not replaced"
-    );
-    proxy.restore();
-    eventually(&app, "/get", &cookie, "Some(1)").await;
-    assert_eq!(
-        versions(&store).await,
-        [1],
-        "nothing was written during the outage"
-    );
-    assert_eq!(send(&app, "/insert", Some(&cookie)).await.body, "2");
+    outage::outage_at_load_then_recovery(&proxy, &app, Some(versions(&store))).await;
 }
 
 /// Catalogue #51: Postgres lost after load, before save: 500, no new token,
@@ -654,12 +417,5 @@ async fn case_50_and_57_outage_at_load_then_recovery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn case_51_outage_mid_request_is_a_500() {
     let (proxy, app, store) = behind_proxy().await;
-    let cookie = send(&app, "/insert", None).await.cookie_pair();
-    let reply = send(&app, "/cut_then_insert", Some(&cookie)).await;
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(reply.set_cookie(), None);
-    proxy.restore();
-    eventually(&app, "/get", &cookie, "Some(1)").await;
-    assert_eq!(versions(&store).await, [1]);
-    assert_eq!(send(&app, "/insert", Some(&cookie)).await.body, "2");
+    outage::outage_mid_request_is_a_500(&proxy, &app, Some(versions(&store))).await;
 }

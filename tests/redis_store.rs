@@ -6,14 +6,12 @@
 mod common;
 mod conformance;
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use common::outage;
 use common::proxy::Proxy;
-use common::{routes, secret, send};
-use http::StatusCode;
-use sessionware::{ErrorKind, RedisStore, Session, SessionLayer};
+use sessionware::RedisStore;
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -45,68 +43,26 @@ async fn health_answers() {
 /// Store down at start: building it is a clear error, not a hang.
 #[tokio::test]
 async fn connecting_to_a_closed_port_is_a_clear_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let started = Instant::now();
-    let err = RedisStore::connect(&format!("redis://127.0.0.1:{port}"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Store);
+    let port = outage::closed_port();
+    let err = outage::refused(RedisStore::connect(&format!("redis://127.0.0.1:{port}"))).await;
     assert!(
         err.to_string().contains("could not connect to Redis"),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 /// A Redis behind a proxy the test can cut, and an app on it.
-async fn behind_proxy() -> (std::sync::Arc<Proxy>, Router) {
+async fn behind_proxy() -> (Arc<Proxy>, Router) {
     let target = redis_url()
         .trim_start_matches("redis://")
         .split('/')
         .next()
         .unwrap()
         .to_owned();
-    let target = tokio::net::lookup_host(target)
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = Proxy::start(target).await;
+    let proxy = outage::proxy_to(target).await;
     let store = connect(&format!("redis://{}", proxy.addr)).await;
-    let cutter = proxy.clone();
-    let app = routes()
-        .route(
-            "/cut_then_insert",
-            get(move |s: Session| async move {
-                cutter.cut();
-                s.insert("n", 99u64).unwrap();
-            }),
-        )
-        .layer(SessionLayer::new(store, secret()).store_timeout(Duration::from_secs(1)));
+    let app = outage::app_behind(&proxy, store);
     (proxy, app)
-}
-
-/// Polls `path` until it answers `want`, for at most 10 s: the app must
-/// recover by itself once Redis is back.
-async fn eventually(app: &Router, path: &str, cookie: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply = send(app, path, Some(cookie)).await;
-        if reply.body == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} still answers {:?} ({})",
-            reply.body,
-            reply.status
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Catalogue #50 and #57: Redis unreachable at load gives a degraded guest,
@@ -114,22 +70,7 @@ async fn eventually(app: &Router, path: &str, cookie: &str, want: &str) {
 #[tokio::test]
 async fn case_50_and_57_outage_at_load_then_recovery() {
     let (proxy, app) = behind_proxy().await;
-    let cookie = send(&app, "/insert", None).await.cookie_pair();
-    proxy.cut();
-    let reply = send(&app, "/degraded", Some(&cookie)).await;
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (StatusCode::OK, "true")
-    );
-    let reply = send(&app, "/insert", Some(&cookie)).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(
-        reply.set_cookie(),
-        None,
-        "the user's cookie is not replaced"
-    );
-    proxy.restore();
-    eventually(&app, "/get", &cookie, "Some(1)").await;
+    outage::outage_at_load_then_recovery(&proxy, &app, None).await;
 }
 
 /// Catalogue #51: Redis lost after load, before save: 500, no new token;
@@ -137,10 +78,5 @@ async fn case_50_and_57_outage_at_load_then_recovery() {
 #[tokio::test]
 async fn case_51_outage_mid_request_is_a_500() {
     let (proxy, app) = behind_proxy().await;
-    let cookie = send(&app, "/insert", None).await.cookie_pair();
-    let reply = send(&app, "/cut_then_insert", Some(&cookie)).await;
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(reply.set_cookie(), None);
-    proxy.restore();
-    eventually(&app, "/get", &cookie, "Some(1)").await;
+    outage::outage_mid_request_is_a_500(&proxy, &app, None).await;
 }

@@ -196,6 +196,11 @@ fn entry_of(record: &Record) -> Entry {
 }
 
 impl SessionStore for MemoryStore {
+    /// Always `Ok`: memory cannot be unreachable.
+    async fn health(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
         let entry = entry_of(record); // encoded before taking the lock
         let home = Self::shard_index(key);

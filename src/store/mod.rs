@@ -62,6 +62,12 @@ mod mysql;
 mod postgres;
 #[cfg(feature = "redis-store")]
 mod redis;
+#[cfg(any(
+    feature = "postgres-store",
+    feature = "mysql-store",
+    feature = "sqlite-store"
+))]
+mod sql;
 #[cfg(feature = "sqlite-store")]
 mod sqlite;
 
@@ -129,11 +135,9 @@ pub trait SessionStore: Send + Sync + 'static {
     fn delete_expired(&self) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// A cheap readiness probe (for a `/ready` endpoint or a start-up check):
-    /// `Ok` if the store can serve requests. Default: always `Ok`, for stores
-    /// that cannot be down (the memory store).
-    fn health(&self) -> impl Future<Output = Result<(), Error>> + Send {
-        std::future::ready(Ok(()))
-    }
+    /// `Ok` if the store can serve requests. There is no default on purpose:
+    /// a wrapper around another store must forward it, not report `Ok`.
+    fn health(&self) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// A shared store is a store: the same sessions behind every clone of the `Arc`.

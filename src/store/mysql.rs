@@ -1,16 +1,13 @@
 //! `MySqlStore`: sessions in a MySQL or MariaDB table, versions checked by the database.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use sqlx::Connection as _;
 use sqlx::mysql::{
-    MySql, MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlPool,
-    MySqlPoolOptions, MySqlQueryResult,
+    MySql, MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlQueryResult,
 };
+use std::sync::Arc;
 
+use super::sql::{self, Backend, millis};
 use super::{SaveOutcome, SessionStore};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::record::Record;
 use crate::token::SessionKey;
 
@@ -20,14 +17,12 @@ const DEFAULT_TABLE: &str = "sessionware_sessions";
 const MAX_IDENTIFIER: usize = 63;
 /// Rows removed by one `DELETE` of [`SessionStore::delete_expired`].
 const BATCH: u64 = 1_000;
-/// Pool size of [`MySqlStore::connect`].
-const MAX_CONNECTIONS: u32 = 10;
-/// How long [`MySqlStore::connect`]'s pool waits for a free connection.
-/// Shorter than the layer's default `store_timeout` (3 s), so an exhausted
-/// pool is reported as such rather than as a timeout.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long [`MySqlStore::connect`] waits for its first connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How this store names MySQL and itself in errors.
+const BACKEND: Backend = Backend {
+    name: "MySQL",
+    store: "MySqlStore",
+    invalid_url: "invalid MySQL URL",
+};
 /// MySQL error numbers that mean the migration is missing: no such table,
 /// unknown column, unknown database.
 const NOT_MIGRATED: [u16; 3] = [1146, 1054, 1049];
@@ -168,29 +163,6 @@ impl Sql {
     }
 }
 
-/// Checks a table name: 1 to 63 ASCII letters, digits or underscores, not
-/// starting with a digit.
-fn check_identifier(name: &str) -> Result<(), Error> {
-    let valid = (1..=MAX_IDENTIFIER).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if valid {
-        return Ok(());
-    }
-    Err(
-        Error::new(ErrorKind::InvalidConfig, "invalid SQL identifier").with_detail(format!(
-            "table name {name:?} must be 1 to {MAX_IDENTIFIER} ASCII letters, digits or \
-             underscores, not starting with a digit"
-        )),
-    )
-}
-
-/// Milliseconds since the epoch, as the signed `BIGINT` column holds them.
-fn millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl MySqlStore {
     /// Connects to `url` (`mysql://user:password@host:3306/database`, with
     /// `ssl-mode` and the other `sqlx` URL options) and fails with a clear
@@ -202,34 +174,13 @@ impl MySqlStore {
     /// that a missing table is reported at start-up rather than at the first
     /// request.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let options: MySqlConnectOptions = url.parse().map_err(|e| {
-            Error::new(ErrorKind::InvalidConfig, "invalid MySQL URL").with_source(e)
-        })?;
-        // A direct first connection: the pool would retry a refused one until
-        // its acquire timeout and then report only that it timed out.
-        let server = format!(
-            "{}:{}/{}",
+        let options: MySqlConnectOptions = sql::parse_url(url, BACKEND)?;
+        let server = sql::server(
             options.get_host(),
             options.get_port(),
-            options.get_database().unwrap_or_default()
+            options.get_database(),
         );
-        let failed = |e: Error| e.with_detail(format!("could not connect to MySQL at {server}"));
-        match tokio::time::timeout(CONNECT_TIMEOUT, MySqlConnection::connect_with(&options)).await {
-            Ok(Ok(connection)) => {
-                let _ = connection.close().await;
-            }
-            Ok(Err(e)) => return Err(failed(Error::store(e))),
-            Err(_) => {
-                return Err(failed(Error::store(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no answer within {CONNECT_TIMEOUT:?}"),
-                ))));
-            }
-        }
-        let pool = MySqlPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(options);
+        let pool = sql::connect::<MySql>(options, BACKEND, &server).await?;
         Ok(Self::from_pool(pool))
     }
 
@@ -254,7 +205,7 @@ impl MySqlStore {
     /// with a letter or an underscore. Whether `Sessions` and `sessions` are
     /// one table depends on the server's `lower_case_table_names`.
     pub fn table_name(mut self, name: &str) -> Self {
-        if let Err(err) = check_identifier(name) {
+        if let Err(err) = sql::check_identifier("table name", name, MAX_IDENTIFIER) {
             panic!("MySqlStore::table_name: {err}");
         }
         self.sql = Arc::new(Sql::new(name));
@@ -318,25 +269,11 @@ impl MySqlStore {
     /// A store error, with a detail that names the fix where there is one.
     /// Only the driver's error is kept, as the source: no data, no SQL.
     fn error(&self, err: sqlx::Error) -> Error {
-        let detail = match &err {
-            sqlx::Error::Database(db)
-                if db
-                    .try_downcast_ref::<MySqlDatabaseError>()
-                    .is_some_and(|e| NOT_MIGRATED.contains(&e.number())) =>
-            {
-                format!(
-                    "the session table {} is missing or incomplete; run MySqlStore::migrate() at start-up",
-                    self.sql.table
-                )
-            }
-            sqlx::Error::PoolTimedOut => format!(
-                "no connection free within the pool's acquire timeout of {:?} (pool exhausted or MySQL unreachable)",
-                self.pool.options().get_acquire_timeout()
-            ),
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => "the connection to MySQL failed".into(),
-            _ => return Error::store(err),
-        };
-        Error::store(err).with_detail(detail)
+        let not_migrated = err.as_database_error().is_some_and(|db| {
+            db.try_downcast_ref::<MySqlDatabaseError>()
+                .is_some_and(|e| NOT_MIGRATED.contains(&e.number()))
+        });
+        sql::error(err, not_migrated, BACKEND, &self.sql.table, &self.pool)
     }
 }
 
@@ -436,17 +373,6 @@ impl SessionStore for MySqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn identifiers_are_checked() {
-        for good in ["sessions", "_s", "Sessions_2", &"s".repeat(63)] {
-            assert!(check_identifier(good).is_ok(), "{good}");
-        }
-        for bad in ["", "1s", "a b", "a-b", "a`b", "a;b", "ä", &"s".repeat(64)] {
-            let err = check_identifier(bad).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{bad}");
-        }
-    }
 
     #[test]
     fn statements_quote_the_name() {

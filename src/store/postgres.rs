@@ -1,13 +1,13 @@
 //! `PostgresStore`: sessions in a PostgreSQL table, versions checked by the database.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use sqlx::Connection as _;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, Postgres};
 
+use super::sql::{self, Backend};
 use super::{SaveOutcome, SessionStore};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::record::Record;
 use crate::token::SessionKey;
 
@@ -19,19 +19,17 @@ const INDEX_SUFFIX: &str = "_expires_at_idx";
 const MAX_IDENTIFIER: usize = 63;
 /// Rows removed by one `DELETE` of [`SessionStore::delete_expired`].
 const BATCH: u64 = 1_000;
-/// Pool size of [`PostgresStore::connect`].
-const MAX_CONNECTIONS: u32 = 10;
-/// How long [`PostgresStore::connect`]'s pool waits for a free connection.
-/// Shorter than the layer's default `store_timeout` (3 s), so an exhausted
-/// pool is reported as such rather than as a timeout.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long [`PostgresStore::connect`] waits for its first connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How this store names Postgres and itself in errors.
+const BACKEND: Backend = Backend {
+    name: "Postgres",
+    store: "PostgresStore",
+    invalid_url: "invalid Postgres URL",
+};
 /// The advisory lock that serializes [`PostgresStore::migrate`] across
 /// instances starting together ("sessionw" in ASCII).
 const MIGRATE_LOCK: i64 = 0x7365_7373_696f_6e77;
 /// The latest deadline stored (9999-12-31T23:59:59.999Z); later ones are clamped.
-const MAX_MILLIS: u64 = 253_402_300_799_999;
+const MAX_MILLIS: i64 = 253_402_300_799_999;
 
 /// Sessions in a PostgreSQL table (feature `postgres-store`), on `sqlx`.
 ///
@@ -166,29 +164,9 @@ impl Sql {
     }
 }
 
-/// Checks a schema or table name: 1 to `max` ASCII letters, digits or
-/// underscores, not starting with a digit.
-fn check_identifier(what: &str, name: &str, max: usize) -> Result<(), Error> {
-    let valid = (1..=max).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if valid {
-        return Ok(());
-    }
-    Err(
-        Error::new(ErrorKind::InvalidConfig, "invalid SQL identifier").with_detail(format!(
-            "{what} {name:?} must be 1 to {max} ASCII letters, digits or underscores, \
-             not starting with a digit"
-        )),
-    )
-}
-
 /// Milliseconds since the epoch, clamped to [`MAX_MILLIS`].
 fn millis(time: SystemTime) -> i64 {
-    let millis = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    i64::try_from(millis.min(MAX_MILLIS)).unwrap_or(i64::MAX)
+    sql::millis(time).min(MAX_MILLIS)
 }
 
 /// A version as Postgres' `BIGINT`.
@@ -210,34 +188,13 @@ impl PostgresStore {
     /// [`PostgresStore::health`] next, so that a missing table is reported at
     /// start-up rather than at the first request.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let options: PgConnectOptions = url.parse().map_err(|e| {
-            Error::new(ErrorKind::InvalidConfig, "invalid Postgres URL").with_source(e)
-        })?;
-        // A direct first connection: the pool would retry a refused one until
-        // its acquire timeout and then report only that it timed out.
-        let server = format!(
-            "{}:{}/{}",
+        let options: PgConnectOptions = sql::parse_url(url, BACKEND)?;
+        let server = sql::server(
             options.get_host(),
             options.get_port(),
-            options.get_database().unwrap_or_default()
+            options.get_database(),
         );
-        let failed = |e: Error| e.with_detail(format!("could not connect to Postgres at {server}"));
-        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
-            Ok(Ok(connection)) => {
-                let _ = connection.close().await;
-            }
-            Ok(Err(e)) => return Err(failed(Error::store(e))),
-            Err(_) => {
-                return Err(failed(Error::store(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no answer within {CONNECT_TIMEOUT:?}"),
-                ))));
-            }
-        }
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_lazy_with(options);
+        let pool = sql::connect::<Postgres>(options, BACKEND, &server).await?;
         Ok(Self::from_pool(pool))
     }
 
@@ -264,7 +221,8 @@ impl PostgresStore {
     /// `<name>_expires_at_idx`, within Postgres' 63-byte limit. Names are
     /// quoted in SQL, so `Sessions` and `sessions` are different tables.
     pub fn table_name(mut self, name: &str) -> Self {
-        if let Err(err) = check_identifier("table name", name, MAX_IDENTIFIER - INDEX_SUFFIX.len())
+        if let Err(err) =
+            sql::check_identifier("table name", name, MAX_IDENTIFIER - INDEX_SUFFIX.len())
         {
             panic!("PostgresStore::table_name: {err}");
         }
@@ -282,7 +240,7 @@ impl PostgresStore {
     /// If `name` is not 1 to 63 ASCII letters, digits or underscores starting
     /// with a letter or an underscore.
     pub fn schema(mut self, name: &str) -> Self {
-        if let Err(err) = check_identifier("schema name", name, MAX_IDENTIFIER) {
+        if let Err(err) = sql::check_identifier("schema name", name, MAX_IDENTIFIER) {
             panic!("PostgresStore::schema: {err}");
         }
         self.schema = Some(Arc::from(name));
@@ -359,24 +317,11 @@ impl PostgresStore {
     /// A store error, with a detail that names the fix where there is one.
     /// Only the driver's error is kept, as the source: no data, no SQL.
     fn error(&self, err: sqlx::Error) -> Error {
-        let detail = match &err {
-            // undefined_table, invalid_schema_name, undefined_column
-            sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("42P01" | "3F000" | "42703")) =>
-            {
-                format!(
-                    "the session table {} is missing or incomplete; run PostgresStore::migrate() at start-up",
-                    self.sql.table
-                )
-            }
-            sqlx::Error::PoolTimedOut => format!(
-                "no connection free within the pool's acquire timeout of {:?} (pool exhausted or Postgres unreachable)",
-                self.pool.options().get_acquire_timeout()
-            ),
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => "the connection to Postgres failed".into(),
-            _ => return Error::store(err),
-        };
-        Error::store(err).with_detail(detail)
+        // undefined_table, invalid_schema_name, undefined_column
+        let not_migrated = err
+            .as_database_error()
+            .is_some_and(|db| matches!(db.code().as_deref(), Some("42P01" | "3F000" | "42703")));
+        sql::error(err, not_migrated, BACKEND, &self.sql.table, &self.pool)
     }
 }
 
@@ -466,18 +411,9 @@ impl SessionStore for PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
-    #[test]
-    fn identifiers_are_checked() {
-        for good in ["sessions", "_s", "Sessions_2", &"s".repeat(48)] {
-            assert!(check_identifier("table name", good, 48).is_ok(), "{good}");
-        }
-        for bad in ["", "1s", "a b", "a-b", "a\"b", "a;b", "ä", &"s".repeat(49)] {
-            let err = check_identifier("table name", bad, 48).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{bad}");
-        }
-    }
+    use super::*;
 
     #[test]
     fn statements_quote_the_names() {
@@ -494,7 +430,7 @@ mod tests {
         assert_eq!(millis(UNIX_EPOCH + Duration::from_millis(1_234)), 1_234);
         assert_eq!(
             millis(UNIX_EPOCH + Duration::from_secs(1 << 40)),
-            MAX_MILLIS as i64
+            MAX_MILLIS
         );
     }
 }

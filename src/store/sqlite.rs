@@ -2,12 +2,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::sql::millis;
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::Record;
@@ -148,12 +149,6 @@ impl Sql {
             ),
         }
     }
-}
-
-/// Unix milliseconds, saturating, as SQLite's signed integers hold them.
-fn millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Versions are stored bit for bit as signed integers, so equality is kept
@@ -442,6 +437,5 @@ mod tests {
     fn versions_keep_equality_across_the_sign_bit() {
         assert_eq!(version(u64::MAX), -1);
         assert_ne!(version(u64::MAX), version(u64::MAX - 1));
-        assert_eq!(millis(UNIX_EPOCH - Duration::from_secs(1)), 0);
     }
 }

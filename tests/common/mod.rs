@@ -12,7 +12,10 @@ use http::{HeaderMap, Request, StatusCode};
 use sessionware::{Error, MemoryStore, Record, SaveOutcome, SessionKey, SessionStore};
 use tower::ServiceExt as _;
 
+pub mod outage;
 pub mod proxy;
+#[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
+pub mod table;
 
 /// A 64-byte test secret (never use a fixed secret in an application).
 pub fn secret() -> Vec<u8> {
@@ -74,6 +77,10 @@ impl FaultyStore {
 }
 
 impl SessionStore for FaultyStore {
+    async fn health(&self) -> Result<(), Error> {
+        self.gate(false).await?;
+        self.inner.health().await
+    }
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
         self.faults.creates.fetch_add(1, Ordering::SeqCst);
         self.gate(true).await?;

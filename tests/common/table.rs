@@ -1,0 +1,233 @@
+//! For the tests of a SQL server store: a store on a table of its own,
+//! dropped when the test ends, records and keys, and the catalogue #54 and
+//! #60 test bodies they share.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::StatusCode;
+use sessionware::{Error, ErrorKind, Record, SaveOutcome, SessionKey, SessionLayer, SessionStore};
+use sqlx::{Connection, Database, Executor, Pool};
+
+use super::{routes, secret, send};
+
+/// A fresh table name for one test.
+pub fn table_name() -> String {
+    format!("sessionware_test_{:016x}", rand::random::<u64>())
+}
+
+pub fn random_key() -> SessionKey {
+    SessionKey::from_bytes(rand::random())
+}
+
+/// A record with millisecond precision living `lives_ms` (negative: expired).
+pub fn record(lives_ms: i64) -> Record {
+    let now = UNIX_EPOCH
+        + Duration::from_millis(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+        );
+    let deadline = if lives_ms >= 0 {
+        now + Duration::from_millis(lives_ms as u64)
+    } else {
+        now - Duration::from_millis(lives_ms.unsigned_abs())
+    };
+    let mut record = Record::new(Default::default(), now, deadline);
+    record.data.insert("n".into(), 1.into());
+    record
+}
+
+/// A store on a table of its own; `drop` runs `cleanup` (which drops that
+/// table, or whatever else the test made) when the test ends.
+pub struct TestStore<S> {
+    pub store: S,
+    pub table: String,
+    pub cleanup: String,
+    drop: fn(String),
+}
+
+impl<S> TestStore<S> {
+    /// `store` (already on `table`), cleaned up by `drop(cleanup)`.
+    pub fn new(store: S, table: String, cleanup: String, drop: fn(String)) -> Self {
+        Self {
+            store,
+            table,
+            cleanup,
+            drop,
+        }
+    }
+}
+
+impl<S> Deref for TestStore<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.store
+    }
+}
+
+impl<S> Drop for TestStore<S> {
+    fn drop(&mut self) {
+        (self.drop)(std::mem::take(&mut self.cleanup));
+    }
+}
+
+/// Every call goes to the store, `health` included (the trait's default
+/// would always answer `Ok`).
+impl<S: SessionStore> SessionStore for TestStore<S> {
+    async fn health(&self) -> Result<(), Error> {
+        self.store.health().await
+    }
+    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+        self.store.create(key, record).await
+    }
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+        self.store.load(key).await
+    }
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected: u64,
+    ) -> Result<SaveOutcome, Error> {
+        self.store.save(key, record, expected).await
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.store.delete(key).await
+    }
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        self.store.delete_expired().await
+    }
+}
+
+/// Runs `sql` on a connection of its own to `url`, on a thread of its own,
+/// from any context (`Drop` included, which cannot await).
+pub fn run_alone<C>(url: String, sql: String)
+where
+    C: Connection + 'static,
+    for<'c> &'c mut C: Executor<'c>,
+{
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            if let Ok(mut connection) = C::connect(&url).await {
+                let _ = sqlx::raw_sql(&sql).execute(&mut connection).await;
+                let _ = connection.close().await;
+            }
+        });
+    })
+    .join();
+}
+
+/// Catalogue #54: with the only connection of `pool` (whose acquire timeout
+/// is 300 ms) busy, 20 concurrent loads of `store` (on that pool) each fail
+/// within the acquire timeout rather than queueing; a request degrades to a
+/// guest at once, and all is well once it is free.
+pub async fn exhausted_pool_fails_fast<DB: Database, S: SessionStore + Clone>(
+    pool: &Pool<DB>,
+    store: &S,
+) {
+    let app = routes().layer(SessionLayer::new(store.clone(), secret()));
+    let cookie = send(&app, "/insert", None).await.cookie_pair();
+
+    let held = pool.acquire().await.unwrap();
+    let started = Instant::now();
+    let loads: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.load(&random_key()).await })
+        })
+        .collect();
+    for load in loads {
+        let err = load.await.unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Store);
+        assert!(
+            err.to_string().contains("acquire timeout of 300ms"),
+            "{err}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let reply = send(&app, "/degraded", Some(&cookie)).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "true")
+    );
+
+    drop(held);
+    assert_eq!(send(&app, "/get", Some(&cookie)).await.body, "Some(1)");
+}
+
+/// Catalogue #60 under load: saves in four lanes refresh half of 2,000
+/// expired rows while `delete_expired` runs. Every save that
+/// reports `Saved` keeps its row; every other row is gone, and the count
+/// returned is exactly what was removed. `rows` counts the table's rows when
+/// awaited, at the end.
+pub async fn cleanup_racing_refreshes<S: SessionStore>(
+    store: Arc<S>,
+    rows: impl Future<Output = i64>,
+) {
+    let keys: Arc<Vec<SessionKey>> = Arc::new((0..2_000).map(|_| random_key()).collect());
+    let creators: Vec<_> = keys
+        .chunks(200)
+        .map(|chunk| {
+            let (store, chunk) = (store.clone(), chunk.to_vec());
+            tokio::spawn(async move {
+                for key in chunk {
+                    assert!(store.create(&key, &record(-1_000)).await.unwrap());
+                }
+            })
+        })
+        .collect();
+    for task in creators {
+        task.await.unwrap();
+    }
+    let cleanup = {
+        let store = store.clone();
+        tokio::spawn(async move { store.delete_expired().await.unwrap() })
+    };
+    let refreshers: Vec<_> = (0..4)
+        .map(|lane| {
+            let (store, keys) = (store.clone(), keys.clone());
+            tokio::spawn(async move {
+                let mut saved = Vec::new();
+                for key in keys.iter().skip(lane).step_by(8) {
+                    let mut next = record(60_000);
+                    next.version = 2;
+                    if store.save(key, &next, 1).await.unwrap() == SaveOutcome::Saved {
+                        saved.push(*key);
+                    }
+                }
+                saved
+            })
+        })
+        .collect();
+    let mut saved = Vec::new();
+    for task in refreshers {
+        saved.extend(task.await.unwrap());
+    }
+    let removed = cleanup.await.unwrap();
+    for key in &saved {
+        let row = store.load(key).await.unwrap();
+        assert_eq!(
+            row.map(|r| r.version),
+            Some(2),
+            "a refreshed row was deleted"
+        );
+    }
+    assert_eq!(
+        rows.await as usize,
+        saved.len(),
+        "only refreshed rows are left"
+    );
+    assert_eq!(removed as usize, keys.len() - saved.len());
+}
