@@ -11,29 +11,29 @@ use crate::error::{Error, ErrorKind};
 use crate::record::Record;
 use crate::token::SessionKey;
 
-/// Inserts only if the key is absent; sets the version, the record and the deadline.
-const CREATE: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-return 1";
-
-/// Writes only if the stored version is the expected one: 0 missing, 1 conflict, 2 saved.
+/// Writes only if the stored version header (the value's first 8 bytes) is the
+/// expected one, and moves the expiry to the new deadline: 0 missing,
+/// 1 conflict, 2 saved.
 const SAVE: &str = r"
-local version = redis.call('HGET', KEYS[1], 'v')
-if not version then return 0 end
+local version = redis.call('GETRANGE', KEYS[1], 0, 7)
+if version == '' then return 0 end
 if version ~= ARGV[1] then return 1 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
-redis.call('PEXPIREAT', KEYS[1], ARGV[4])
+redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 return 2";
+
+/// Bytes of the big-endian version header in front of every stored record.
+const VERSION_HEADER: usize = 8;
 
 /// Sessions in Redis (feature `redis-store`).
 ///
-/// * **One round trip** per load (`HGET`), create, save and delete; create and
-///   save are Lua scripts, so "insert if absent" and "write if the version
-///   matches" are atomic on the server, never a client-side read-then-write.
-/// * **Redis expires records itself**: every write sets `PEXPIREAT` to the
-///   session's deadline, so [`SessionStore::delete_expired`] has nothing to do.
+/// * **One round trip** per operation. A value is an 8-byte big-endian version
+///   followed by the [`Record::encode`] bytes. Load is `GET`; create is
+///   `SET .. NX PXAT`, atomic "insert if absent"; save is a Lua script that
+///   compares the version header and writes in one step on the server, never
+///   a client-side read-then-write; delete is `DEL`. Needs Redis 6.2 or later
+///   (`PXAT`), checked when connecting.
+/// * **Redis expires records itself**: every write sets the key's expiry to
+///   the session's deadline, so [`SessionStore::delete_expired`] has nothing to do.
 ///   The layer still checks the deadline on every load.
 /// * **Keys** are `<prefix>{<64 hex digits of the SHA-256 digest>}`. The digest
 ///   is the Redis Cluster hash tag, so sessions spread over the slots and any
@@ -57,7 +57,7 @@ return 2";
 pub struct RedisStore {
     connection: ConnectionManager,
     prefix: Arc<str>,
-    scripts: Arc<(Script, Script)>,
+    save: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -84,10 +84,11 @@ impl RedisStore {
         })?;
         // Reconnection backs off up to 500 ms between attempts (the crate's
         // default factor grows the second delay to 100 s), and gives up after
-        // two, so a request fails fast and the next one tries again.
+        // two, so a request fails fast and the next one tries again. No
+        // response timeout: the layer's `store_timeout` bounds every call, and
+        // a second timer per command only costs wake-ups.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2))
             .set_factor(2)
             .set_max_delay(500)
             .set_number_of_retries(2);
@@ -107,7 +108,7 @@ impl RedisStore {
         Self {
             connection,
             prefix: Arc::from("sessionware:"),
-            scripts: Arc::new((Script::new(CREATE), Script::new(SAVE))),
+            save: Arc::new(Script::new(SAVE)),
         }
     }
 
@@ -137,21 +138,31 @@ impl RedisStore {
             .map_err(Error::store)
     }
 
-    /// Loads both scripts, so a server without Lua or the commands we need is
-    /// refused at start-up rather than at the first login (catalogue #56).
+    /// Loads the save script and tries `SET .. NX PXAT` on a probe key, so a
+    /// server without Lua or `PXAT` is refused at start-up rather than at the
+    /// first login (catalogue #56).
     async fn check(&self) -> Result<(), Error> {
         let mut connection = self.connection.clone();
-        for script in [&self.scripts.0, &self.scripts.1] {
-            script
-                .prepare_invoke()
-                .load_async(&mut connection)
-                .await
-                .map_err(|e| {
-                    Error::store(e).with_detail(
-                        "the Redis server refused our Lua scripts (Redis 2.6 or later is needed)",
-                    )
-                })?;
-        }
+        let too_old = |e| {
+            Error::store(e)
+                .with_detail("the Redis server refused our commands (Redis 6.2 or later is needed)")
+        };
+        self.save
+            .prepare_invoke()
+            .load_async(&mut connection)
+            .await
+            .map_err(too_old)?;
+        let probe = format!("{}{{probe}}", self.prefix);
+        let in_a_second = millis(SystemTime::now() + Duration::from_secs(1));
+        redis::cmd("SET")
+            .arg(probe)
+            .arg(0)
+            .arg("NX")
+            .arg("PXAT")
+            .arg(in_a_second)
+            .query_async::<Option<String>>(&mut connection)
+            .await
+            .map_err(too_old)?;
         Ok(())
     }
 
@@ -167,26 +178,28 @@ impl SessionStore for RedisStore {
 
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
         let mut connection = self.connection.clone();
-        let created: i64 = self
-            .scripts
-            .0
-            .key(self.key(key))
-            .arg(record.version)
-            .arg(record.encode())
+        let answer: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(stored(record))
+            .arg("NX")
+            .arg("PXAT")
             .arg(millis(record.expires_at))
-            .invoke_async(&mut connection)
+            .query_async(&mut connection)
             .await
             .map_err(Error::store)?;
-        Ok(created == 1)
+        Ok(answer.is_some())
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
         let mut connection = self.connection.clone();
-        let bytes: Option<Vec<u8>> = connection
-            .hget(self.key(key), "d")
-            .await
-            .map_err(Error::store)?;
-        bytes.map(|bytes| Record::decode(&bytes)).transpose()
+        let bytes: Option<Vec<u8>> = connection.get(self.key(key)).await.map_err(Error::store)?;
+        match bytes {
+            None => Ok(None),
+            Some(bytes) if bytes.len() > VERSION_HEADER => {
+                Record::decode(&bytes[VERSION_HEADER..]).map(Some)
+            }
+            Some(_) => Err(Error::store_message("stored session value is too short")),
+        }
     }
 
     async fn save(
@@ -197,12 +210,10 @@ impl SessionStore for RedisStore {
     ) -> Result<SaveOutcome, Error> {
         let mut connection = self.connection.clone();
         let outcome: i64 = self
-            .scripts
-            .1
+            .save
             .key(self.key(key))
-            .arg(expected_version)
-            .arg(record.version)
-            .arg(record.encode())
+            .arg(&expected_version.to_be_bytes()[..])
+            .arg(stored(record))
             .arg(millis(record.expires_at))
             .invoke_async(&mut connection)
             .await
@@ -228,6 +239,15 @@ impl SessionStore for RedisStore {
     async fn delete_expired(&self) -> Result<u64, Error> {
         Ok(0)
     }
+}
+
+/// The stored value: the version header, then the encoded record.
+fn stored(record: &Record) -> Vec<u8> {
+    let encoded = record.encode();
+    let mut value = Vec::with_capacity(VERSION_HEADER + encoded.len());
+    value.extend_from_slice(&record.version.to_be_bytes());
+    value.extend_from_slice(&encoded);
+    value
 }
 
 /// The URL without its password, for error messages.
