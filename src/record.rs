@@ -74,7 +74,9 @@ struct WireRef<'a> {
     d: &'a Map<String, Value>,
 }
 
-fn to_millis(time: SystemTime) -> u64 {
+/// Milliseconds since the Unix epoch, saturating; a time before the epoch is 0.
+/// The one conversion every store uses for deadlines.
+pub(crate) fn unix_millis(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
@@ -105,8 +107,8 @@ impl Record {
     /// The versioned, binary-safe encoding stores may keep as bytes.
     pub fn encode(&self) -> Vec<u8> {
         let wire = WireRef {
-            c: to_millis(self.created_at),
-            e: to_millis(self.expires_at),
+            c: unix_millis(self.created_at),
+            e: unix_millis(self.expires_at),
             v: self.version,
             x: self.expiry.map(Expiry::to_wire),
             d: &self.data,
@@ -156,7 +158,7 @@ impl Expiry {
         match self {
             Expiry::OnSessionEnd => (0, 0),
             Expiry::OnInactivity(d) => (1, u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            Expiry::AtDateTime(t) => (2, to_millis(t)),
+            Expiry::AtDateTime(t) => (2, unix_millis(t)),
         }
     }
 

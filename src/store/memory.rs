@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
-use crate::record::Record;
+use crate::record::{Record, unix_millis};
 use crate::token::SessionKey;
 
 const SHARDS: usize = 64;
@@ -89,12 +89,7 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 fn now_ms() -> u64 {
-    millis(SystemTime::now())
-}
-
-fn millis(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    unix_millis(SystemTime::now())
 }
 
 impl MemoryStore {
@@ -187,7 +182,7 @@ fn evict_soonest(shard: &mut Shard) -> bool {
 
 fn entry_of(record: &Record) -> Entry {
     Entry {
-        expires_ms: millis(record.expires_at),
+        expires_ms: unix_millis(record.expires_at),
         version: record.version,
         // An exact-size copy: shrinking the encoding buffer in place would
         // leave a free fragment behind every stored session.

@@ -1,14 +1,14 @@
 //! `RedisStore`: sessions in Redis, one round trip per operation, versions checked on the server.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use super::{SaveOutcome, SessionStore};
 use crate::error::{Error, ErrorKind};
-use crate::record::Record;
+use crate::record::{Record, unix_millis};
 use crate::token::SessionKey;
 
 /// Writes only if the stored version header (the value's first 8 bytes) is the
@@ -68,10 +68,9 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// A deadline for `PXAT`, which refuses 0.
 fn millis(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .max(1)
+    unix_millis(time).max(1)
 }
 
 impl RedisStore {

@@ -2,13 +2,12 @@
 //! stores (Postgres, MySQL), identifier checks, the checked first connection
 //! and error details that name the fix.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Milliseconds since the epoch, saturating, as a signed `BIGINT` or SQLite
 /// integer holds them; a time before the epoch is 0.
 pub(super) fn millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    i64::try_from(crate::record::unix_millis(time)).unwrap_or(i64::MAX)
 }
 
 #[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
@@ -167,7 +166,7 @@ mod server {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
 
