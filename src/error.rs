@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Conflict,
     /// The session was used before it was loaded (only outside axum, see `Session::load`).
     NotLoaded,
+    /// The session is too big to keep: with `CookieStore`, the sealed cookie
+    /// would pass the browsers' 4096-byte limit.
+    TooLarge,
 }
 
 /// The error of every fallible sessionware operation.

@@ -13,12 +13,12 @@ use tower_layer::Layer;
 use crate::config::{Config, Expiry};
 use crate::error::{Error, ErrorKind};
 use crate::service::SessionService;
-use crate::store::{DynStore, SessionStore};
+use crate::store::{Backend, Storage};
 use crate::token::{Keyring, RandomValue, RejectionLog};
 
 /// What every request of one layer shares.
 pub(crate) struct Context {
-    pub(crate) store: Arc<dyn DynStore>,
+    pub(crate) backend: Backend,
     pub(crate) keyring: Keyring,
     pub(crate) config: Config,
     /// Where fresh session values come from; tests swap it to force collisions.
@@ -69,30 +69,32 @@ impl fmt::Debug for Context {
 #[derive(Clone)]
 #[must_use]
 pub struct SessionLayer {
-    store: Arc<dyn DynStore>,
+    backend: Backend,
     keyring: Keyring,
     config: Config,
     new_value: fn() -> Result<RandomValue, Error>,
 }
 
 impl SessionLayer {
-    /// A layer over `store`, signing cookies with keys derived from `secret`.
+    /// A layer over `store` (any [`SessionStore`](crate::SessionStore), or the
+    /// cookie store), with cookie keys derived from `secret`.
     ///
     /// # Panics
     ///
     /// If `secret` is shorter than 32 bytes or has fewer than 8 distinct byte
     /// values (use [`SessionLayer::try_new`] to get the error instead). Use 64
     /// random bytes from a CSPRNG, kept in a secret manager.
-    pub fn new(store: impl SessionStore, secret: impl AsRef<[u8]>) -> Self {
+    pub fn new(store: impl Storage, secret: impl AsRef<[u8]>) -> Self {
         Self::try_new(store, secret).unwrap_or_else(|err| panic!("SessionLayer::new: {err}"))
     }
 
     /// Like [`SessionLayer::new`], but returns a weak secret as an [`Error`]
     /// of kind [`ErrorKind::WeakSecret`].
-    pub fn try_new(store: impl SessionStore, secret: impl AsRef<[u8]>) -> Result<Self, Error> {
+    pub fn try_new(store: impl Storage, secret: impl AsRef<[u8]>) -> Result<Self, Error> {
+        let keyring = Keyring::from_secret(secret.as_ref())?;
         Ok(Self {
-            store: Arc::new(store),
-            keyring: Keyring::from_secret(secret.as_ref())?,
+            backend: store.into_backend(secret.as_ref()),
+            keyring,
             config: Config::default(),
             new_value: RandomValue::generate,
         })
@@ -203,7 +205,7 @@ impl<S> Layer<S> for SessionLayer {
             panic!("invalid SessionLayer configuration: {err}");
         }
         let ctx = Context {
-            store: Arc::clone(&self.store),
+            backend: self.backend.clone(),
             keyring: self.keyring.clone(),
             config: self.config.clone(),
             new_value: self.new_value,

@@ -73,6 +73,7 @@
 //! | `PostgresStore` | `postgres-store` | many instances, PostgreSQL in the stack |
 //! | `MySqlStore` | `mysql-store` | many instances, MySQL or MariaDB in the stack |
 //! | `SqliteStore` | `sqlite-store` | one instance, sessions that survive restarts, no server |
+//! | `CookieStore` | `cookie-store` | small sessions sealed in the cookie, no server state; no server-side revocation |
 //!
 //! Any type implementing [`SessionStore`] can be used; the trait documents the
 //! contract a store must obey. Stores without native expiry want a
@@ -88,6 +89,7 @@
 //! | `postgres-store` | no | `PostgresStore`, on `sqlx` |
 //! | `mysql-store` | no | `MySqlStore`, on `sqlx` |
 //! | `sqlite-store` | no | `SqliteStore`, on `sqlx` |
+//! | `cookie-store` | no | `CookieStore`, on `chacha20poly1305` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cleanup;
@@ -116,6 +118,9 @@ pub use layer::SessionLayer;
 pub use record::{MAX_ENCODED_LEN, Record};
 pub use service::SessionService;
 pub use session::Session;
+#[cfg(feature = "cookie-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cookie-store")))]
+pub use store::CookieStore;
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use store::MemoryStore;
@@ -131,7 +136,7 @@ pub use store::RedisStore;
 #[cfg(feature = "sqlite-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
 pub use store::SqliteStore;
-pub use store::{SaveOutcome, SessionStore};
+pub use store::{SaveOutcome, SessionStore, Storage};
 pub use token::{MIN_SECRET_LEN, SessionKey, rejected_cookie_count};
 
 /// Compiles the README's code blocks with the doctests.

@@ -9,8 +9,10 @@ use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
 use crate::layer::Context;
 use crate::record::Record;
+#[cfg(feature = "cookie-store")]
+use crate::session::Sealed;
 use crate::session::{Origin, Session, State, Stored};
-use crate::store::SaveOutcome;
+use crate::store::{Backend, DynStore, SaveOutcome};
 use crate::token::{SessionKey, sign};
 
 /// How often a save is retried after version conflicts before giving up.
@@ -44,6 +46,11 @@ pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
         // A snapshot: the lock is not held across store calls.
         state.clone()
     };
+    let store = match &ctx.backend {
+        Backend::Server(store) => store.as_ref(),
+        #[cfg(feature = "cookie-store")]
+        Backend::Sealed(sealer) => return crate::store::cookie::persist(ctx, sealer, state),
+    };
     match &state.origin {
         Origin::Unloaded => Ok(CookieAction::Keep),
         Origin::Degraded => {
@@ -57,9 +64,11 @@ pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
         Origin::Guest if state.destroyed || state.data.is_empty() => Ok(CookieAction::Keep),
         Origin::Guest => {
             let now = SystemTime::now();
-            create(ctx, state.data, state.expiry, now, now).await
+            create(ctx, store, state.data, state.expiry, now, now).await
         }
-        Origin::Stored(stored) => persist_stored(ctx, &state, stored).await,
+        Origin::Stored(stored) => persist_stored(ctx, store, &state, stored).await,
+        #[cfg(feature = "cookie-store")]
+        Origin::Sealed(_) => Ok(CookieAction::Keep),
     }
 }
 
@@ -70,34 +79,40 @@ pub(crate) fn nothing_to_write(ctx: &Context, state: &State) -> bool {
         Origin::Unloaded => true,
         Origin::Degraded => !state.is_dirty(),
         Origin::Guest => state.destroyed || state.data.is_empty(),
-        Origin::Stored(stored) => {
-            let expiry = state.expiry.unwrap_or(ctx.config.expiry);
-            !state.is_dirty()
-                && !ctx
-                    .config
-                    .needs_refresh(expiry, stored.expires_at, SystemTime::now())
-        }
+        Origin::Stored(Stored { expires_at, .. }) => unchanged_until(ctx, state, *expires_at),
+        #[cfg(feature = "cookie-store")]
+        Origin::Sealed(Sealed { expires_at, .. }) => unchanged_until(ctx, state, *expires_at),
     }
+}
+
+/// Nothing changed, and the deadline `expires_at` needs no refresh yet.
+fn unchanged_until(ctx: &Context, state: &State, expires_at: SystemTime) -> bool {
+    let expiry = state.expiry.unwrap_or(ctx.config.expiry);
+    !state.is_dirty()
+        && !ctx
+            .config
+            .needs_refresh(expiry, expires_at, SystemTime::now())
 }
 
 async fn persist_stored(
     ctx: &Context,
+    store: &dyn DynStore,
     state: &State,
     stored: &Stored,
 ) -> Result<CookieAction, Error> {
     let key = &stored.key;
     if state.destroyed || (state.is_dirty() && !state.cycle && state.data.is_empty()) {
-        ctx.call(ctx.store.delete(key)).await?;
+        ctx.call(store.delete(key)).await?;
         tracing::debug!(session = %key.log_id(), "session destroyed");
         return Ok(CookieAction::Remove);
     }
     if state.cycle {
-        return cycle(ctx, state, stored).await;
+        return cycle(ctx, store, state, stored).await;
     }
     let now = SystemTime::now();
     let expiry = state.expiry.unwrap_or(ctx.config.expiry);
     if state.is_dirty() {
-        return save(ctx, state, stored, now).await;
+        return save(ctx, store, state, stored, now).await;
     }
     if !ctx.config.needs_refresh(expiry, stored.expires_at, now) {
         return Ok(CookieAction::Keep);
@@ -113,10 +128,7 @@ async fn persist_stored(
         now,
         stored.version + 1,
     );
-    match ctx
-        .call(ctx.store.save(key, &record, stored.version))
-        .await?
-    {
+    match ctx.call(store.save(key, &record, stored.version)).await? {
         SaveOutcome::Saved => Ok(refreshed_cookie(
             ctx,
             stored,
@@ -135,6 +147,7 @@ async fn persist_stored(
 /// A versioned save; on a conflict, reload and re-apply only this request's changes.
 async fn save(
     ctx: &Context,
+    store: &dyn DynStore,
     state: &State,
     stored: &Stored,
     now: SystemTime,
@@ -146,7 +159,7 @@ async fn save(
     let mut created_at = stored.created_at;
     for attempt in 0..MAX_SAVE_ATTEMPTS {
         let record = record_of(ctx, data, expiry, created_at, now, version + 1);
-        match ctx.call(ctx.store.save(key, &record, version)).await? {
+        match ctx.call(store.save(key, &record, version)).await? {
             SaveOutcome::Saved => {
                 let effective = expiry.unwrap_or(ctx.config.expiry);
                 return Ok(refreshed_cookie(
@@ -163,7 +176,7 @@ async fn save(
             }
             SaveOutcome::Conflict => tokio::time::sleep(backoff(attempt)).await,
         }
-        let Some(current) = ctx.call(ctx.store.load(key)).await? else {
+        let Some(current) = ctx.call(store.load(key)).await? else {
             return Ok(dropped(key, "the session was ended by another request"));
         };
         if current.is_expired(now) {
@@ -176,7 +189,7 @@ async fn save(
             expiry = current.expiry;
         }
         if data.is_empty() {
-            ctx.call(ctx.store.delete(key)).await?;
+            ctx.call(store.delete(key)).await?;
             return Ok(CookieAction::Remove);
         }
     }
@@ -191,10 +204,15 @@ async fn save(
 /// concurrent changes), deleted, and only then is the new one created: if the
 /// old one is already gone, the session was ended elsewhere and is not revived
 /// under a new id either (catalogue #45).
-async fn cycle(ctx: &Context, state: &State, stored: &Stored) -> Result<CookieAction, Error> {
+async fn cycle(
+    ctx: &Context,
+    store: &dyn DynStore,
+    state: &State,
+    stored: &Stored,
+) -> Result<CookieAction, Error> {
     let key = &stored.key;
     let now = SystemTime::now();
-    let current = ctx.call(ctx.store.load(key)).await?;
+    let current = ctx.call(store.load(key)).await?;
     let Some(current) = current.filter(|record| !record.is_expired(now)) else {
         return Ok(dropped(key, "the session was ended by another request"));
     };
@@ -204,13 +222,13 @@ async fn cycle(ctx: &Context, state: &State, stored: &Stored) -> Result<CookieAc
     } else {
         current.expiry
     };
-    if !ctx.call(ctx.store.delete(key)).await? {
+    if !ctx.call(store.delete(key)).await? {
         return Ok(dropped(key, "the session was ended by another request"));
     }
     if data.is_empty() {
         return Ok(CookieAction::Remove);
     }
-    let action = create(ctx, data, expiry, current.created_at, now).await?;
+    let action = create(ctx, store, data, expiry, current.created_at, now).await?;
     tracing::debug!(old = %key.log_id(), "session id cycled");
     Ok(action)
 }
@@ -218,6 +236,7 @@ async fn cycle(ctx: &Context, state: &State, stored: &Stored) -> Result<CookieAc
 /// Stores `data` under a fresh id, never overwriting another session.
 async fn create(
     ctx: &Context,
+    store: &dyn DynStore,
     data: Map<String, Value>,
     expiry: Option<Expiry>,
     created_at: SystemTime,
@@ -228,7 +247,7 @@ async fn create(
     for _ in 0..MAX_CREATE_ATTEMPTS {
         let value = (ctx.new_value)()?;
         let key = SessionKey::digest_of(&value);
-        if ctx.call(ctx.store.create(&key, &record)).await? {
+        if ctx.call(store.create(&key, &record)).await? {
             tracing::debug!(session = %key.log_id(), "session created");
             let signed = sign(ctx.keyring.signing(), &ctx.config.cookie_name, &value);
             return Ok(CookieAction::Set(ctx.config.session_cookie(
@@ -324,14 +343,13 @@ mod tests {
         data.insert("owner".into(), "victim".into());
         let record = crate::Record::new(data, now, now + std::time::Duration::from_secs(600));
         let key = SessionKey::digest_of(&RandomValue::from_bytes(TAKEN));
-        assert!(store.create(&key, &record).await.unwrap());
+        assert!(SessionStore::create(&store, &key, &record).await.unwrap());
         store
     }
 
     async fn victim_intact(store: &MemoryStore) {
         let key = SessionKey::digest_of(&RandomValue::from_bytes(TAKEN));
-        let record = store
-            .load(&key)
+        let record = SessionStore::load(store, &key)
             .await
             .unwrap()
             .expect("victim's record survives");

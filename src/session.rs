@@ -15,7 +15,8 @@ use tokio::sync::OnceCell;
 use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
 use crate::layer::Context;
-use crate::token::{self, Presented, RandomValue, SessionKey};
+use crate::store::{Backend, DynStore};
+use crate::token::{self, RandomValue, SessionKey};
 
 /// The session of the current request.
 ///
@@ -90,6 +91,9 @@ pub(crate) enum Origin {
     Degraded,
     /// Loaded from the store.
     Stored(Stored),
+    /// Opened from a cookie sealed by the cookie store.
+    #[cfg(feature = "cookie-store")]
+    Sealed(Sealed),
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +101,14 @@ pub(crate) struct Stored {
     pub(crate) value: RandomValue,
     pub(crate) key: SessionKey,
     pub(crate) version: u64,
+    pub(crate) created_at: SystemTime,
+    pub(crate) expires_at: SystemTime,
+}
+
+/// What a sealed cookie said besides the data.
+#[cfg(feature = "cookie-store")]
+#[derive(Debug, Clone)]
+pub(crate) struct Sealed {
     pub(crate) created_at: SystemTime,
     pub(crate) expires_at: SystemTime,
 }
@@ -184,30 +196,37 @@ impl Session {
 
     async fn load_once(&self) {
         let ctx = &self.inner.ctx;
-        let origin = match token::find(
-            &ctx.keyring,
-            &ctx.config.cookie_name,
-            self.inner.cookies.as_slice(),
-        ) {
-            Presented::Nothing => Origin::Guest,
-            Presented::Rejected(reason) => {
-                ctx.rejections.warn(reason.as_str());
-                Origin::Guest
+        let name = &ctx.config.cookie_name;
+        let headers = self.inner.cookies.as_slice();
+        match &ctx.backend {
+            Backend::Server(store) => {
+                let presented = token::find(&ctx.keyring, name, headers);
+                match presented.into_genuine(&ctx.rejections) {
+                    Some(value) => self.load_stored(store.as_ref(), value).await,
+                    None => self.state().origin = Origin::Guest,
+                }
             }
-            Presented::Ambiguous => {
-                ctx.rejections
-                    .warn("several distinct genuine session cookies (cookie tossing?)");
-                Origin::Guest
+            #[cfg(feature = "cookie-store")]
+            Backend::Sealed(sealer) => {
+                let opened = crate::store::cookie::open_presented(ctx, sealer, headers);
+                let mut state = self.state();
+                state.origin = Origin::Guest;
+                if let Some(record) = opened {
+                    state.origin = Origin::Sealed(Sealed {
+                        created_at: record.created_at,
+                        expires_at: record.expires_at,
+                    });
+                    state.data = record.data;
+                    state.expiry = record.expiry;
+                }
             }
-            Presented::Genuine(value) => return self.load_stored(value).await,
-        };
-        self.state().origin = origin;
+        }
     }
 
-    async fn load_stored(&self, value: RandomValue) {
+    async fn load_stored(&self, store: &dyn DynStore, value: RandomValue) {
         let ctx = &self.inner.ctx;
         let key = SessionKey::digest_of(&value);
-        let loaded = ctx.call(ctx.store.load(&key)).await;
+        let loaded = ctx.call(store.load(&key)).await;
         let mut state = self.state();
         match loaded {
             Err(err) => {
@@ -360,6 +379,8 @@ impl fmt::Debug for Session {
             Origin::Guest => "guest",
             Origin::Degraded => "degraded",
             Origin::Stored(_) => "stored",
+            #[cfg(feature = "cookie-store")]
+            Origin::Sealed(_) => "sealed",
         };
         f.debug_struct("Session")
             .field("origin", &origin)

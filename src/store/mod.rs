@@ -54,6 +54,8 @@
 //! # }).unwrap();
 //! ```
 
+#[cfg(feature = "cookie-store")]
+pub(crate) mod cookie;
 #[cfg(feature = "memory-store")]
 mod memory;
 #[cfg(feature = "mysql-store")]
@@ -74,6 +76,9 @@ mod sqlite;
 #[cfg(feature = "redis-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis-store")))]
 pub use self::redis::RedisStore;
+#[cfg(feature = "cookie-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cookie-store")))]
+pub use cookie::{CookieStore, MAX_COOKIE_LEN};
 #[cfg(feature = "memory-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory-store")))]
 pub use memory::MemoryStore;
@@ -89,6 +94,7 @@ pub use sqlite::SqliteStore;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::record::Record;
@@ -168,6 +174,52 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     }
     fn health(&self) -> impl Future<Output = Result<(), Error>> + Send {
         S::health(self)
+    }
+}
+
+/// Where a [`SessionLayer`](crate::SessionLayer) keeps sessions: any
+/// [`SessionStore`], on the server under digests of the cookie, or the
+/// `CookieStore` (feature `cookie-store`), sealed in the cookie itself.
+///
+/// This trait is sealed; to add a store, implement [`SessionStore`].
+pub trait Storage: private::IntoBackend {}
+
+impl<S: SessionStore> Storage for S {}
+
+#[cfg(feature = "cookie-store")]
+impl Storage for CookieStore {}
+
+/// What a layer's requests use to load and keep sessions.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    /// A [`SessionStore`]; cookies carry a signed random value.
+    Server(Arc<dyn DynStore>),
+    /// The cookie store; cookies carry the sealed record.
+    #[cfg(feature = "cookie-store")]
+    Sealed(cookie::Sealer),
+}
+
+mod private {
+    /// Turns a [`Storage`](super::Storage) into the layer's backend.
+    pub trait IntoBackend {
+        /// Builds the backend; `secret` was already checked by the layer.
+        #[allow(private_interfaces)]
+        fn into_backend(self, secret: &[u8]) -> super::Backend;
+    }
+
+    impl<S: super::SessionStore> IntoBackend for S {
+        #[allow(private_interfaces)]
+        fn into_backend(self, _secret: &[u8]) -> super::Backend {
+            super::Backend::Server(std::sync::Arc::new(self))
+        }
+    }
+
+    #[cfg(feature = "cookie-store")]
+    impl IntoBackend for super::CookieStore {
+        #[allow(private_interfaces)]
+        fn into_backend(self, secret: &[u8]) -> super::Backend {
+            super::Backend::Sealed(super::cookie::Sealer::new(secret))
+        }
     }
 }
 

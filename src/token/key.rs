@@ -30,12 +30,18 @@ pub(crate) struct DerivedKey {
     keyed: Hmac<Sha256>,
 }
 
+/// HKDF-SHA256 (no salt) of `secret` under `label`: 32 bytes for one purpose.
+pub(crate) fn derive_bytes(secret: &[u8], label: &[u8]) -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    Hkdf::<Sha256>::new(None, secret)
+        .expand(label, &mut bytes)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    bytes
+}
+
 impl DerivedKey {
     pub(crate) fn derive(secret: &[u8], label: &[u8]) -> Self {
-        let mut bytes = [0u8; 32];
-        Hkdf::<Sha256>::new(None, secret)
-            .expand(label, &mut bytes)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        let bytes = derive_bytes(secret, label);
         let keyed =
             <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("HMAC takes any key length");
         Self {

@@ -19,15 +19,17 @@ use http::HeaderValue;
 pub(crate) use id::RandomValue;
 pub(crate) use key::Keyring;
 pub use key::MIN_SECRET_LEN;
+#[cfg(feature = "cookie-store")]
+pub(crate) use key::derive_bytes;
 pub(crate) use sign::{Rejection, sign};
 pub use store_key::SessionKey;
 
 /// The most cookies of our name we look at in one request; more is an attack.
 const MAX_CANDIDATES: usize = 16;
 
-/// What the request's cookies held for us.
+/// What the request's cookies held for us: by default a verified random value.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Presented {
+pub(crate) enum Presented<T = RandomValue> {
     /// No cookie of our name.
     Nothing,
     /// Cookies of our name, none genuine.
@@ -35,14 +37,46 @@ pub(crate) enum Presented {
     /// More than one distinct genuine value, or too many candidates: cookie tossing.
     Ambiguous,
     /// Exactly one genuine value.
-    Genuine(RandomValue),
+    Genuine(T),
+}
+
+impl<T> Presented<T> {
+    /// The genuine value, if exactly one; rejections and cookie tossing are
+    /// logged (rate-limited) and yield `None`.
+    pub(crate) fn into_genuine(self, log: &RejectionLog) -> Option<T> {
+        match self {
+            Self::Nothing => None,
+            Self::Rejected(reason) => {
+                log.warn(reason.as_str());
+                None
+            }
+            Self::Ambiguous => {
+                log.warn("several distinct genuine session cookies (cookie tossing?)");
+                None
+            }
+            Self::Genuine(value) => Some(value),
+        }
+    }
 }
 
 /// Finds our cookie among every `Cookie` header (HTTP/2 may split them) and
 /// verifies it. Headers that are not UTF-8 are skipped whole (catalogue #15);
 /// only an exact name match counts (#18).
 pub(crate) fn find(keyring: &Keyring, cookie_name: &str, headers: &[HeaderValue]) -> Presented {
-    let mut genuine: Option<RandomValue> = None;
+    find_with(cookie_name, headers, |value| {
+        sign::verify(keyring.signing(), cookie_name, value)
+    })
+}
+
+/// [`find`] with another check of each candidate value (the cookie store
+/// opens sealed records with it). Two candidates that check out to different
+/// results are ambiguous.
+pub(crate) fn find_with<T: PartialEq>(
+    cookie_name: &str,
+    headers: &[HeaderValue],
+    mut check: impl FnMut(&[u8]) -> Result<T, Rejection>,
+) -> Presented<T> {
+    let mut genuine: Option<T> = None;
     let mut rejection = None;
     let mut candidates = 0;
     for header in headers {
@@ -59,11 +93,7 @@ pub(crate) fn find(keyring: &Keyring, cookie_name: &str, headers: &[HeaderValue]
             if candidates > MAX_CANDIDATES {
                 return Presented::Ambiguous;
             }
-            match sign::verify(
-                keyring.signing(),
-                cookie_name,
-                cookie.value_trimmed().as_bytes(),
-            ) {
+            match check(cookie.value_trimmed().as_bytes()) {
                 Ok(value) => match &genuine {
                     Some(seen) if *seen != value => return Presented::Ambiguous,
                     _ => genuine = Some(value),

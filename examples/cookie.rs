@@ -1,0 +1,70 @@
+//! A shopping cart on `CookieStore`: the whole session travels sealed in the
+//! cookie, so there is no server state at all.
+//!
+//! ```sh
+//! cargo run --example cookie --features cookie-store
+//! # SESSIONWARE_SECRET defaults to a random key
+//! curl -c jar -b jar http://127.0.0.1:3000/add/apple
+//! curl -c jar -b jar http://127.0.0.1:3000/add/pear
+//! curl -c jar -b jar http://127.0.0.1:3000/
+//! curl -c jar -b jar -X POST http://127.0.0.1:3000/checkout
+//! ```
+//!
+//! The cookie in `jar` is opaque: its contents are encrypted and
+//! authenticated. Copies of an older cookie keep opening until their sealed
+//! deadline (here 30 minutes of inactivity): a cookie store cannot revoke a
+//! session on the server, so keep what it carries low-stakes.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::routing::{get, post};
+use rand::TryRngCore as _;
+use sessionware::{CookieStore, Expiry, Session, SessionError, SessionLayer};
+
+async fn show(session: Session) -> Result<String, SessionError> {
+    let cart: Vec<String> = session.get("cart")?.unwrap_or_default();
+    Ok(format!("cart: {cart:?}\n"))
+}
+
+async fn add(session: Session, Path(item): Path<String>) -> Result<String, SessionError> {
+    let mut cart: Vec<String> = session.get("cart")?.unwrap_or_default();
+    cart.push(item);
+    session.insert("cart", &cart)?;
+    Ok(format!("cart: {cart:?}\n"))
+}
+
+async fn checkout(session: Session) -> Result<String, SessionError> {
+    let cart: Vec<String> = session.get("cart")?.unwrap_or_default();
+    // Tells the browser to drop the cookie; see the module docs for what
+    // that does not do.
+    session.destroy();
+    Ok(format!("ordered {} items\n", cart.len()))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let secret = match std::env::var("SESSIONWARE_SECRET") {
+        Ok(secret) => secret.into_bytes(),
+        Err(_) => {
+            let mut secret = vec![0u8; 64];
+            rand::rngs::OsRng.try_fill_bytes(&mut secret)?;
+            secret
+        }
+    };
+    // Plain HTTP on localhost for the demo; keep the default (true) in production.
+    let layer = SessionLayer::new(CookieStore::new(), secret)
+        .secure(false)
+        .expiry(Expiry::OnInactivity(Duration::from_secs(30 * 60)));
+    layer.validate()?;
+    let app = Router::new()
+        .route("/", get(show))
+        .route("/add/{item}", get(add))
+        .route("/checkout", post(checkout))
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    println!("cookie-store cart listening on http://127.0.0.1:3000");
+    axum::serve(listener, app).await?;
+    Ok(())
+}
