@@ -411,3 +411,11 @@ async fn case_51_outage_mid_request_is_a_500() {
     let (proxy, app, store) = behind_proxy().await;
     outage::outage_mid_request_is_a_500(&proxy, &app, Some(versions(&store))).await;
 }
+
+/// Catalogue #55: the server closes the pool's idle connections; the next
+/// request works and its save lands once.
+#[tokio::test]
+async fn case_55_idle_connections_closed_by_the_server_are_replaced() {
+    let (proxy, app, store) = behind_proxy().await;
+    outage::idle_connections_closed(&proxy, &app, Some(versions(&store))).await;
+}

@@ -1,5 +1,6 @@
 //! `RedisStore`: sessions in Redis, one round trip per operation, versions checked on the server.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -168,6 +169,25 @@ impl RedisStore {
     fn key(&self, key: &SessionKey) -> String {
         format!("{}{{{}}}", self.prefix, key.to_hex())
     }
+
+    /// Runs `command` on the shared connection and, if that connection turns
+    /// out to have been closed (the server's idle `timeout`, a proxy or a
+    /// failover), once more on the fresh one the manager opens (catalogue #55).
+    /// Never more than once. A command the server ran before the connection
+    /// broke is then answered as a conflict, a taken id or an absent key,
+    /// which the layer handles like any concurrent change.
+    async fn run<T, F>(&self, command: impl Fn(ConnectionManager) -> F) -> Result<T, Error>
+    where
+        F: Future<Output = redis::RedisResult<T>>,
+    {
+        match command(self.connection.clone()).await {
+            Err(err) if err.is_connection_dropped() => {
+                tracing::debug!(error = %err, "Redis connection was closed; retrying once on a new one");
+                command(self.connection.clone()).await.map_err(Error::store)
+            }
+            other => other.map_err(Error::store),
+        }
+    }
 }
 
 impl SessionStore for RedisStore {
@@ -176,22 +196,25 @@ impl SessionStore for RedisStore {
     }
 
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        let mut connection = self.connection.clone();
-        let answer: Option<String> = redis::cmd("SET")
+        let mut command = redis::cmd("SET");
+        command
             .arg(self.key(key))
             .arg(stored(record))
             .arg("NX")
             .arg("PXAT")
-            .arg(millis(record.expires_at))
-            .query_async(&mut connection)
-            .await
-            .map_err(Error::store)?;
+            .arg(millis(record.expires_at));
+        let command = &command;
+        let answer: Option<String> = self
+            .run(|mut connection| async move { command.query_async(&mut connection).await })
+            .await?;
         Ok(answer.is_some())
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
-        let mut connection = self.connection.clone();
-        let bytes: Option<Vec<u8>> = connection.get(self.key(key)).await.map_err(Error::store)?;
+        let key = &self.key(key);
+        let bytes: Option<Vec<u8>> = self
+            .run(|mut connection| async move { connection.get(key).await })
+            .await?;
         match bytes {
             None => Ok(None),
             Some(bytes) if bytes.len() > VERSION_HEADER => {
@@ -207,16 +230,15 @@ impl SessionStore for RedisStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<SaveOutcome, Error> {
-        let mut connection = self.connection.clone();
-        let outcome: i64 = self
-            .save
-            .key(self.key(key))
+        let mut invocation = self.save.key(self.key(key));
+        invocation
             .arg(&expected_version.to_be_bytes()[..])
             .arg(stored(record))
-            .arg(millis(record.expires_at))
-            .invoke_async(&mut connection)
-            .await
-            .map_err(Error::store)?;
+            .arg(millis(record.expires_at));
+        let invocation = &invocation;
+        let outcome: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
         match outcome {
             2 => Ok(SaveOutcome::Saved),
             1 => Ok(SaveOutcome::Conflict),
@@ -229,8 +251,10 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        let mut connection = self.connection.clone();
-        let removed: u64 = connection.del(self.key(key)).await.map_err(Error::store)?;
+        let key = &self.key(key);
+        let removed: u64 = self
+            .run(|mut connection| async move { connection.del(key).await })
+            .await?;
         Ok(removed > 0)
     }
 

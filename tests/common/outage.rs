@@ -147,3 +147,25 @@ pub async fn outage_mid_request_is_a_500(
         assert_eq!(send(app, "/insert", Some(&cookie)).await.body, "2");
     }
 }
+
+/// Catalogue #55: the server closes the app's idle connections (Redis'
+/// `timeout`, a restarted proxy, a failover) while the store itself stays
+/// up. The next request works at once, through a reconnect and at most one
+/// retry, and answers from the real session; with `versions`, its save
+/// landed exactly once (version 2, not 3).
+pub async fn idle_connections_closed(proxy: &Proxy, app: &Router, versions: Option<Versions<'_>>) {
+    let cookie = send(app, "/insert", None).await.cookie_pair();
+    proxy.cut();
+    proxy.restore();
+    // Let the close reach the client while it is idle.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reply = send(app, "/insert", Some(&cookie)).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "2"),
+        "the first request after the close"
+    );
+    if let Some(versions) = versions {
+        assert_eq!(versions.await, [2], "the save landed exactly once");
+    }
+}
