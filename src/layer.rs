@@ -91,13 +91,18 @@ impl SessionLayer {
     /// Like [`SessionLayer::new`], but returns a weak secret as an [`Error`]
     /// of kind [`ErrorKind::WeakSecret`].
     pub fn try_new(store: impl Storage, secret: impl AsRef<[u8]>) -> Result<Self, Error> {
-        let keyring = Keyring::from_secret(secret.as_ref())?;
-        Ok(Self {
-            backend: store.into_backend(secret.as_ref()),
+        Ok(Self::with_keyring(store, Keyring::new(secret)?))
+    }
+
+    /// A layer over `store` with a [`Keyring`]: the current secret and the
+    /// retired ones still accepted while a secret is rotated.
+    pub fn with_keyring(store: impl Storage, keyring: Keyring) -> Self {
+        Self {
+            backend: store.into_backend(&keyring),
             keyring,
             config: Config::default(),
             new_value: RandomValue::generate,
-        })
+        }
     }
 
     /// The cookie's name. Default: `id`, which says nothing about the stack.

@@ -137,7 +137,7 @@ pub use store::RedisStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
 pub use store::SqliteStore;
 pub use store::{SaveOutcome, SessionStore, Storage};
-pub use token::{MIN_SECRET_LEN, SessionKey, rejected_cookie_count};
+pub use token::{Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN, SessionKey, rejected_cookie_count};
 
 /// Compiles the README's code blocks with the doctests.
 #[cfg(doctest)]

@@ -79,9 +79,13 @@ pub(crate) fn nothing_to_write(ctx: &Context, state: &State) -> bool {
         Origin::Unloaded => true,
         Origin::Degraded => !state.is_dirty(),
         Origin::Guest => state.destroyed || state.data.is_empty(),
-        Origin::Stored(Stored { expires_at, .. }) => unchanged_until(ctx, state, *expires_at),
+        Origin::Stored(Stored {
+            expires_at, resign, ..
+        }) => !resign && unchanged_until(ctx, state, *expires_at),
         #[cfg(feature = "cookie-store")]
-        Origin::Sealed(Sealed { expires_at, .. }) => unchanged_until(ctx, state, *expires_at),
+        Origin::Sealed(Sealed {
+            expires_at, reseal, ..
+        }) => !reseal && unchanged_until(ctx, state, *expires_at),
     }
 }
 
@@ -115,7 +119,12 @@ async fn persist_stored(
         return save(ctx, store, state, stored, now).await;
     }
     if !ctx.config.needs_refresh(expiry, stored.expires_at, now) {
-        return Ok(CookieAction::Keep);
+        return Ok(if stored.resign {
+            // Same value, same store key: only the tag is new (catalogue #70).
+            resigned(ctx, stored, expiry, stored.expires_at, now)
+        } else {
+            CookieAction::Keep
+        });
     }
     // A read-only request pushes the idle deadline back. It is a conditional
     // write of the data as loaded: if anyone saved or deleted meanwhile, their
@@ -135,7 +144,7 @@ async fn persist_stored(
             expiry,
             record.expires_at,
             now,
-            false,
+            stored.resign,
         )),
         outcome => {
             tracing::debug!(session = %key.log_id(), ?outcome, "deadline refresh skipped");
@@ -168,7 +177,7 @@ async fn save(
                     effective,
                     record.expires_at,
                     now,
-                    state.expiry_changed,
+                    state.expiry_changed || stored.resign,
                 ));
             }
             SaveOutcome::Missing => {
@@ -282,19 +291,31 @@ fn record_of(
 }
 
 /// After a save: persistent cookies get their `Max-Age` pushed back; a
-/// browser-session cookie is re-sent only if the expiry itself changed.
+/// browser-session cookie is re-sent only if `resend` (its expiry changed, or
+/// a retired key signed it).
 fn refreshed_cookie(
     ctx: &Context,
     stored: &Stored,
     expiry: Expiry,
     expires_at: SystemTime,
     now: SystemTime,
-    expiry_changed: bool,
+    resend: bool,
 ) -> CookieAction {
     let persistent = matches!(expiry, Expiry::OnInactivity(_));
-    if !(persistent || expiry_changed) {
+    if !(persistent || resend) {
         return CookieAction::Keep;
     }
+    resigned(ctx, stored, expiry, expires_at, now)
+}
+
+/// The session's cookie, signed with the current key.
+fn resigned(
+    ctx: &Context,
+    stored: &Stored,
+    expiry: Expiry,
+    expires_at: SystemTime,
+    now: SystemTime,
+) -> CookieAction {
     let signed = sign(
         ctx.keyring.signing(),
         &ctx.config.cookie_name,

@@ -16,7 +16,7 @@ use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
 use crate::layer::Context;
 use crate::store::{Backend, DynStore};
-use crate::token::{self, RandomValue, SessionKey};
+use crate::token::{self, RandomValue, SessionKey, Verified};
 
 /// The session of the current request.
 ///
@@ -103,6 +103,8 @@ pub(crate) struct Stored {
     pub(crate) version: u64,
     pub(crate) created_at: SystemTime,
     pub(crate) expires_at: SystemTime,
+    /// A retired key signed the cookie: re-issue it under the current one.
+    pub(crate) resign: bool,
 }
 
 /// What a sealed cookie said besides the data.
@@ -111,6 +113,8 @@ pub(crate) struct Stored {
 pub(crate) struct Sealed {
     pub(crate) created_at: SystemTime,
     pub(crate) expires_at: SystemTime,
+    /// A retired key sealed the cookie: re-seal it under the current one.
+    pub(crate) reseal: bool,
 }
 
 /// The loaded data plus what this request changed.
@@ -202,7 +206,7 @@ impl Session {
             Backend::Server(store) => {
                 let presented = token::find(&ctx.keyring, name, headers);
                 match presented.into_genuine(&ctx.rejections) {
-                    Some(value) => self.load_stored(store.as_ref(), value).await,
+                    Some(verified) => self.load_stored(store.as_ref(), verified).await,
                     None => self.state().origin = Origin::Guest,
                 }
             }
@@ -211,10 +215,15 @@ impl Session {
                 let opened = crate::store::cookie::open_presented(ctx, sealer, headers);
                 let mut state = self.state();
                 state.origin = Origin::Guest;
-                if let Some(record) = opened {
+                if let Some(Verified {
+                    value: record,
+                    retired,
+                }) = opened
+                {
                     state.origin = Origin::Sealed(Sealed {
                         created_at: record.created_at,
                         expires_at: record.expires_at,
+                        reseal: retired,
                     });
                     state.data = record.data;
                     state.expiry = record.expiry;
@@ -223,7 +232,8 @@ impl Session {
         }
     }
 
-    async fn load_stored(&self, store: &dyn DynStore, value: RandomValue) {
+    async fn load_stored(&self, store: &dyn DynStore, verified: Verified<RandomValue>) {
+        let Verified { value, retired } = verified;
         let ctx = &self.inner.ctx;
         let key = SessionKey::digest_of(&value);
         let loaded = ctx.call(store.load(&key)).await;
@@ -248,6 +258,7 @@ impl Session {
                     version: record.version,
                     created_at: record.created_at,
                     expires_at: record.expires_at,
+                    resign: retired,
                 });
                 state.data = record.data;
                 state.expiry = record.expiry;

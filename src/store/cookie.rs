@@ -16,7 +16,7 @@ use crate::layer::Context;
 use crate::persist::CookieAction;
 use crate::record::Record;
 use crate::session::{Origin, State};
-use crate::token::{self, Rejection, derive_bytes};
+use crate::token::{self, Keyring, Rejection, Verified};
 
 /// HKDF `info` label of the sealing key: never the signing key (catalogue #74).
 pub(crate) const SEALING_LABEL: &[u8] = b"sessionware/v1/cookie-store";
@@ -77,10 +77,11 @@ impl CookieStore {
     }
 }
 
-/// The cipher of one layer's cookie store.
+/// The ciphers of one layer's cookie store: the current key first, then the
+/// retired ones, which only open.
 #[derive(Clone)]
 pub(crate) struct Sealer {
-    cipher: XChaCha20Poly1305,
+    ciphers: Vec<XChaCha20Poly1305>,
 }
 
 impl fmt::Debug for Sealer {
@@ -90,11 +91,12 @@ impl fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    pub(crate) fn new(secret: &[u8]) -> Self {
-        let key = derive_bytes(secret, SEALING_LABEL);
-        Self {
-            cipher: XChaCha20Poly1305::new(Key::from_slice(&key)),
-        }
+    pub(crate) fn new(keyring: &Keyring) -> Self {
+        let ciphers = keyring
+            .sealing()
+            .map(|key| XChaCha20Poly1305::new(Key::from_slice(key)))
+            .collect();
+        Self { ciphers }
     }
 
     /// The cookie value for `record` under `cookie_name`: base64url of nonce,
@@ -113,8 +115,7 @@ impl Sealer {
             msg: &plain,
             aad: cookie_name.as_bytes(),
         };
-        let sealed = self
-            .cipher
+        let sealed = self.ciphers[0]
             .encrypt(XNonce::from_slice(&nonce), payload)
             .map_err(|_| Error::new(ErrorKind::Serialization, "session could not be sealed"))?;
         let cookie_len = cookie_name.len()
@@ -138,10 +139,15 @@ impl Sealer {
         Ok(URL_SAFE_NO_PAD.encode(bytes))
     }
 
-    /// Opens a cookie value sealed under `cookie_name`. Anything but an
-    /// authentic, readable record is a rejection; nothing is decrypted into
-    /// the session unless the tag verified.
-    pub(crate) fn open(&self, cookie_name: &str, text: &[u8]) -> Result<Record, Rejection> {
+    /// Opens a cookie value sealed under `cookie_name`, trying the current
+    /// key, then the retired ones. Anything but an authentic, readable record
+    /// is a rejection; nothing is decrypted into the session unless the tag
+    /// verified.
+    pub(crate) fn open(
+        &self,
+        cookie_name: &str,
+        text: &[u8],
+    ) -> Result<Verified<Record>, Rejection> {
         if text.len() > MAX_COOKIE_LEN {
             return Err(Rejection::Malformed);
         }
@@ -152,16 +158,25 @@ impl Sealer {
             return Err(Rejection::Malformed);
         }
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        let payload = Payload {
+        let payload = || Payload {
             msg: sealed,
             aad: cookie_name.as_bytes(),
         };
-        let plain = self
-            .cipher
-            .decrypt(XNonce::from_slice(nonce), payload)
-            .map_err(|_| Rejection::BadTag)?;
+        let (position, plain) = self
+            .ciphers
+            .iter()
+            .enumerate()
+            .find_map(|(position, cipher)| {
+                let plain = cipher.decrypt(XNonce::from_slice(nonce), payload()).ok()?;
+                Some((position, plain))
+            })
+            .ok_or(Rejection::BadTag)?;
         // Authentic but unreadable: a record format this version does not know.
-        Record::decode(&plain).map_err(|_| Rejection::Malformed)
+        let record = Record::decode(&plain).map_err(|_| Rejection::Malformed)?;
+        Ok(Verified {
+            value: record,
+            retired: position > 0,
+        })
     }
 }
 
@@ -171,24 +186,24 @@ pub(crate) fn open_presented(
     ctx: &Context,
     sealer: &Sealer,
     headers: &[HeaderValue],
-) -> Option<Record> {
+) -> Option<Verified<Record>> {
     let name = &ctx.config.cookie_name;
     let presented = token::find_with(name, headers, |value| sealer.open(name, value));
-    let record = presented.into_genuine(&ctx.rejections)?;
-    if record.is_expired(SystemTime::now()) {
+    let opened = presented.into_genuine(&ctx.rejections)?;
+    if opened.value.is_expired(SystemTime::now()) {
         tracing::debug!("expired sealed session; serving a guest session");
         return None;
     }
-    Some(record)
+    Some(opened)
 }
 
 /// The after-response step of a cookie-store session: a freshly sealed
 /// cookie, a removal, or nothing. No I/O, so nothing can fail but the size.
 pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<CookieAction, Error> {
     let now = SystemTime::now();
-    let (created_at, sealed_deadline) = match &state.origin {
-        Origin::Sealed(sealed) => (sealed.created_at, Some(sealed.expires_at)),
-        Origin::Guest => (now, None),
+    let (created_at, sealed_deadline, reseal) = match &state.origin {
+        Origin::Sealed(sealed) => (sealed.created_at, Some(sealed.expires_at), sealed.reseal),
+        Origin::Guest => (now, None, false),
         Origin::Unloaded | Origin::Degraded | Origin::Stored(_) => return Ok(CookieAction::Keep),
     };
     if state.destroyed || state.data.is_empty() {
@@ -200,13 +215,18 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
         });
     }
     let expiry = state.expiry.unwrap_or(ctx.config.expiry);
-    if let Some(deadline) = sealed_deadline
+    let mut deadline = ctx.config.deadline(expiry, now);
+    if let Some(sealed_deadline) = sealed_deadline
         && !state.is_dirty()
-        && !ctx.config.needs_refresh(expiry, deadline, now)
+        && !ctx.config.needs_refresh(expiry, sealed_deadline, now)
     {
-        return Ok(CookieAction::Keep);
+        if !reseal {
+            return Ok(CookieAction::Keep);
+        }
+        // Re-sealed under the current key only: the deadline stays.
+        deadline = sealed_deadline;
     }
-    let mut record = Record::new(state.data, created_at, ctx.config.deadline(expiry, now));
+    let mut record = Record::new(state.data, created_at, deadline);
     record.expiry = state.expiry;
     let value = sealer.seal(&ctx.config.cookie_name, &record)?;
     Ok(CookieAction::Set(ctx.config.session_cookie(
@@ -223,9 +243,14 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::token::derive_bytes;
 
     fn sealer() -> Sealer {
-        Sealer::new(&(0u8..64).collect::<Vec<_>>())
+        sealer_of(0u8..64)
+    }
+
+    fn sealer_of(secret: impl Iterator<Item = u8>) -> Sealer {
+        Sealer::new(&Keyring::new(secret.collect::<Vec<_>>()).unwrap())
     }
 
     fn record() -> Record {
@@ -259,7 +284,7 @@ mod tests {
         let value = sealer.seal("id", &record()).unwrap();
         assert!(!value.contains("ferris"));
         assert!(!String::from_utf8_lossy(&raw(&value)).contains("ferris"));
-        let opened = sealer.open("id", value.as_bytes()).unwrap();
+        let opened = sealer.open("id", value.as_bytes()).unwrap().value;
         // Times travel as milliseconds, as in every store.
         let sent = record();
         assert_eq!(opened.data, sent.data);
@@ -326,7 +351,7 @@ mod tests {
             sealer().open("other", value.as_bytes()),
             Err(Rejection::BadTag)
         );
-        let other = Sealer::new(&(1u8..65).collect::<Vec<_>>());
+        let other = sealer_of(1u8..65);
         assert_eq!(other.open("id", value.as_bytes()), Err(Rejection::BadTag));
     }
 
@@ -371,6 +396,34 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("limit of 4096"), "{message}");
+    }
+
+    /// Catalogue #70 and #72 for sealed cookies: a retired key still opens
+    /// (and says so), a removed one does not.
+    #[test]
+    fn case_70_72_retired_keys_open_and_removed_ones_do_not() {
+        let old = sealer_of(100u8..164);
+        let value = old.seal("id", &record()).unwrap();
+        let rotated = Sealer::new(
+            &Keyring::new((0u8..64).collect::<Vec<_>>())
+                .unwrap()
+                .retired((100u8..164).collect::<Vec<_>>())
+                .unwrap(),
+        );
+        let opened = rotated.open("id", value.as_bytes()).unwrap();
+        assert!(opened.retired);
+        assert_eq!(opened.value.data["user"], "ferris");
+        let resealed = rotated.seal("id", &opened.value).unwrap();
+        assert!(!rotated.open("id", resealed.as_bytes()).unwrap().retired);
+        assert_eq!(
+            old.open("id", resealed.as_bytes()),
+            Err(Rejection::BadTag),
+            "#71: current key only"
+        );
+        assert_eq!(
+            sealer().open("id", value.as_bytes()),
+            Err(Rejection::BadTag)
+        );
     }
 
     #[test]

@@ -202,14 +202,14 @@ pub(crate) enum Backend {
 mod private {
     /// Turns a [`Storage`](super::Storage) into the layer's backend.
     pub trait IntoBackend {
-        /// Builds the backend; `secret` was already checked by the layer.
+        /// Builds the backend; cookie-store keys come from `keyring`.
         #[allow(private_interfaces)]
-        fn into_backend(self, secret: &[u8]) -> super::Backend;
+        fn into_backend(self, keyring: &crate::Keyring) -> super::Backend;
     }
 
     impl<S: super::SessionStore> IntoBackend for S {
         #[allow(private_interfaces)]
-        fn into_backend(self, _secret: &[u8]) -> super::Backend {
+        fn into_backend(self, _keyring: &crate::Keyring) -> super::Backend {
             super::Backend::Server(std::sync::Arc::new(self))
         }
     }
@@ -217,8 +217,8 @@ mod private {
     #[cfg(feature = "cookie-store")]
     impl IntoBackend for super::CookieStore {
         #[allow(private_interfaces)]
-        fn into_backend(self, secret: &[u8]) -> super::Backend {
-            super::Backend::Sealed(super::cookie::Sealer::new(secret))
+        fn into_backend(self, keyring: &crate::Keyring) -> super::Backend {
+            super::Backend::Sealed(super::cookie::Sealer::new(keyring))
         }
     }
 }

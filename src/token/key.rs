@@ -68,29 +68,127 @@ impl fmt::Debug for DerivedKey {
     }
 }
 
-/// The keys the layer signs and verifies with.
+/// The most retired secrets a keyring holds: each one is one more HMAC for
+/// every cookie that fails the current key, so hostile cookies stay cheap.
+pub const MAX_RETIRED_SECRETS: usize = 8;
+
+/// The keys derived from one secret, one per purpose.
 #[derive(Clone)]
-pub(crate) struct Keyring {
+pub(crate) struct Keys {
     signing: DerivedKey,
+    #[cfg(feature = "cookie-store")]
+    sealing: [u8; 32],
 }
 
-impl Keyring {
-    /// Checks the secret and derives the signing key.
-    pub(crate) fn from_secret(secret: &[u8]) -> Result<Self, Error> {
+impl Keys {
+    fn derive(secret: &[u8]) -> Result<Self, Error> {
         check_secret(secret)?;
         Ok(Self {
             signing: DerivedKey::derive(secret, SIGNING_LABEL),
+            #[cfg(feature = "cookie-store")]
+            sealing: derive_bytes(secret, crate::store::cookie::SEALING_LABEL),
+        })
+    }
+}
+
+/// The application's secrets: the current one, which signs (and seals) every
+/// new or re-issued cookie, and retired ones, which are only tried on cookies
+/// the current one rejects. This is how a secret is rotated without logging
+/// anyone out.
+///
+/// ```
+/// use sessionware::{Keyring, MemoryStore, SessionLayer};
+/// # let new_secret = [1u8, 2, 3, 4, 5, 6, 7, 8].repeat(8);
+/// # let old_secret = [9u8, 8, 7, 6, 5, 4, 3, 2].repeat(8);
+/// let keyring = Keyring::new(&new_secret)?.retired(&old_secret)?;
+/// let layer = SessionLayer::with_keyring(MemoryStore::new(), keyring);
+/// # Ok::<(), sessionware::Error>(())
+/// ```
+///
+/// # Rotating a secret
+///
+/// 1. Deploy with the new secret current and the old one retired. A cookie
+///    under the old secret is accepted and, on that same response, re-issued
+///    under the new one; the session keeps its data and its store key (the
+///    store files sessions under the digest of the random value, which no
+///    key touches). Every instance must have the new keyring before any
+///    cookie is re-issued, or instances still on the old one reject it.
+/// 2. Wait for the longest session lifetime, so sessions that were not used
+///    meanwhile have expired anyway.
+/// 3. Remove the old secret. Cookies still under it are guests from then on,
+///    without a store lookup.
+///
+/// If a secret leaked, skip step 2: remove it at once, which logs out every
+/// session it signed.
+#[derive(Clone)]
+pub struct Keyring {
+    current: Keys,
+    retired: Vec<Keys>,
+}
+
+impl Keyring {
+    /// A keyring whose current secret is `secret`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WeakSecret`] if `secret` is shorter than
+    /// [`MIN_SECRET_LEN`] bytes or has fewer than 8 distinct byte values.
+    pub fn new(secret: impl AsRef<[u8]>) -> Result<Self, Error> {
+        Ok(Self {
+            current: Keys::derive(secret.as_ref())?,
+            retired: Vec::new(),
         })
     }
 
+    /// Adds a retired secret: cookies under it are still accepted, and
+    /// re-issued under the current one.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WeakSecret`] as for [`Keyring::new`], and
+    /// [`ErrorKind::InvalidConfig`] beyond [`MAX_RETIRED_SECRETS`].
+    pub fn retired(mut self, secret: impl AsRef<[u8]>) -> Result<Self, Error> {
+        if self.retired.len() == MAX_RETIRED_SECRETS {
+            return Err(
+                Error::new(ErrorKind::InvalidConfig, "too many retired secrets")
+                    .with_detail(format!("at most {MAX_RETIRED_SECRETS}")),
+            );
+        }
+        self.retired.push(Keys::derive(secret.as_ref())?);
+        Ok(self)
+    }
+
+    /// How many retired secrets the keyring holds.
+    pub fn retired_count(&self) -> usize {
+        self.retired.len()
+    }
+
+    /// The key that signs every cookie the layer issues.
     pub(crate) fn signing(&self) -> &DerivedKey {
-        &self.signing
+        &self.current.signing
+    }
+
+    /// Every signing key, the current one first: the verification order.
+    pub(crate) fn verifying(&self) -> impl Iterator<Item = &DerivedKey> {
+        std::iter::once(&self.current)
+            .chain(&self.retired)
+            .map(|keys| &keys.signing)
+    }
+
+    /// Every sealing key of the cookie store, the current one first.
+    #[cfg(feature = "cookie-store")]
+    pub(crate) fn sealing(&self) -> impl Iterator<Item = &[u8; 32]> {
+        std::iter::once(&self.current)
+            .chain(&self.retired)
+            .map(|keys| &keys.sealing)
     }
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Keyring(..)")
+        f.debug_struct("Keyring")
+            .field("retired", &self.retired.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -147,19 +245,19 @@ mod tests {
     /// Catalogue #73: short, all-zero and low-variety secrets are refused, with numbers.
     #[test]
     fn case_73_weak_secrets_are_refused() {
-        let err = Keyring::from_secret(&[7u8; 16]).unwrap_err();
+        let err = Keyring::new([7u8; 16]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::WeakSecret);
         assert!(err.to_string().contains("got 16"), "{err}");
-        let err = Keyring::from_secret(&[0u8; 64]).unwrap_err();
+        let err = Keyring::new([0u8; 64]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::WeakSecret);
-        assert!(Keyring::from_secret(b"abababababababababababababababababababab").is_err());
-        assert!(Keyring::from_secret(&(0u8..32).collect::<Vec<_>>()).is_ok());
+        assert!(Keyring::new(b"abababababababababababababababababababab").is_err());
+        assert!(Keyring::new((0u8..32).collect::<Vec<_>>()).is_ok());
     }
 
     #[test]
     fn debug_prints_no_key_material() {
-        let keyring = Keyring::from_secret(&(0u8..64).collect::<Vec<_>>()).unwrap();
-        assert_eq!(format!("{keyring:?}"), "Keyring(..)");
+        let keyring = Keyring::new((0u8..64).collect::<Vec<_>>()).unwrap();
+        assert_eq!(format!("{keyring:?}"), "Keyring { retired: 0, .. }");
         assert_eq!(format!("{:?}", keyring.signing()), "DerivedKey(..)");
     }
 }

@@ -17,19 +17,33 @@ use cookie::Cookie;
 use http::HeaderValue;
 
 pub(crate) use id::RandomValue;
-pub(crate) use key::Keyring;
-pub use key::MIN_SECRET_LEN;
-#[cfg(feature = "cookie-store")]
+#[cfg(all(test, feature = "cookie-store"))]
 pub(crate) use key::derive_bytes;
+pub use key::{Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN};
 pub(crate) use sign::{Rejection, sign};
 pub use store_key::SessionKey;
 
 /// The most cookies of our name we look at in one request; more is an attack.
 const MAX_CANDIDATES: usize = 16;
 
+/// A genuine value, and whether a retired key (rather than the current one)
+/// vouched for it, in which case the response re-issues it.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified<T> {
+    pub(crate) value: T,
+    pub(crate) retired: bool,
+}
+
+/// Two copies of one value are one session, whichever key vouched for each.
+impl<T: PartialEq> PartialEq for Verified<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
 /// What the request's cookies held for us: by default a verified random value.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Presented<T = RandomValue> {
+#[derive(Debug, PartialEq)]
+pub(crate) enum Presented<T = Verified<RandomValue>> {
     /// No cookie of our name.
     Nothing,
     /// Cookies of our name, none genuine.
@@ -63,8 +77,12 @@ impl<T> Presented<T> {
 /// verifies it. Headers that are not UTF-8 are skipped whole (catalogue #15);
 /// only an exact name match counts (#18).
 pub(crate) fn find(keyring: &Keyring, cookie_name: &str, headers: &[HeaderValue]) -> Presented {
-    find_with(cookie_name, headers, |value| {
-        sign::verify(keyring.signing(), cookie_name, value)
+    find_with(cookie_name, headers, |text| {
+        let (value, position) = sign::verify_any(keyring.verifying(), cookie_name, text)?;
+        Ok(Verified {
+            value,
+            retired: position > 0,
+        })
     })
 }
 
@@ -157,13 +175,20 @@ mod tests {
     use super::*;
 
     fn keyring() -> Keyring {
-        Keyring::from_secret(&(0u8..64).collect::<Vec<_>>()).unwrap()
+        Keyring::new((0u8..64).collect::<Vec<_>>()).unwrap()
     }
 
     fn signed() -> (RandomValue, String) {
         let value = RandomValue::generate().unwrap();
         let text = sign(keyring().signing(), "id", &value);
         (value, text)
+    }
+
+    fn current(value: RandomValue) -> Verified<RandomValue> {
+        Verified {
+            value,
+            retired: false,
+        }
     }
 
     fn headers(lines: &[&str]) -> Vec<HeaderValue> {
@@ -181,7 +206,7 @@ mod tests {
             "id",
             &headers(&["a=1; b=2", &format!("c=3; id={text}")]),
         );
-        assert_eq!(found, Presented::Genuine(value));
+        assert_eq!(found, Presented::Genuine(current(value)));
     }
 
     /// Catalogue #16: two distinct genuine values are ambiguous; one value twice is fine.
@@ -192,7 +217,10 @@ mod tests {
         let tossed = headers(&[&format!("id={a}; id={b}")]);
         assert_eq!(find(&keyring(), "id", &tossed), Presented::Ambiguous);
         let twice = headers(&[&format!("id={a}"), &format!("id={a}")]);
-        assert_eq!(find(&keyring(), "id", &twice), Presented::Genuine(value));
+        assert_eq!(
+            find(&keyring(), "id", &twice),
+            Presented::Genuine(current(value))
+        );
     }
 
     /// Catalogue #18: only the exact name counts; a quoted value is unquoted.
@@ -202,7 +230,10 @@ mod tests {
         let variants = headers(&[&format!("ID={text}; Id={text}; id_={text}")]);
         assert_eq!(find(&keyring(), "id", &variants), Presented::Nothing);
         let quoted = headers(&[&format!("id=\"{text}\";")]);
-        assert_eq!(find(&keyring(), "id", &quoted), Presented::Genuine(value));
+        assert_eq!(
+            find(&keyring(), "id", &quoted),
+            Presented::Genuine(current(value))
+        );
     }
 
     /// Catalogue #15: a non-UTF-8 header is skipped, the next one still parses.
@@ -213,8 +244,50 @@ mod tests {
         let good = HeaderValue::from_str(&format!("id={text}")).unwrap();
         assert_eq!(
             find(&keyring(), "id", &[bad, good]),
-            Presented::Genuine(value)
+            Presented::Genuine(current(value))
         );
+    }
+
+    /// Catalogue #70 and #72: a retired key still verifies, and says so; a key
+    /// no longer in the ring does not.
+    #[test]
+    fn case_70_72_retired_keys_verify_and_removed_ones_do_not() {
+        let old: Vec<u8> = (100u8..164).collect();
+        let value = RandomValue::generate().unwrap();
+        let text = sign(Keyring::new(&old).unwrap().signing(), "id", &value);
+        let cookie = headers(&[&format!("id={text}")]);
+        let rotated = keyring().retired(&old).unwrap();
+        match find(&rotated, "id", &cookie) {
+            Presented::Genuine(found) => assert!(found.retired && found.value == value),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            find(&keyring(), "id", &cookie),
+            Presented::Rejected(Rejection::BadTag)
+        );
+        let (value, text) = signed();
+        match find(&rotated, "id", &headers(&[&format!("id={text}")])) {
+            Presented::Genuine(found) => assert!(!found.retired && found.value == value),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_keyring_holds_at_most_eight_retired_secrets_all_checked() {
+        let mut ring = keyring();
+        for n in 0..MAX_RETIRED_SECRETS as u8 {
+            ring = ring
+                .retired((n * 10..n * 10 + 40).collect::<Vec<u8>>())
+                .unwrap();
+        }
+        assert_eq!(ring.retired_count(), MAX_RETIRED_SECRETS);
+        let err = ring
+            .clone()
+            .retired((200u8..240).collect::<Vec<u8>>())
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::InvalidConfig);
+        let weak = keyring().retired([0u8; 64]).unwrap_err();
+        assert_eq!(weak.kind(), crate::ErrorKind::WeakSecret);
     }
 
     #[test]

@@ -55,14 +55,26 @@ pub(crate) fn sign(key: &DerivedKey, cookie_name: &str, value: &RandomValue) -> 
     signed
 }
 
-/// Checks a presented cookie value. The length is checked before any decoding,
-/// so hostile input costs O(1) (catalogue #12), and the tag comparison is
-/// constant-time (`Mac::verify_slice` uses `subtle`; catalogue #9).
+/// Checks a presented cookie value under `key` alone.
+#[cfg(test)]
 pub(crate) fn verify(
     key: &DerivedKey,
     cookie_name: &str,
     signed: &[u8],
 ) -> Result<RandomValue, Rejection> {
+    verify_any([key], cookie_name, signed).map(|(value, _)| value)
+}
+
+/// Checks a presented cookie value under each key in turn (the current one
+/// first); returns the value and the position of the key that signed it.
+/// The length is checked before any decoding, so hostile input costs O(1)
+/// (catalogue #12), and each tag comparison is constant-time
+/// (`Mac::verify_slice` uses `subtle`; catalogue #9).
+pub(crate) fn verify_any<'k>(
+    keys: impl IntoIterator<Item = &'k DerivedKey>,
+    cookie_name: &str,
+    signed: &[u8],
+) -> Result<(RandomValue, usize), Rejection> {
     if signed.len() != SIGNED_LEN || signed[RANDOM_TEXT_LEN] != SEPARATOR {
         return Err(Rejection::Malformed);
     }
@@ -74,10 +86,10 @@ pub(crate) fn verify(
         _ => return Err(Rejection::Malformed),
     }
     let value = RandomValue::decode(value_text).ok_or(Rejection::Malformed)?;
-    mac(key, cookie_name, value_text)
-        .verify_slice(&tag)
-        .map_err(|_| Rejection::BadTag)?;
-    Ok(value)
+    keys.into_iter()
+        .position(|key| mac(key, cookie_name, value_text).verify_slice(&tag).is_ok())
+        .map(|position| (value, position))
+        .ok_or(Rejection::BadTag)
 }
 
 #[cfg(test)]
