@@ -56,7 +56,15 @@ pub(crate) struct Config {
     pub(crate) session_end_timeout: Duration,
     pub(crate) refresh_fraction: f64,
     pub(crate) store_timeout: Duration,
+    pub(crate) partitioned: bool,
+    /// The absolute timeout: no session outlives `created_at + max_lifetime`.
+    pub(crate) max_lifetime: Option<Duration>,
+    /// The most bytes (as JSON) a session's data may take.
+    pub(crate) max_data_size: usize,
 }
+
+/// The default of `SessionLayer::max_data_size`: 128 KiB.
+pub(crate) const DEFAULT_MAX_DATA_SIZE: usize = 128 * 1024;
 
 impl Default for Config {
     fn default() -> Self {
@@ -71,6 +79,9 @@ impl Default for Config {
             session_end_timeout: Duration::from_secs(24 * 60 * 60),
             refresh_fraction: 0.1,
             store_timeout: Duration::from_secs(3),
+            partitioned: false,
+            max_lifetime: None,
+            max_data_size: DEFAULT_MAX_DATA_SIZE,
         }
     }
 }
@@ -131,6 +142,15 @@ impl Config {
                 name.to_owned(),
             ));
         }
+        if self.partitioned && !self.secure {
+            return Err(invalid(
+                "a partitioned cookie requires secure(true)",
+                "browsers reject it otherwise",
+            ));
+        }
+        if self.max_lifetime.is_some_and(|max| max.is_zero()) {
+            return Err(invalid("max_lifetime must be longer than zero", "got 0s"));
+        }
         if self.same_site == SameSite::None && !self.secure {
             return Err(invalid(
                 "SameSite=None requires secure(true)",
@@ -170,22 +190,57 @@ impl Config {
         }
     }
 
-    /// The server-side deadline of a session with `expiry`, active at `now`.
-    pub(crate) fn deadline(&self, expiry: Expiry, now: SystemTime) -> SystemTime {
-        match expiry {
+    /// The server-side deadline of a session with `expiry`, created at
+    /// `created_at` and active at `now`: the expiry's, or the end of its
+    /// `max_lifetime` if that comes first (catalogue #22).
+    pub(crate) fn deadline(
+        &self,
+        expiry: Expiry,
+        created_at: SystemTime,
+        now: SystemTime,
+    ) -> SystemTime {
+        let by_expiry = match expiry {
             Expiry::AtDateTime(at) => at,
             _ => {
                 let span = self.idle_span(expiry).unwrap_or(MAX_COOKIE_AGE);
                 now.checked_add(span).unwrap_or(now + MAX_COOKIE_AGE)
             }
+        };
+        match self.lifetime_end(created_at) {
+            Some(end) => by_expiry.min(end),
+            None => by_expiry,
         }
     }
 
+    /// When a session created at `created_at` reaches its `max_lifetime`.
+    fn lifetime_end(&self, created_at: SystemTime) -> Option<SystemTime> {
+        let max = self.max_lifetime?;
+        Some(
+            created_at
+                .checked_add(max)
+                .unwrap_or(created_at + MAX_COOKIE_AGE),
+        )
+    }
+
+    /// Whether a session created at `created_at` with the deadline
+    /// `expires_at` is over at `now`: its deadline passed, or its
+    /// `max_lifetime` (which may have been shortened since it was saved).
+    pub(crate) fn has_ended(
+        &self,
+        created_at: SystemTime,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> bool {
+        expires_at <= now || self.lifetime_end(created_at).is_some_and(|end| end <= now)
+    }
+
     /// Whether a read-only request should push the deadline back: only once
-    /// `refresh_fraction` of the idle span has elapsed since the last push.
+    /// `refresh_fraction` of the idle span has elapsed since the last push,
+    /// and only if the deadline would move (not when `max_lifetime` caps it).
     pub(crate) fn needs_refresh(
         &self,
         expiry: Expiry,
+        created_at: SystemTime,
         expires_at: SystemTime,
         now: SystemTime,
     ) -> bool {
@@ -194,6 +249,7 @@ impl Config {
         };
         let remaining = expires_at.duration_since(now).unwrap_or_default();
         span.saturating_sub(remaining) >= span.mul_f64(self.refresh_fraction)
+            && self.deadline(expiry, created_at, now) > expires_at
     }
 
     fn base_cookie(&self, value: String) -> Cookie<'static> {
@@ -202,6 +258,9 @@ impl Config {
         cookie.set_http_only(self.http_only);
         cookie.set_same_site(self.same_site);
         cookie.set_path(self.path.clone());
+        if self.partitioned {
+            cookie.set_partitioned(true);
+        }
         if let Some(domain) = &self.domain {
             cookie.set_domain(domain.clone());
         }
@@ -335,9 +394,60 @@ mod tests {
         let span = Duration::from_secs(1000);
         let expiry = Expiry::OnInactivity(span);
         let now = SystemTime::now();
-        assert!(!config.needs_refresh(expiry, now + Duration::from_secs(950), now));
-        assert!(config.needs_refresh(expiry, now + Duration::from_secs(900), now));
-        assert!(!config.needs_refresh(Expiry::AtDateTime(now), now, now));
+        assert!(!config.needs_refresh(expiry, now, now + Duration::from_secs(950), now));
+        assert!(config.needs_refresh(expiry, now, now + Duration::from_secs(900), now));
+        assert!(!config.needs_refresh(Expiry::AtDateTime(now), now, now, now));
+    }
+
+    /// Catalogue #22: `max_lifetime` caps every deadline at `created_at +
+    /// max_lifetime`, a capped deadline is not "refreshed" by rewriting it,
+    /// and a session past it has ended whatever its stored deadline says.
+    #[test]
+    fn case_22_max_lifetime_caps_deadlines_and_ends_sessions() {
+        let config = Config {
+            max_lifetime: Some(Duration::from_secs(3600)),
+            ..Config::default()
+        };
+        let idle = Expiry::OnInactivity(Duration::from_secs(600));
+        let created = SystemTime::now();
+        let late = created + Duration::from_secs(3300);
+        let end = created + Duration::from_secs(3600);
+        assert_eq!(
+            config.deadline(idle, created, created),
+            created + Duration::from_secs(600)
+        );
+        assert_eq!(config.deadline(idle, created, late), end);
+        assert!(!config.needs_refresh(idle, created, end, late + Duration::from_secs(200)));
+        assert!(!config.has_ended(created, end, end - Duration::from_millis(1)));
+        assert!(config.has_ended(created, end, end));
+        let far = created + Duration::from_secs(86_400);
+        assert!(
+            config.has_ended(created, far, end),
+            "a deadline saved before the cap"
+        );
+        assert!(!Config::default().has_ended(created, far, end));
+        let zero = Config {
+            max_lifetime: Some(Duration::ZERO),
+            ..Config::default()
+        };
+        assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn partitioned_cookies_need_secure_and_carry_the_attribute() {
+        let config = Config {
+            partitioned: true,
+            ..Config::default()
+        };
+        assert_eq!(config.removal_cookie().partitioned(), Some(true));
+        let now = SystemTime::now();
+        let set = config.session_cookie("v".into(), Expiry::OnSessionEnd, now, now);
+        assert!(set.to_string().contains("Partitioned"), "{set}");
+        let insecure = Config {
+            secure: false,
+            ..config
+        };
+        assert!(insecure.validate().is_err());
     }
 
     #[test]

@@ -182,6 +182,35 @@ impl SessionLayer {
         self
     }
 
+    /// The absolute timeout: a session ends `max_lifetime` after it was
+    /// created, however active it is (OWASP; catalogue #22). Default: none.
+    /// It comes on top of the [`expiry`](Self::expiry): the earlier deadline
+    /// wins, and the cookie's `Max-Age` never outlives it. A session past it
+    /// is a guest on its next request, even if it was saved before the limit
+    /// was set or shortened. `cycle_id` keeps the creation time.
+    pub fn max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.config.max_lifetime = Some(max_lifetime);
+        self
+    }
+
+    /// The most a session's data may take, measured as JSON (keys and
+    /// values). Default: 128 KiB. [`Session::insert`](crate::Session::insert)
+    /// refuses a value that would pass it with an error of kind
+    /// [`ErrorKind::TooLarge`], and the session stays as it was (catalogue #29).
+    /// With the cookie store, the 4096-byte cookie limit applies as well.
+    pub fn max_data_size(mut self, bytes: usize) -> Self {
+        self.config.max_data_size = bytes;
+        self
+    }
+
+    /// The `Partitioned` attribute (CHIPS): the browser keeps a separate
+    /// cookie per top-level site, for sessions inside third-party iframes.
+    /// Default: `false`. Requires `secure(true)`.
+    pub fn partitioned(mut self, partitioned: bool) -> Self {
+        self.config.partitioned = partitioned;
+        self
+    }
+
     /// Checks the configuration without applying the layer.
     pub fn validate(&self) -> Result<(), Error> {
         self.config.validate()

@@ -9,8 +9,6 @@ use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
 use crate::layer::Context;
 use crate::record::Record;
-#[cfg(feature = "cookie-store")]
-use crate::session::Sealed;
 use crate::session::{Origin, Session, State, Stored};
 use crate::store::{Backend, DynStore, SaveOutcome};
 use crate::token::{SessionKey, sign};
@@ -79,23 +77,28 @@ pub(crate) fn nothing_to_write(ctx: &Context, state: &State) -> bool {
         Origin::Unloaded => true,
         Origin::Degraded => !state.is_dirty(),
         Origin::Guest => state.destroyed || state.data.is_empty(),
-        Origin::Stored(Stored {
-            expires_at, resign, ..
-        }) => !resign && unchanged_until(ctx, state, *expires_at),
+        Origin::Stored(stored) => {
+            !stored.resign && unchanged_until(ctx, state, stored.created_at, stored.expires_at)
+        }
         #[cfg(feature = "cookie-store")]
-        Origin::Sealed(Sealed {
-            expires_at, reseal, ..
-        }) => !reseal && unchanged_until(ctx, state, *expires_at),
+        Origin::Sealed(sealed) => {
+            !sealed.reseal && unchanged_until(ctx, state, sealed.created_at, sealed.expires_at)
+        }
     }
 }
 
 /// Nothing changed, and the deadline `expires_at` needs no refresh yet.
-fn unchanged_until(ctx: &Context, state: &State, expires_at: SystemTime) -> bool {
+fn unchanged_until(
+    ctx: &Context,
+    state: &State,
+    created_at: SystemTime,
+    expires_at: SystemTime,
+) -> bool {
     let expiry = state.expiry.unwrap_or(ctx.config.expiry);
     !state.is_dirty()
         && !ctx
             .config
-            .needs_refresh(expiry, expires_at, SystemTime::now())
+            .needs_refresh(expiry, created_at, expires_at, SystemTime::now())
 }
 
 async fn persist_stored(
@@ -118,7 +121,10 @@ async fn persist_stored(
     if state.is_dirty() {
         return save(ctx, store, state, stored, now).await;
     }
-    if !ctx.config.needs_refresh(expiry, stored.expires_at, now) {
+    if !ctx
+        .config
+        .needs_refresh(expiry, stored.created_at, stored.expires_at, now)
+    {
         return Ok(if stored.resign {
             // Same value, same store key: only the tag is new (catalogue #70).
             resigned(ctx, stored, expiry, stored.expires_at, now)
@@ -188,7 +194,10 @@ async fn save(
         let Some(current) = ctx.call(store.load(key)).await? else {
             return Ok(dropped(key, "the session was ended by another request"));
         };
-        if current.is_expired(now) {
+        if ctx
+            .config
+            .has_ended(current.created_at, current.expires_at, now)
+        {
             return Ok(dropped(key, "the session expired meanwhile"));
         }
         data = state.merge_onto(current.data);
@@ -222,7 +231,10 @@ async fn cycle(
     let key = &stored.key;
     let now = SystemTime::now();
     let current = ctx.call(store.load(key)).await?;
-    let Some(current) = current.filter(|record| !record.is_expired(now)) else {
+    let Some(current) = current.filter(|record| {
+        !ctx.config
+            .has_ended(record.created_at, record.expires_at, now)
+    }) else {
         return Ok(dropped(key, "the session was ended by another request"));
     };
     let data = state.merge_onto(current.data);
@@ -284,7 +296,8 @@ fn record_of(
     version: u64,
 ) -> Record {
     let effective = expiry.unwrap_or(ctx.config.expiry);
-    let mut record = Record::new(data, created_at, ctx.config.deadline(effective, now));
+    let deadline = ctx.config.deadline(effective, created_at, now);
+    let mut record = Record::new(data, created_at, deadline);
     record.version = version;
     record.expiry = expiry;
     record

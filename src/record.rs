@@ -87,6 +87,33 @@ fn from_millis(millis: u64) -> SystemTime {
         .unwrap_or(UNIX_EPOCH)
 }
 
+/// Bytes written by a serializer, without keeping them.
+struct CountingWriter(usize);
+
+impl std::io::Write for CountingWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The JSON size of `value`.
+pub(crate) fn json_len(value: &impl Serialize) -> usize {
+    let mut counter = CountingWriter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// What one entry adds to the data's JSON: `"key":value,`.
+pub(crate) fn entry_len(key: &str, value: &Value) -> usize {
+    json_len(&key) + json_len(value) + 2
+}
+
 impl Record {
     /// A new record at version 1.
     pub fn new(data: Map<String, Value>, created_at: SystemTime, expires_at: SystemTime) -> Self {

@@ -9,7 +9,8 @@ use tower_service::Service;
 
 use crate::future::ResponseFuture;
 use crate::layer::Context;
-use crate::session::{CookieHeaders, Session};
+use crate::session::Session;
+use crate::token::CookieHeaders;
 
 /// The service [`SessionLayer`](crate::SessionLayer) builds around yours.
 ///

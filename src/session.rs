@@ -5,8 +5,6 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use http::HeaderValue;
-use http::header::GetAll;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -15,8 +13,9 @@ use tokio::sync::OnceCell;
 use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
 use crate::layer::Context;
+use crate::record::{entry_len, json_len};
 use crate::store::{Backend, DynStore};
-use crate::token::{self, RandomValue, SessionKey, Verified};
+use crate::token::{self, CookieHeaders, RandomValue, SessionKey, Verified};
 
 /// The session of the current request.
 ///
@@ -43,40 +42,6 @@ struct Inner {
     cookies: CookieHeaders,
     loaded: OnceCell<()>,
     state: Mutex<State>,
-}
-
-/// The request's `Cookie` header values, kept without allocating in the
-/// usual case of at most one header.
-#[derive(Debug)]
-pub(crate) enum CookieHeaders {
-    None,
-    One(HeaderValue),
-    Many(Vec<HeaderValue>),
-}
-
-impl CookieHeaders {
-    fn as_slice(&self) -> &[HeaderValue] {
-        match self {
-            Self::None => &[],
-            Self::One(value) => std::slice::from_ref(value),
-            Self::Many(values) => values,
-        }
-    }
-}
-
-impl From<GetAll<'_, HeaderValue>> for CookieHeaders {
-    fn from(values: GetAll<'_, HeaderValue>) -> Self {
-        let mut iter = values.iter();
-        match (iter.next(), iter.next()) {
-            (None, _) => Self::None,
-            (Some(one), None) => Self::One(one.clone()),
-            (Some(first), Some(second)) => {
-                let mut all = vec![first.clone(), second.clone()];
-                all.extend(iter.cloned());
-                Self::Many(all)
-            }
-        }
-    }
 }
 
 /// Where the session's data came from.
@@ -130,6 +95,8 @@ pub(crate) struct State {
     /// A per-session expiry, from the record or `set_expiry`.
     pub(crate) expiry: Option<Expiry>,
     pub(crate) expiry_changed: bool,
+    /// The data's size as JSON, once an insert needed it.
+    pub(crate) data_len: Option<usize>,
 }
 
 impl State {
@@ -173,6 +140,7 @@ impl Session {
                     destroyed: false,
                     expiry: None,
                     expiry_changed: false,
+                    data_len: None,
                 }),
             }),
         }
@@ -247,7 +215,13 @@ impl Session {
                 tracing::debug!(session = %key.log_id(), "unknown session; serving a guest session");
                 state.origin = Origin::Guest;
             }
-            Ok(Some(record)) if record.is_expired(SystemTime::now()) => {
+            Ok(Some(record))
+                if ctx.config.has_ended(
+                    record.created_at,
+                    record.expires_at,
+                    SystemTime::now(),
+                ) =>
+            {
                 tracing::debug!(session = %key.log_id(), "expired session; serving a guest session");
                 state.origin = Origin::Guest;
             }
@@ -296,23 +270,48 @@ impl Session {
     }
 
     /// Stores `value` under `key`, replacing any previous value.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Serialization`] if `value` does not serialize to JSON, and
+    /// [`ErrorKind::TooLarge`] if the session's data would pass the layer's
+    /// `max_data_size`; the session is then unchanged.
     pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
         let value = serde_json::to_value(value)?;
+        let limit = self.inner.ctx.config.max_data_size;
         self.with_loaded(|state| {
+            let before = *state.data_len.get_or_insert_with(|| json_len(&state.data));
+            let old = state.data.get(key).map_or(0, |old| entry_len(key, old));
+            let new = entry_len(key, &value);
+            let after = before - old.min(before) + new;
+            if after > limit && new > old {
+                return Err(
+                    Error::new(ErrorKind::TooLarge, "session data too large").with_detail(format!(
+                        "inserting {key:?} would make it {after} bytes as JSON, over \
+                         max_data_size of {limit}"
+                    )),
+                );
+            }
+            state.data_len = Some(after);
             state.data.insert(key.to_owned(), value.clone());
             state.changes.insert(key.to_owned(), Some(value));
+            Ok(())
         })
-        .ok_or_else(Self::not_loaded)
+        .unwrap_or_else(|| Err(Self::not_loaded()))
     }
 
     /// Removes `key`; returns whether it was present.
     pub fn remove(&self, key: &str) -> bool {
         self.with_loaded(|state| {
-            let present = state.data.remove(key).is_some();
-            if present {
-                state.changes.insert(key.to_owned(), None);
+            let Some(old) = state.data.remove(key) else {
+                return false;
+            };
+            let freed = entry_len(key, &old);
+            if let Some(len) = &mut state.data_len {
+                *len = len.saturating_sub(freed);
             }
-            present
+            state.changes.insert(key.to_owned(), None);
+            true
         })
         .unwrap_or(false)
     }
@@ -332,6 +331,7 @@ impl Session {
     pub fn clear(&self) {
         self.with_loaded(|state| {
             state.data.clear();
+            state.data_len = None;
             state.changes.clear();
             state.cleared = true;
         });

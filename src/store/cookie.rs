@@ -190,7 +190,11 @@ pub(crate) fn open_presented(
     let name = &ctx.config.cookie_name;
     let presented = token::find_with(name, headers, |value| sealer.open(name, value));
     let opened = presented.into_genuine(&ctx.rejections)?;
-    if opened.value.is_expired(SystemTime::now()) {
+    let record = &opened.value;
+    if ctx
+        .config
+        .has_ended(record.created_at, record.expires_at, SystemTime::now())
+    {
         tracing::debug!("expired sealed session; serving a guest session");
         return None;
     }
@@ -215,10 +219,12 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
         });
     }
     let expiry = state.expiry.unwrap_or(ctx.config.expiry);
-    let mut deadline = ctx.config.deadline(expiry, now);
+    let mut deadline = ctx.config.deadline(expiry, created_at, now);
     if let Some(sealed_deadline) = sealed_deadline
         && !state.is_dirty()
-        && !ctx.config.needs_refresh(expiry, sealed_deadline, now)
+        && !ctx
+            .config
+            .needs_refresh(expiry, created_at, sealed_deadline, now)
     {
         if !reseal {
             return Ok(CookieAction::Keep);

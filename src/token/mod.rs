@@ -15,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cookie::Cookie;
 use http::HeaderValue;
+use http::header::GetAll;
 
 pub(crate) use id::RandomValue;
 #[cfg(all(test, feature = "cookie-store"))]
@@ -69,6 +70,40 @@ impl<T> Presented<T> {
                 None
             }
             Self::Genuine(value) => Some(value),
+        }
+    }
+}
+
+/// The request's `Cookie` header values, kept without allocating in the
+/// usual case of at most one header.
+#[derive(Debug)]
+pub(crate) enum CookieHeaders {
+    None,
+    One(HeaderValue),
+    Many(Vec<HeaderValue>),
+}
+
+impl CookieHeaders {
+    pub(crate) fn as_slice(&self) -> &[HeaderValue] {
+        match self {
+            Self::None => &[],
+            Self::One(value) => std::slice::from_ref(value),
+            Self::Many(values) => values,
+        }
+    }
+}
+
+impl From<GetAll<'_, HeaderValue>> for CookieHeaders {
+    fn from(values: GetAll<'_, HeaderValue>) -> Self {
+        let mut iter = values.iter();
+        match (iter.next(), iter.next()) {
+            (None, _) => Self::None,
+            (Some(one), None) => Self::One(one.clone()),
+            (Some(first), Some(second)) => {
+                let mut all = vec![first.clone(), second.clone()];
+                all.extend(iter.cloned());
+                Self::Many(all)
+            }
         }
     }
 }
