@@ -94,6 +94,7 @@
 
 mod cleanup;
 mod config;
+mod env;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
@@ -109,6 +110,7 @@ mod token;
 pub use cleanup::CleanupTask;
 pub use config::Expiry;
 pub use cookie::SameSite;
+pub use env::insecure_dev_secret;
 pub use error::{Error, ErrorKind};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
