@@ -61,6 +61,13 @@ pub(crate) struct Config {
     pub(crate) max_lifetime: Option<Duration>,
     /// The most bytes (as JSON) a session's data may take.
     pub(crate) max_data_size: usize,
+    /// Note the client's user agent and address at login.
+    pub(crate) login_metadata: bool,
+    /// The header a trusted proxy puts the client's address in.
+    pub(crate) client_ip_header: Option<http::HeaderName>,
+    /// The most sessions one user may have; a login beyond it evicts the
+    /// least recently seen.
+    pub(crate) max_sessions_per_user: Option<usize>,
 }
 
 /// The default of `SessionLayer::max_data_size`: 128 KiB.
@@ -82,6 +89,9 @@ impl Default for Config {
             partitioned: false,
             max_lifetime: None,
             max_data_size: DEFAULT_MAX_DATA_SIZE,
+            login_metadata: false,
+            client_ip_header: None,
+            max_sessions_per_user: None,
         }
     }
 }
@@ -147,6 +157,9 @@ impl Config {
                 "a partitioned cookie requires secure(true)",
                 "browsers reject it otherwise",
             ));
+        }
+        if self.max_sessions_per_user == Some(0) {
+            return Err(invalid("max_sessions_per_user must be at least 1", "got 0"));
         }
         if self.max_lifetime.is_some_and(|max| max.is_zero()) {
             return Err(invalid("max_lifetime must be longer than zero", "got 0s"));

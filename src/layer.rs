@@ -211,9 +211,51 @@ impl SessionLayer {
         self
     }
 
+    /// Notes the client's `User-Agent` and address in the session at
+    /// [`Session::login`](crate::Session::login), for "your devices" lists
+    /// ([`SessionInfo::metadata`](crate::SessionInfo::metadata)). Default:
+    /// `false`. This is personal data: say so in your privacy notice. The
+    /// address comes from [`client_ip_header`](Self::client_ip_header) if
+    /// set, else from the socket (axum's `ConnectInfo<SocketAddr>`, with
+    /// `into_make_service_with_connect_info`).
+    pub fn login_metadata(mut self, on: bool) -> Self {
+        self.config.login_metadata = on;
+        self
+    }
+
+    /// The header a proxy you trust puts the client's address in (such as
+    /// `x-forwarded-for`; its last entry, the address the proxy saw, is
+    /// used). Only set it behind such a proxy: otherwise clients choose
+    /// their own address. Default: none (the socket's address).
+    pub fn client_ip_header(mut self, name: http::HeaderName) -> Self {
+        self.config.client_ip_header = Some(name);
+        self
+    }
+
+    /// The most sessions one user may have at once (ASVS 7.1.2; catalogue
+    /// #40). A login beyond it revokes the user's least recently seen
+    /// sessions until `max` remain, the new one included; their cookies are
+    /// guests from their next request. Default: unlimited. Needs a store
+    /// with a [`UserIndex`](crate::UserIndex): with any other,
+    /// [`validate`](Self::validate) fails and applying the layer panics.
+    /// If the eviction fails (the store is down), the login still succeeds
+    /// and the failure is logged.
+    pub fn max_sessions_per_user(mut self, max: usize) -> Self {
+        self.config.max_sessions_per_user = Some(max);
+        self
+    }
+
     /// Checks the configuration without applying the layer.
     pub fn validate(&self) -> Result<(), Error> {
-        self.config.validate()
+        self.config.validate()?;
+        if self.config.max_sessions_per_user.is_some() && self.backend.index().is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "max_sessions_per_user needs a store that keeps a UserIndex",
+            )
+            .with_detail("the cookie store and stores without `user_index()` have none"));
+        }
+        Ok(())
     }
 
     #[cfg(test)]

@@ -93,6 +93,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cleanup;
+mod client;
 mod config;
 mod env;
 mod error;
@@ -104,8 +105,10 @@ mod persist;
 mod record;
 mod service;
 mod session;
+mod state;
 pub mod store;
 mod token;
+mod user_index;
 
 pub use cleanup::CleanupTask;
 pub use config::Expiry;
@@ -117,7 +120,7 @@ pub use error::{Error, ErrorKind};
 pub use extract::SessionRejection;
 pub use future::ResponseFuture;
 pub use layer::SessionLayer;
-pub use record::{MAX_ENCODED_LEN, Record};
+pub use record::{MAX_ENCODED_LEN, Record, SessionMetadata};
 pub use service::SessionService;
 pub use session::Session;
 #[cfg(feature = "cookie-store")]
@@ -139,7 +142,10 @@ pub use store::RedisStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
 pub use store::SqliteStore;
 pub use store::{SaveOutcome, SessionStore, Storage};
-pub use token::{Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN, SessionKey, rejected_cookie_count};
+pub use token::{
+    Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN, SessionHandle, SessionKey, rejected_cookie_count,
+};
+pub use user_index::{ErasedUserIndex, IndexFuture, SessionInfo, UserIndex};
 
 /// Compiles the README's code blocks with the doctests.
 #[cfg(doctest)]

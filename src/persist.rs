@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
 use crate::layer::Context;
-use crate::record::Record;
+use crate::record::{Record, SessionMetadata};
 use crate::session::{Origin, Session, State, Stored};
 use crate::store::{Backend, DynStore, SaveOutcome};
 use crate::token::{SessionKey, sign};
@@ -59,10 +59,20 @@ pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
             }
             Ok(CookieAction::Keep)
         }
-        Origin::Guest if state.destroyed || state.data.is_empty() => Ok(CookieAction::Keep),
+        Origin::Guest if state.destroyed || state.is_blank() => Ok(CookieAction::Keep),
         Origin::Guest => {
             let now = SystemTime::now();
-            create(ctx, store, state.data, state.expiry, now, now).await
+            let owner = state.owner.clone();
+            let draft = Draft {
+                data: state.data,
+                expiry: state.expiry,
+                created_at: now,
+                owner: state.owner,
+                metadata: state.metadata,
+            };
+            let (action, key) = create(ctx, store, draft, now).await?;
+            cap_sessions(ctx, owner.as_deref(), &key).await;
+            Ok(action)
         }
         Origin::Stored(stored) => persist_stored(ctx, store, &state, stored).await,
         #[cfg(feature = "cookie-store")]
@@ -76,7 +86,7 @@ pub(crate) fn nothing_to_write(ctx: &Context, state: &State) -> bool {
     match &state.origin {
         Origin::Unloaded => true,
         Origin::Degraded => !state.is_dirty(),
-        Origin::Guest => state.destroyed || state.data.is_empty(),
+        Origin::Guest => state.destroyed || state.is_blank(),
         Origin::Stored(stored) => {
             !stored.resign && unchanged_until(ctx, state, stored.created_at, stored.expires_at)
         }
@@ -108,7 +118,7 @@ async fn persist_stored(
     stored: &Stored,
 ) -> Result<CookieAction, Error> {
     let key = &stored.key;
-    if state.destroyed || (state.is_dirty() && !state.cycle && state.data.is_empty()) {
+    if state.destroyed || (state.is_dirty() && !state.cycle && state.is_blank()) {
         ctx.call(store.delete(key)).await?;
         tracing::debug!(session = %key.log_id(), "session destroyed");
         return Ok(CookieAction::Remove);
@@ -135,14 +145,7 @@ async fn persist_stored(
     // A read-only request pushes the idle deadline back. It is a conditional
     // write of the data as loaded: if anyone saved or deleted meanwhile, their
     // write stands and this refresh is skipped (catalogue #42, #44).
-    let record = record_of(
-        ctx,
-        state.data.clone(),
-        state.expiry,
-        stored.created_at,
-        now,
-        stored.version + 1,
-    );
+    let record = record_of(ctx, Draft::of(state, stored), now, stored.version + 1);
     match ctx.call(store.save(key, &record, stored.version)).await? {
         SaveOutcome::Saved => Ok(refreshed_cookie(
             ctx,
@@ -168,12 +171,11 @@ async fn save(
     now: SystemTime,
 ) -> Result<CookieAction, Error> {
     let key = &stored.key;
-    let mut data = state.data.clone();
+    let mut draft = Draft::of(state, stored);
     let mut version = stored.version;
-    let mut expiry = state.expiry;
-    let mut created_at = stored.created_at;
     for attempt in 0..MAX_SAVE_ATTEMPTS {
-        let record = record_of(ctx, data, expiry, created_at, now, version + 1);
+        let expiry = draft.expiry;
+        let record = record_of(ctx, draft, now, version + 1);
         match ctx.call(store.save(key, &record, version)).await? {
             SaveOutcome::Saved => {
                 let effective = expiry.unwrap_or(ctx.config.expiry);
@@ -200,13 +202,9 @@ async fn save(
         {
             return Ok(dropped(key, "the session expired meanwhile"));
         }
-        data = state.merge_onto(current.data);
         version = current.version;
-        created_at = current.created_at;
-        if !state.expiry_changed {
-            expiry = current.expiry;
-        }
-        if data.is_empty() {
+        draft = Draft::merged(state, current);
+        if draft.is_blank() {
             ctx.call(store.delete(key)).await?;
             return Ok(CookieAction::Remove);
         }
@@ -237,46 +235,73 @@ async fn cycle(
     }) else {
         return Ok(dropped(key, "the session was ended by another request"));
     };
-    let data = state.merge_onto(current.data);
-    let expiry = if state.expiry_changed {
-        state.expiry
-    } else {
-        current.expiry
-    };
+    let mut draft = Draft::merged(state, current);
+    if state.login {
+        // A login starts a new session: a new owner, a new lifetime.
+        draft.owner.clone_from(&state.owner);
+        draft.metadata.clone_from(&state.metadata);
+        draft.created_at = now;
+    }
     if !ctx.call(store.delete(key)).await? {
         return Ok(dropped(key, "the session was ended by another request"));
     }
-    if data.is_empty() {
+    if draft.is_blank() {
         return Ok(CookieAction::Remove);
     }
-    let action = create(ctx, store, data, expiry, current.created_at, now).await?;
+    let owner = draft.owner.clone();
+    let (action, new_key) = create(ctx, store, draft, now).await?;
     tracing::debug!(old = %key.log_id(), "session id cycled");
+    if state.login {
+        cap_sessions(ctx, owner.as_deref(), &new_key).await;
+    }
     Ok(action)
 }
 
-/// Stores `data` under a fresh id, never overwriting another session.
+/// After a login: with `max_sessions_per_user`, revokes the user's least
+/// recently seen sessions beyond the cap, never `new` (catalogue #40). A
+/// failure is logged; the login stands.
+async fn cap_sessions(ctx: &Context, owner: Option<&str>, new: &SessionKey) {
+    let (Some(user), Some(max)) = (owner, ctx.config.max_sessions_per_user) else {
+        return;
+    };
+    let Some(index) = ctx.backend.index() else {
+        return;
+    };
+    let new = new.handle();
+    let evict = async {
+        // Most recently seen first; the new session is kept whatever its rank.
+        let sessions = index.sessions_of(user).await?;
+        let older = sessions.iter().filter(|info| info.handle != new);
+        for info in older.skip(max.saturating_sub(1)) {
+            index.revoke_one(user, &info.handle).await?;
+            tracing::info!(session = %info.handle, "session evicted: max_sessions_per_user reached");
+        }
+        Ok::<(), Error>(())
+    };
+    if let Err(err) = ctx.call(evict).await {
+        tracing::error!(error = %err, "could not enforce max_sessions_per_user");
+    }
+}
+
+/// Stores the draft under a fresh id, never overwriting another session.
 async fn create(
     ctx: &Context,
     store: &dyn DynStore,
-    data: Map<String, Value>,
-    expiry: Option<Expiry>,
-    created_at: SystemTime,
+    draft: Draft,
     now: SystemTime,
-) -> Result<CookieAction, Error> {
-    let record = record_of(ctx, data, expiry, created_at, now, 1);
-    let effective = expiry.unwrap_or(ctx.config.expiry);
+) -> Result<(CookieAction, SessionKey), Error> {
+    let effective = draft.expiry.unwrap_or(ctx.config.expiry);
+    let record = record_of(ctx, draft, now, 1);
     for _ in 0..MAX_CREATE_ATTEMPTS {
         let value = (ctx.new_value)()?;
         let key = SessionKey::digest_of(&value);
         if ctx.call(store.create(&key, &record)).await? {
             tracing::debug!(session = %key.log_id(), "session created");
             let signed = sign(ctx.keyring.signing(), &ctx.config.cookie_name, &value);
-            return Ok(CookieAction::Set(ctx.config.session_cookie(
-                signed,
-                effective,
-                record.expires_at,
-                now,
-            )));
+            let cookie = ctx
+                .config
+                .session_cookie(signed, effective, record.expires_at, now);
+            return Ok((CookieAction::Set(cookie), key));
         }
         tracing::warn!(session = %key.log_id(), "new session id already taken; drawing another");
     }
@@ -287,19 +312,56 @@ async fn create(
     )
 }
 
-fn record_of(
-    ctx: &Context,
+/// What the next version of a record holds, before its deadline is set.
+struct Draft {
     data: Map<String, Value>,
     expiry: Option<Expiry>,
     created_at: SystemTime,
-    now: SystemTime,
-    version: u64,
-) -> Record {
-    let effective = expiry.unwrap_or(ctx.config.expiry);
-    let deadline = ctx.config.deadline(effective, created_at, now);
-    let mut record = Record::new(data, created_at, deadline);
+    owner: Option<String>,
+    metadata: Option<SessionMetadata>,
+}
+
+impl Draft {
+    /// The session as this request left it.
+    fn of(state: &State, stored: &Stored) -> Self {
+        Self {
+            data: state.data.clone(),
+            expiry: state.expiry,
+            created_at: stored.created_at,
+            owner: state.owner.clone(),
+            metadata: state.metadata.clone(),
+        }
+    }
+
+    /// This request's changes on top of a fresher copy of the record.
+    fn merged(state: &State, current: Record) -> Self {
+        Self {
+            data: state.merge_onto(current.data),
+            expiry: if state.expiry_changed {
+                state.expiry
+            } else {
+                current.expiry
+            },
+            created_at: current.created_at,
+            owner: current.owner,
+            metadata: current.metadata,
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        self.data.is_empty() && self.owner.is_none()
+    }
+}
+
+fn record_of(ctx: &Context, draft: Draft, now: SystemTime, version: u64) -> Record {
+    let effective = draft.expiry.unwrap_or(ctx.config.expiry);
+    let deadline = ctx.config.deadline(effective, draft.created_at, now);
+    let mut record = Record::new(draft.data, draft.created_at, deadline);
     record.version = version;
-    record.expiry = expiry;
+    record.expiry = draft.expiry;
+    record.owner = draft.owner;
+    record.metadata = draft.metadata;
+    record.last_seen = now;
     record
 }
 

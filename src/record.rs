@@ -50,6 +50,29 @@ pub struct Record {
     pub version: u64,
     /// A per-session expiry that overrides the layer's (`Session::set_expiry`).
     pub expiry: Option<Expiry>,
+    /// The user the session belongs to (`Session::login`); stores that keep a
+    /// [`UserIndex`](crate::UserIndex) file the session under it.
+    pub owner: Option<String>,
+    /// When the record was last written: its creation, a change, or a
+    /// refresh of its idle deadline (at most every `refresh_fraction`).
+    pub last_seen: SystemTime,
+    /// What the layer noted about the client at login, if asked to.
+    pub metadata: Option<SessionMetadata>,
+}
+
+/// What the layer notes about the client at login when
+/// `SessionLayer::login_metadata` is on: personal data, kept with the session
+/// and shown in [`SessionInfo`](crate::SessionInfo) lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SessionMetadata {
+    /// The `User-Agent` header, cut to 256 bytes.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// The client's address: from the socket, or from the configured
+    /// trusted proxy header.
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// The stored layout of format 1. Short field names keep small records small.
@@ -60,6 +83,12 @@ struct Wire {
     v: u64,
     #[serde(default)]
     x: Option<(u8, u64)>,
+    #[serde(default)]
+    u: Option<String>,
+    #[serde(default)]
+    s: Option<u64>,
+    #[serde(default)]
+    m: Option<SessionMetadata>,
     d: Map<String, Value>,
 }
 
@@ -71,6 +100,11 @@ struct WireRef<'a> {
     v: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     x: Option<(u8, u64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    u: Option<&'a str>,
+    s: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    m: Option<&'a SessionMetadata>,
     d: &'a Map<String, Value>,
 }
 
@@ -123,6 +157,9 @@ impl Record {
             expires_at,
             version: 1,
             expiry: None,
+            owner: None,
+            last_seen: created_at,
+            metadata: None,
         }
     }
 
@@ -138,6 +175,9 @@ impl Record {
             e: unix_millis(self.expires_at),
             v: self.version,
             x: self.expiry.map(Expiry::to_wire),
+            u: self.owner.as_deref(),
+            s: unix_millis(self.last_seen),
+            m: self.metadata.as_ref(),
             d: &self.data,
         };
         let mut bytes = Vec::with_capacity(64 + self.data.len() * 16);
@@ -166,12 +206,16 @@ impl Record {
             Some((&FORMAT_V1, json)) => {
                 let wire: Wire = serde_json::from_slice(json)
                     .map_err(|e| corrupt("invalid format 1 payload".into()).with_source(e))?;
+                let created_at = from_millis(wire.c);
                 Ok(Self {
                     data: wire.d,
-                    created_at: from_millis(wire.c),
+                    created_at,
                     expires_at: from_millis(wire.e),
                     version: wire.v,
                     expiry: wire.x.and_then(Expiry::from_wire),
+                    owner: wire.u,
+                    last_seen: wire.s.map_or(created_at, from_millis),
+                    metadata: wire.m,
                 })
             }
             Some((version, _)) => Err(corrupt(format!("unknown format version {version}"))),
@@ -211,7 +255,26 @@ mod tests {
         let mut record = Record::new(data, now, now + Duration::from_secs(60));
         record.version = 7;
         record.expiry = Some(Expiry::OnInactivity(Duration::from_secs(90)));
+        record.owner = Some("ferris".into());
+        record.last_seen = now + Duration::from_secs(5);
+        record.metadata = Some(SessionMetadata {
+            user_agent: Some("curl/8".into()),
+            ip: Some("192.0.2.7".parse().unwrap()),
+        });
         record
+    }
+
+    /// Records written before owners existed still decode, with none.
+    #[test]
+    fn records_without_owner_fields_decode() {
+        let mut bytes = vec![FORMAT_V1];
+        bytes.extend_from_slice(br#"{"c":1000,"e":2000,"v":3,"d":{"k":1}}"#);
+        let record = Record::decode(&bytes).unwrap();
+        assert_eq!(
+            (record.owner, record.metadata, record.version),
+            (None, None, 3)
+        );
+        assert_eq!(record.last_seen, record.created_at);
     }
 
     #[test]

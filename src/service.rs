@@ -7,6 +7,7 @@ use http::header::COOKIE;
 use http::{Request, Response};
 use tower_service::Service;
 
+use crate::client::Client;
 use crate::future::ResponseFuture;
 use crate::layer::Context;
 use crate::session::Session;
@@ -59,7 +60,11 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let cookies = CookieHeaders::from(request.headers().get_all(COOKIE));
-        let session = Session::new(Arc::clone(&self.ctx), cookies);
+        let config = &self.ctx.config;
+        let client = config
+            .login_metadata
+            .then(|| Client::of(&request, config.client_ip_header.as_ref()));
+        let session = Session::new(Arc::clone(&self.ctx), cookies, client);
         request.extensions_mut().insert(session.clone());
         ResponseFuture::new(self.inner.call(request), session)
     }

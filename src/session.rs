@@ -1,19 +1,21 @@
 //! `Session`: the per-request handle; one lazy load, typed access, change tracking.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
+use crate::client::Client;
 use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
 use crate::layer::Context;
 use crate::record::{entry_len, json_len};
+#[cfg(feature = "cookie-store")]
+pub(crate) use crate::state::Sealed;
+pub(crate) use crate::state::{Origin, State, Stored};
 use crate::store::{Backend, DynStore};
 use crate::token::{self, CookieHeaders, RandomValue, SessionKey, Verified};
 
@@ -40,108 +42,21 @@ pub struct Session {
 struct Inner {
     ctx: Arc<Context>,
     cookies: CookieHeaders,
+    /// What the request says about the client, kept only with `login_metadata`.
+    client: Option<Client>,
     loaded: OnceCell<()>,
     state: Mutex<State>,
 }
 
-/// Where the session's data came from.
-#[derive(Debug, Clone)]
-pub(crate) enum Origin {
-    /// Not loaded yet.
-    Unloaded,
-    /// No usable session was presented: a fresh, empty session.
-    Guest,
-    /// The store failed while loading: an empty session that is never saved,
-    /// so the user's real session is untouched once the store recovers.
-    Degraded,
-    /// Loaded from the store.
-    Stored(Stored),
-    /// Opened from a cookie sealed by the cookie store.
-    #[cfg(feature = "cookie-store")]
-    Sealed(Sealed),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Stored {
-    pub(crate) value: RandomValue,
-    pub(crate) key: SessionKey,
-    pub(crate) version: u64,
-    pub(crate) created_at: SystemTime,
-    pub(crate) expires_at: SystemTime,
-    /// A retired key signed the cookie: re-issue it under the current one.
-    pub(crate) resign: bool,
-}
-
-/// What a sealed cookie said besides the data.
-#[cfg(feature = "cookie-store")]
-#[derive(Debug, Clone)]
-pub(crate) struct Sealed {
-    pub(crate) created_at: SystemTime,
-    pub(crate) expires_at: SystemTime,
-    /// A retired key sealed the cookie: re-seal it under the current one.
-    pub(crate) reseal: bool,
-}
-
-/// The loaded data plus what this request changed.
-#[derive(Debug, Clone)]
-pub(crate) struct State {
-    pub(crate) origin: Origin,
-    pub(crate) data: Map<String, Value>,
-    /// Keys this request wrote (`Some`) or removed (`None`), to re-apply on a conflict.
-    pub(crate) changes: BTreeMap<String, Option<Value>>,
-    pub(crate) cleared: bool,
-    pub(crate) cycle: bool,
-    pub(crate) destroyed: bool,
-    /// A per-session expiry, from the record or `set_expiry`.
-    pub(crate) expiry: Option<Expiry>,
-    pub(crate) expiry_changed: bool,
-    /// The data's size as JSON, once an insert needed it.
-    pub(crate) data_len: Option<usize>,
-}
-
-impl State {
-    /// Whether this request asked for anything to be written.
-    pub(crate) fn is_dirty(&self) -> bool {
-        !self.changes.is_empty()
-            || self.cleared
-            || self.cycle
-            || self.destroyed
-            || self.expiry_changed
-    }
-
-    /// Applies this request's changes on top of `base` (a fresher copy).
-    pub(crate) fn merge_onto(&self, mut base: Map<String, Value>) -> Map<String, Value> {
-        if self.cleared {
-            base.clear();
-        }
-        for (key, change) in &self.changes {
-            match change {
-                Some(value) => base.insert(key.clone(), value.clone()),
-                None => base.remove(key),
-            };
-        }
-        base
-    }
-}
-
 impl Session {
-    pub(crate) fn new(ctx: Arc<Context>, cookies: CookieHeaders) -> Self {
+    pub(crate) fn new(ctx: Arc<Context>, cookies: CookieHeaders, client: Option<Client>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 ctx,
                 cookies,
+                client,
                 loaded: OnceCell::new(),
-                state: Mutex::new(State {
-                    origin: Origin::Unloaded,
-                    data: Map::new(),
-                    changes: BTreeMap::new(),
-                    cleared: false,
-                    cycle: false,
-                    destroyed: false,
-                    expiry: None,
-                    expiry_changed: false,
-                    data_len: None,
-                }),
+                state: Mutex::new(State::unloaded()),
             }),
         }
     }
@@ -195,6 +110,8 @@ impl Session {
                     });
                     state.data = record.data;
                     state.expiry = record.expiry;
+                    state.owner = record.owner;
+                    state.metadata = record.metadata;
                 }
             }
         }
@@ -236,6 +153,8 @@ impl Session {
                 });
                 state.data = record.data;
                 state.expiry = record.expiry;
+                state.owner = record.owner;
+                state.metadata = record.metadata;
             }
         }
     }
@@ -350,12 +269,49 @@ impl Session {
         self.with_loaded(|state| state.cycle = true);
     }
 
+    /// Binds the session to `user` and, after the response, moves it to a
+    /// fresh id (against fixation, catalogue #33) whose lifetime starts now.
+    /// Data kept before login (a cart) stays, unless the session belonged to
+    /// another user: then it is cleared first (catalogue #34). With a store
+    /// that keeps a [`UserIndex`](crate::UserIndex), the session is listed
+    /// under `user` from then on; with `login_metadata` on, the client's user
+    /// agent and address are noted.
+    pub fn login(&self, user: impl Into<String>) {
+        let user = user.into();
+        let metadata = self.inner.client.as_ref().map(|client| client.metadata());
+        self.with_loaded(|state| {
+            if state.owner.as_deref().is_some_and(|owner| owner != user) {
+                state.data.clear();
+                state.changes.clear();
+                state.data_len = None;
+                state.cleared = true;
+            }
+            state.owner = Some(user);
+            state.login = true;
+            state.cycle = true;
+            if metadata.is_some() {
+                state.metadata = metadata;
+            }
+        });
+    }
+
+    /// Ends the session: the same as [`Session::destroy`].
+    pub fn logout(&self) {
+        self.destroy();
+    }
+
+    /// The user the session belongs to ([`Session::login`]), if any.
+    pub fn user(&self) -> Option<String> {
+        self.with_loaded(|state| state.owner.clone()).flatten()
+    }
+
     /// Ends the session: the record is deleted after the response and the
     /// browser told to drop the cookie. Later changes in this request are ignored.
     pub fn destroy(&self) {
         self.with_loaded(|state| {
             state.destroyed = true;
             state.data.clear();
+            state.owner = None;
         });
     }
 

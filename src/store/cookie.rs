@@ -210,7 +210,8 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
         Origin::Guest => (now, None, false),
         Origin::Unloaded | Origin::Degraded | Origin::Stored(_) => return Ok(CookieAction::Keep),
     };
-    if state.destroyed || state.data.is_empty() {
+    let created_at = if state.login { now } else { created_at };
+    if state.destroyed || state.is_blank() {
         let had_cookie = sealed_deadline.is_some() && state.is_dirty();
         return Ok(if had_cookie {
             CookieAction::Remove
@@ -234,6 +235,9 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
     }
     let mut record = Record::new(state.data, created_at, deadline);
     record.expiry = state.expiry;
+    record.owner = state.owner;
+    record.metadata = state.metadata;
+    record.last_seen = now;
     let value = sealer.seal(&ctx.config.cookie_name, &record)?;
     Ok(CookieAction::Set(ctx.config.session_cookie(
         value,

@@ -1,6 +1,6 @@
 //! `MemoryStore`: the embedded store, sharded so requests on different cores rarely meet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,6 +10,7 @@ use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::{Record, unix_millis};
 use crate::token::SessionKey;
+use crate::user_index::{ErasedUserIndex, UserIndex};
 
 const SHARDS: usize = 64;
 
@@ -44,6 +45,9 @@ struct Inner {
     shards: Box<[Mutex<Shard>]>,
     len: AtomicUsize,
     max_sessions: AtomicUsize,
+    /// The user index: the keys of each user's sessions. Entries of deleted
+    /// or expired sessions are pruned when read and by `delete_expired`.
+    users: Mutex<HashMap<String, HashSet<SessionKey>>>,
 }
 
 /// An in-process store: fast, bounded if you ask, and gone when the process exits.
@@ -101,6 +105,7 @@ impl MemoryStore {
                 shards,
                 len: AtomicUsize::new(0),
                 max_sessions: AtomicUsize::new(usize::MAX),
+                users: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -140,6 +145,21 @@ impl MemoryStore {
         self.inner.shards[index]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn users(&self) -> MutexGuard<'_, HashMap<String, HashSet<SessionKey>>> {
+        self.inner.users.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Files `key` under the record's owner, if it has one.
+    fn index(&self, key: &SessionKey, record: &Record) {
+        if let Some(owner) = &record.owner {
+            self.users().entry(owner.clone()).or_default().insert(*key);
+        }
+    }
+
+    fn contains(&self, key: &SessionKey) -> bool {
+        self.lock(Self::shard_index(key)).contains_key(key)
     }
 
     fn remove_expired(&self, shard: &mut Shard, now: u64) -> u64 {
@@ -208,6 +228,8 @@ impl SessionStore for MemoryStore {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(entry);
                 self.inner.len.fetch_add(1, Ordering::Relaxed);
+                drop(shard);
+                self.index(key, record);
                 Ok(true)
             }
         }
@@ -234,6 +256,8 @@ impl SessionStore for MemoryStore {
             Some(entry) if entry.version != expected_version => Ok(SaveOutcome::Conflict),
             Some(entry) => {
                 *entry = encoded;
+                drop(shard);
+                self.index(key, record);
                 Ok(SaveOutcome::Saved)
             }
         }
@@ -253,7 +277,40 @@ impl SessionStore for MemoryStore {
         for index in 0..SHARDS {
             removed += self.remove_expired(&mut self.lock(index), now);
         }
+        // Index entries of sessions that are gone (expired, evicted, deleted).
+        // Lock order: the index, then a shard; no path takes them the other
+        // way round (create and save release their shard before indexing).
+        self.users().retain(|_, keys| {
+            keys.retain(|key| self.contains(key));
+            !keys.is_empty()
+        });
         Ok(removed)
+    }
+
+    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
+        Some(self)
+    }
+}
+
+impl UserIndex for MemoryStore {
+    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
+        let users = self.users();
+        Ok(users
+            .get(user)
+            .map_or_else(Vec::new, |keys| keys.iter().copied().collect()))
+    }
+
+    async fn forget(&self, user: &str, stale: &[SessionKey]) -> Result<(), Error> {
+        let mut users = self.users();
+        if let Some(keys) = users.get_mut(user) {
+            for key in stale {
+                keys.remove(key);
+            }
+            if keys.is_empty() {
+                users.remove(user);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -99,6 +99,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::record::Record;
 use crate::token::SessionKey;
+use crate::user_index::{ErasedUserIndex, UserIndex};
 
 /// What a conditional [`SessionStore::save`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +145,13 @@ pub trait SessionStore: Send + Sync + 'static {
     /// `Ok` if the store can serve requests. There is no default on purpose:
     /// a wrapper around another store must forward it, not report `Ok`.
     fn health(&self) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// This store's [`UserIndex`](crate::UserIndex), if it keeps one: a store
+    /// that implements it returns `Some(self)`. The layer needs it for
+    /// `max_sessions_per_user`. Default: `None`.
+    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
+        None
+    }
 }
 
 /// A shared store is a store: the same sessions behind every clone of the `Arc`.
@@ -175,6 +183,23 @@ impl<S: SessionStore> SessionStore for std::sync::Arc<S> {
     fn health(&self) -> impl Future<Output = Result<(), Error>> + Send {
         S::health(self)
     }
+    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
+        S::user_index(self)
+    }
+}
+
+/// A shared index is an index.
+impl<S: UserIndex> UserIndex for std::sync::Arc<S> {
+    fn keys_of(&self, user: &str) -> impl Future<Output = Result<Vec<SessionKey>, Error>> + Send {
+        S::keys_of(self, user)
+    }
+    fn forget(
+        &self,
+        user: &str,
+        stale: &[SessionKey],
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        S::forget(self, user, stale)
+    }
 }
 
 /// Where a [`SessionLayer`](crate::SessionLayer) keeps sessions: any
@@ -197,6 +222,17 @@ pub(crate) enum Backend {
     /// The cookie store; cookies carry the sealed record.
     #[cfg(feature = "cookie-store")]
     Sealed(cookie::Sealer),
+}
+
+impl Backend {
+    /// The store's user index, if it keeps one.
+    pub(crate) fn index(&self) -> Option<&dyn ErasedUserIndex> {
+        match self {
+            Self::Server(store) => store.index(),
+            #[cfg(feature = "cookie-store")]
+            Self::Sealed(_) => None,
+        }
+    }
 }
 
 mod private {
@@ -241,6 +277,7 @@ pub(crate) trait DynStore: Send + Sync + 'static {
         expected: u64,
     ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
     fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>>;
+    fn index(&self) -> Option<&dyn ErasedUserIndex>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -264,5 +301,8 @@ impl<S: SessionStore> DynStore for S {
     }
     fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(SessionStore::delete(self, key))
+    }
+    fn index(&self) -> Option<&dyn ErasedUserIndex> {
+        SessionStore::user_index(self)
     }
 }

@@ -5,6 +5,7 @@
 //! derived by HKDF from the application secret. Stores file the session under
 //! [`SessionKey`], the SHA-256 digest of the random bits.
 
+mod handle;
 mod id;
 mod key;
 mod sign;
@@ -17,6 +18,7 @@ use cookie::Cookie;
 use http::HeaderValue;
 use http::header::GetAll;
 
+pub use handle::SessionHandle;
 pub(crate) use id::RandomValue;
 #[cfg(all(test, feature = "cookie-store"))]
 pub(crate) use key::derive_bytes;

@@ -41,6 +41,12 @@ impl SessionKey {
         text
     }
 
+    /// The session's public name: safe to show, log or put in a URL, and no
+    /// way back to this key or the cookie.
+    pub fn handle(&self) -> super::SessionHandle {
+        super::SessionHandle::of(self)
+    }
+
     /// The first 8 hex characters, enough to follow one session through logs
     /// and useless to an attacker (ASVS 16.2.5: never log tokens, only a hash).
     pub fn log_id(&self) -> String {

@@ -4,6 +4,8 @@
 //! give a store isolated from every other test (own prefix, table or file).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod accounts;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

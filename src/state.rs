@@ -1,0 +1,121 @@
+//! The per-request state behind a `Session`: where the data came from, and
+//! what the request changed.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+
+use crate::config::Expiry;
+use crate::record::SessionMetadata;
+use crate::token::{RandomValue, SessionKey};
+
+/// Where the session's data came from.
+#[derive(Debug, Clone)]
+pub(crate) enum Origin {
+    /// Not loaded yet.
+    Unloaded,
+    /// No usable session was presented: a fresh, empty session.
+    Guest,
+    /// The store failed while loading: an empty session that is never saved,
+    /// so the user's real session is untouched once the store recovers.
+    Degraded,
+    /// Loaded from the store.
+    Stored(Stored),
+    /// Opened from a cookie sealed by the cookie store.
+    #[cfg(feature = "cookie-store")]
+    Sealed(Sealed),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Stored {
+    pub(crate) value: RandomValue,
+    pub(crate) key: SessionKey,
+    pub(crate) version: u64,
+    pub(crate) created_at: SystemTime,
+    pub(crate) expires_at: SystemTime,
+    /// A retired key signed the cookie: re-issue it under the current one.
+    pub(crate) resign: bool,
+}
+
+/// What a sealed cookie said besides the data.
+#[cfg(feature = "cookie-store")]
+#[derive(Debug, Clone)]
+pub(crate) struct Sealed {
+    pub(crate) created_at: SystemTime,
+    pub(crate) expires_at: SystemTime,
+    /// A retired key sealed the cookie: re-seal it under the current one.
+    pub(crate) reseal: bool,
+}
+
+/// The loaded data plus what this request changed.
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub(crate) origin: Origin,
+    pub(crate) data: Map<String, Value>,
+    /// Keys this request wrote (`Some`) or removed (`None`), to re-apply on a conflict.
+    pub(crate) changes: BTreeMap<String, Option<Value>>,
+    pub(crate) cleared: bool,
+    pub(crate) cycle: bool,
+    pub(crate) destroyed: bool,
+    /// A per-session expiry, from the record or `set_expiry`.
+    pub(crate) expiry: Option<Expiry>,
+    pub(crate) expiry_changed: bool,
+    /// The data's size as JSON, once an insert needed it.
+    pub(crate) data_len: Option<usize>,
+    /// The user the session belongs to, as loaded or set by `login`.
+    pub(crate) owner: Option<String>,
+    /// `login` was called: the session moves to a fresh id, owned by `owner`,
+    /// and its lifetime starts afresh.
+    pub(crate) login: bool,
+    /// What was noted about the client at login.
+    pub(crate) metadata: Option<SessionMetadata>,
+}
+
+impl State {
+    /// A fresh state, before loading.
+    pub(crate) fn unloaded() -> Self {
+        Self {
+            origin: Origin::Unloaded,
+            data: Map::new(),
+            changes: BTreeMap::new(),
+            cleared: false,
+            cycle: false,
+            destroyed: false,
+            expiry: None,
+            expiry_changed: false,
+            data_len: None,
+            owner: None,
+            login: false,
+            metadata: None,
+        }
+    }
+
+    /// Nothing worth keeping: no data and no owner.
+    pub(crate) fn is_blank(&self) -> bool {
+        self.data.is_empty() && self.owner.is_none()
+    }
+
+    /// Whether this request asked for anything to be written.
+    pub(crate) fn is_dirty(&self) -> bool {
+        !self.changes.is_empty()
+            || self.cleared
+            || self.cycle
+            || self.destroyed
+            || self.expiry_changed
+    }
+
+    /// Applies this request's changes on top of `base` (a fresher copy).
+    pub(crate) fn merge_onto(&self, mut base: Map<String, Value>) -> Map<String, Value> {
+        if self.cleared {
+            base.clear();
+        }
+        for (key, change) in &self.changes {
+            match change {
+                Some(value) => base.insert(key.clone(), value.clone()),
+                None => base.remove(key),
+            };
+        }
+        base
+    }
+}

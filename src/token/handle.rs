@@ -1,0 +1,133 @@
+//! `SessionHandle`: the public name of a session, for device lists, audit
+//! events and revocation.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+use super::store_key::SessionKey;
+use crate::error::{Error, ErrorKind};
+
+/// Domain separation: a handle is never a prefix of the store key itself.
+const HANDLE_LABEL: &[u8] = b"sessionware/v1/handle\0";
+
+/// A session's public name: 128 bits of `SHA-256(label ‖ store key)`, shown
+/// as 32 hexadecimal characters.
+///
+/// It is safe to show a user ("your devices"), put in a URL or an audit log:
+/// it is neither the cookie nor the store key, and neither can be derived
+/// from it. It stays the same when the secret rotates, and changes when the
+/// session's id is cycled (a login makes a new handle).
+///
+/// ```
+/// use sessionware::{SessionHandle, SessionKey};
+///
+/// let handle = SessionKey::from_bytes([7; 32]).handle();
+/// let text = handle.to_string();
+/// assert_eq!(text.len(), 32);
+/// assert_eq!(text.parse::<SessionHandle>()?, handle);
+/// assert!("not a handle".parse::<SessionHandle>().is_err());
+/// # Ok::<(), sessionware::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionHandle([u8; 16]);
+
+impl SessionHandle {
+    pub(crate) fn of(key: &SessionKey) -> Self {
+        let digest = Sha256::new()
+            .chain_update(HANDLE_LABEL)
+            .chain_update(key.as_bytes())
+            .finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(bytes)
+    }
+}
+
+impl fmt::Display for SessionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+impl fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionHandle({self})")
+    }
+}
+
+impl FromStr for SessionHandle {
+    type Err = Error;
+
+    /// Parses the 32 hexadecimal characters of [`Display`](fmt::Display).
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let invalid = || {
+            Error::new(ErrorKind::InvalidConfig, "invalid session handle")
+                .with_detail("expected 32 hexadecimal characters")
+        };
+        if text.len() != 32 {
+            return Err(invalid());
+        }
+        let mut bytes = [0u8; 16];
+        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+        }
+        Ok(Self(bytes))
+    }
+}
+
+impl serde::Serialize for SessionHandle {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SessionHandle {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handle_is_not_the_store_key_and_is_stable() {
+        let key = SessionKey::from_bytes([0x5a; 32]);
+        let handle = SessionHandle::of(&key);
+        assert_eq!(handle, key.handle());
+        assert!(!key.to_hex().contains(&handle.to_string()));
+        assert_ne!(handle, SessionKey::from_bytes([0x5b; 32]).handle());
+        // Pinned, so the derivation cannot change unnoticed (Python:
+        // hashlib.sha256(b"sessionware/v1/handle\0" + b"\x5a" * 32).hexdigest()[:32]).
+        assert_eq!(handle.to_string(), PINNED);
+    }
+
+    const PINNED: &str = "4fc6b30063f1c830f32954956c74ecff";
+
+    #[test]
+    fn parse_round_trips_and_refuses_garbage() {
+        let handle = SessionKey::from_bytes([1; 32]).handle();
+        assert_eq!(handle.to_string().parse::<SessionHandle>().unwrap(), handle);
+        assert_eq!(
+            handle
+                .to_string()
+                .to_uppercase()
+                .parse::<SessionHandle>()
+                .unwrap(),
+            handle
+        );
+        for bad in ["", "zz", &"g".repeat(32), &"a".repeat(31), &"é".repeat(16)] {
+            assert!(bad.parse::<SessionHandle>().is_err(), "{bad:?}");
+        }
+        let json = serde_json::to_string(&handle).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SessionHandle>(&json).unwrap(),
+            handle
+        );
+    }
+}

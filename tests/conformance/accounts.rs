@@ -1,0 +1,283 @@
+//! The accounts suite every store with a `UserIndex` passes: listing and
+//! revoking a user's sessions at the store, and login, logout, revocation
+//! and the per-user cap through real requests (catalogue #33, #34, #39, #40).
+//! A store's test file runs it with `accounts_suite!(make_store())`.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::routing::get;
+use serde_json::json;
+use sessionware::{Session, SessionLayer, SessionStore, UserIndex};
+
+use super::{MINUTE, random_key, record};
+
+/// Runs every accounts check as its own test against `$make` (an async block).
+#[macro_export]
+macro_rules! accounts_suite {
+    ($make:expr) => {
+        $crate::accounts_suite!(@tests $make;
+            index_lists_a_users_live_sessions_only, revoke_never_reaches_another_users_session,
+            revoke_all_and_revoke_others_count_exactly, case_33_login_cycles_and_binds,
+            case_34_an_identity_switch_clears_the_previous_users_data,
+            case_39_revoked_sessions_are_guests_on_every_instance,
+            case_40_a_login_past_the_cap_evicts_the_least_recently_seen);
+    };
+    (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let store = $make.await;
+                $crate::conformance::accounts::$name(store).await;
+            }
+        )*
+    };
+}
+
+/// A user name no other test uses, for backends shared between tests.
+fn user(name: &str) -> String {
+    format!("{name}-{:08x}", rand::random::<u32>())
+}
+
+fn owned(owner: Option<&str>, lives: Duration) -> sessionware::Record {
+    let mut record = record(json!({"k": 1}), lives);
+    record.owner = owner.map(str::to_owned);
+    record
+}
+
+pub async fn index_lists_a_users_live_sessions_only<S: UserIndex>(store: S) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let mine = [random_key(), random_key()];
+    let mut first = owned(Some(&alice), MINUTE);
+    first.last_seen -= Duration::from_secs(5);
+    store.create(&mine[0], &first).await.unwrap();
+    store
+        .create(&mine[1], &owned(Some(&alice), MINUTE))
+        .await
+        .unwrap();
+    store
+        .create(&random_key(), &owned(Some(&bob), MINUTE))
+        .await
+        .unwrap();
+    store
+        .create(&random_key(), &owned(None, MINUTE))
+        .await
+        .unwrap();
+    let expired = random_key();
+    let mut stale = owned(Some(&alice), MINUTE);
+    stale.expires_at = stale.created_at - Duration::from_secs(1);
+    store.create(&expired, &stale).await.unwrap();
+
+    let listed = store.sessions(&alice).await.unwrap();
+    let handles: Vec<_> = listed.iter().map(|info| info.handle).collect();
+    assert_eq!(
+        handles,
+        [mine[1].handle(), mine[0].handle()],
+        "most recently seen first"
+    );
+    assert!(listed.iter().all(|info| info.expires_at > info.created_at));
+
+    store.delete(&mine[1]).await.unwrap();
+    let listed = store.sessions(&alice).await.unwrap();
+    assert_eq!(listed.len(), 1, "deleted sessions drop out of the list");
+    assert_eq!(listed[0].handle, mine[0].handle());
+    assert_eq!(store.sessions(&bob).await.unwrap().len(), 1);
+    assert!(store.sessions(&user("nobody")).await.unwrap().is_empty());
+}
+
+pub async fn revoke_never_reaches_another_users_session<S: UserIndex>(store: S) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let key = random_key();
+    store
+        .create(&key, &owned(Some(&alice), MINUTE))
+        .await
+        .unwrap();
+    assert!(!store.revoke(&bob, &key.handle()).await.unwrap());
+    assert!(store.load(&key).await.unwrap().is_some());
+    assert!(store.revoke(&alice, &key.handle()).await.unwrap());
+    assert!(store.load(&key).await.unwrap().is_none());
+    assert!(!store.revoke(&alice, &key.handle()).await.unwrap());
+}
+
+pub async fn revoke_all_and_revoke_others_count_exactly<S: UserIndex>(store: S) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let keys: Vec<_> = (0..4).map(|_| random_key()).collect();
+    for key in &keys {
+        store
+            .create(key, &owned(Some(&alice), MINUTE))
+            .await
+            .unwrap();
+    }
+    let bobs = random_key();
+    store
+        .create(&bobs, &owned(Some(&bob), MINUTE))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .revoke_others(&alice, &keys[0].handle())
+            .await
+            .unwrap(),
+        3
+    );
+    let left = store.sessions(&alice).await.unwrap();
+    assert_eq!(
+        left.iter().map(|i| i.handle).collect::<Vec<_>>(),
+        [keys[0].handle()]
+    );
+    assert_eq!(store.revoke_all(&alice).await.unwrap(), 1);
+    assert!(store.sessions(&alice).await.unwrap().is_empty());
+    assert!(
+        store.load(&bobs).await.unwrap().is_some(),
+        "bob's session untouched"
+    );
+}
+
+/// Routes for the account flows.
+fn routes() -> Router {
+    Router::new()
+        .route(
+            "/login/{name}",
+            get(|s: Session, Path(name): Path<String>| async move {
+                s.login(name);
+                "ok"
+            }),
+        )
+        .route("/logout", get(|s: Session| async move { s.logout() }))
+        .route(
+            "/whoami",
+            get(|s: Session| async move { format!("{:?}", s.user()) }),
+        )
+        .route(
+            "/put/{value}",
+            get(|s: Session, Path(value): Path<String>| async move {
+                s.insert("secret", value).unwrap();
+            }),
+        )
+        .route(
+            "/secret",
+            get(|s: Session| async move { format!("{:?}", s.get::<String>("secret").unwrap()) }),
+        )
+}
+
+fn app<S: SessionStore + Clone>(store: &S, cap: Option<usize>) -> Router {
+    let mut layer = SessionLayer::new(store.clone(), crate::common::secret());
+    if let Some(cap) = cap {
+        layer = layer.max_sessions_per_user(cap);
+    }
+    routes().layer(layer)
+}
+
+use crate::common::send;
+
+/// Catalogue #33: a planted guest cookie does not survive login; the
+/// session now names its user and is listed under them.
+pub async fn case_33_login_cycles_and_binds<S: UserIndex + Clone>(store: S) {
+    let app = app(&store, None);
+    let name = user("carol");
+    let planted = send(&app, "/put/cart", None).await.cookie_pair();
+    let login = send(&app, &format!("/login/{name}"), Some(&planted)).await;
+    let cookie = login.cookie_pair();
+    assert_ne!(cookie, planted);
+    assert_eq!(send(&app, "/whoami", Some(&planted)).await.body, "None");
+    assert_eq!(
+        send(&app, "/whoami", Some(&cookie)).await.body,
+        format!("Some({name:?})")
+    );
+    assert_eq!(
+        send(&app, "/secret", Some(&cookie)).await.body,
+        "Some(\"cart\")",
+        "guest data kept"
+    );
+    let listed = store.sessions(&name).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let shown = format!("{listed:?}");
+    let random = cookie.trim_start_matches("id=").split('.').next().unwrap();
+    assert!(!shown.contains(random), "a listing never shows the cookie");
+    // Logout ends it, and the list with it.
+    let out = send(&app, "/logout", Some(&cookie)).await;
+    assert!(out.set_cookie().unwrap().contains("Max-Age=0"));
+    assert_eq!(send(&app, "/whoami", Some(&cookie)).await.body, "None");
+    assert!(store.sessions(&name).await.unwrap().is_empty());
+}
+
+/// Catalogue #34: logging in as B on A's session clears A's data.
+pub async fn case_34_an_identity_switch_clears_the_previous_users_data<S: UserIndex + Clone>(
+    store: S,
+) {
+    let app = app(&store, None);
+    let (a, b) = (user("alice"), user("bob"));
+    let as_a = send(&app, &format!("/login/{a}"), None).await.cookie_pair();
+    send(&app, "/put/alices-secret", Some(&as_a)).await;
+    let as_b = send(&app, &format!("/login/{b}"), Some(&as_a))
+        .await
+        .cookie_pair();
+    assert_eq!(
+        send(&app, "/whoami", Some(&as_b)).await.body,
+        format!("Some({b:?})")
+    );
+    assert_eq!(send(&app, "/secret", Some(&as_b)).await.body, "None");
+    assert!(store.sessions(&a).await.unwrap().is_empty());
+    assert_eq!(store.sessions(&b).await.unwrap().len(), 1);
+}
+
+/// Catalogue #39: after `revoke_all`, each of the user's cookies is a guest
+/// on its next request, on another instance sharing the store too.
+pub async fn case_39_revoked_sessions_are_guests_on_every_instance<S: UserIndex + Clone>(store: S) {
+    let (one, two) = (app(&store, None), app(&store, None));
+    let name = user("dave");
+    let other = user("erin");
+    let mut cookies = Vec::new();
+    for _ in 0..3 {
+        cookies.push(
+            send(&one, &format!("/login/{name}"), None)
+                .await
+                .cookie_pair(),
+        );
+    }
+    let erins = send(&one, &format!("/login/{other}"), None)
+        .await
+        .cookie_pair();
+    for cookie in &cookies {
+        assert_eq!(
+            send(&two, "/whoami", Some(cookie)).await.body,
+            format!("Some({name:?})")
+        );
+    }
+    assert_eq!(store.revoke_all(&name).await.unwrap(), 3);
+    for cookie in &cookies {
+        assert_eq!(send(&two, "/whoami", Some(cookie)).await.body, "None");
+        assert_eq!(send(&one, "/whoami", Some(cookie)).await.body, "None");
+    }
+    assert_eq!(
+        send(&two, "/whoami", Some(&erins)).await.body,
+        format!("Some({other:?})")
+    );
+}
+
+/// Catalogue #40: with a cap of 2, a third login revokes the user's least
+/// recently seen session; the others, and the new one, stay.
+pub async fn case_40_a_login_past_the_cap_evicts_the_least_recently_seen<S: UserIndex + Clone>(
+    store: S,
+) {
+    let app = app(&store, Some(2));
+    let name = user("frank");
+    let login = format!("/login/{name}");
+    let first = send(&app, &login, None).await.cookie_pair();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = send(&app, &login, None).await.cookie_pair();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    send(&app, "/put/recent", Some(&first)).await; // the first is now the most recently seen
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let third = send(&app, &login, None).await.cookie_pair();
+    let me = format!("Some({name:?})");
+    assert_eq!(
+        send(&app, "/whoami", Some(&second)).await.body,
+        "None",
+        "evicted"
+    );
+    assert_eq!(send(&app, "/whoami", Some(&first)).await.body, me);
+    assert_eq!(send(&app, "/whoami", Some(&third)).await.body, me);
+    assert_eq!(store.sessions(&name).await.unwrap().len(), 2);
+}
