@@ -8,6 +8,7 @@ use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 
+use crate::event::SessionEvent;
 use crate::persist::{CookieAction, nothing_to_write, persist};
 use crate::session::Session;
 use crate::store::BoxFuture;
@@ -106,6 +107,10 @@ async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Resp
         Ok(CookieAction::Remove) => session.context().config.removal_cookie(),
         Err(err) => {
             tracing::error!(error = %err, kind = ?err.kind(), "session could not be saved; answering 500");
+            let ctx = session.context();
+            ctx.events.emit(|| SessionEvent::SaveFailed {
+                handle: session.stored_handle(),
+            });
             return failure();
         }
     };

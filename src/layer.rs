@@ -12,9 +12,10 @@ use tower_layer::Layer;
 
 use crate::config::{Config, Expiry};
 use crate::error::{Error, ErrorKind};
+use crate::event::{Events, RejectionReason, SessionEvent};
 use crate::service::SessionService;
 use crate::store::{Backend, Storage};
-use crate::token::{Keyring, RandomValue, RejectionLog};
+use crate::token::{Keyring, Presented, RandomValue, RejectionLog};
 
 /// What every request of one layer shares.
 pub(crate) struct Context {
@@ -24,6 +25,7 @@ pub(crate) struct Context {
     /// Where fresh session values come from; tests swap it to force collisions.
     pub(crate) new_value: fn() -> Result<RandomValue, Error>,
     pub(crate) rejections: RejectionLog,
+    pub(crate) events: Events,
 }
 
 impl Context {
@@ -50,6 +52,28 @@ impl Context {
     }
 }
 
+impl Context {
+    /// The genuine value among the request's cookies, if exactly one.
+    /// Refusals are logged (rate-limited), counted and reported as events.
+    pub(crate) fn accept<T>(&self, presented: Presented<T>) -> Option<T> {
+        let reason = match presented {
+            Presented::Nothing => return None,
+            Presented::Genuine(value) => return Some(value),
+            Presented::Rejected(reason) => {
+                self.rejections.warn(reason.as_str());
+                reason.public()
+            }
+            Presented::Ambiguous => {
+                self.rejections
+                    .warn("several distinct genuine session cookies (cookie tossing?)");
+                RejectionReason::Ambiguous
+            }
+        };
+        self.events.emit_rejected(reason);
+        None
+    }
+}
+
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
@@ -70,6 +94,7 @@ impl fmt::Debug for Context {
 #[must_use]
 pub struct SessionLayer {
     backend: Backend,
+    events: Events,
     keyring: Keyring,
     config: Config,
     new_value: fn() -> Result<RandomValue, Error>,
@@ -99,6 +124,7 @@ impl SessionLayer {
     pub fn with_keyring(store: impl Storage, keyring: Keyring) -> Self {
         Self {
             backend: store.into_backend(&keyring),
+            events: Events::default(),
             keyring,
             config: Config::default(),
             new_value: RandomValue::generate,
@@ -245,6 +271,16 @@ impl SessionLayer {
         self
     }
 
+    /// Calls `hook` with every [`SessionEvent`]: created, loaded, cycled,
+    /// re-signed, destroyed, revoked, expired, rejected, and load or save
+    /// failures (for an audit log, metrics or alerts). It runs inline on the
+    /// request's task: keep it quick, and hand slow work to a channel. The
+    /// same events are `tracing` events with target `sessionware::event`.
+    pub fn on_event(mut self, hook: impl Fn(&SessionEvent) + Send + Sync + 'static) -> Self {
+        self.events = Events::with_hook(hook);
+        self
+    }
+
     /// Checks the configuration without applying the layer.
     pub fn validate(&self) -> Result<(), Error> {
         self.config.validate()?;
@@ -286,6 +322,7 @@ impl<S> Layer<S> for SessionLayer {
             config: self.config.clone(),
             new_value: self.new_value,
             rejections: RejectionLog::default(),
+            events: self.events.clone(),
         };
         SessionService::new(inner, Arc::new(ctx))
     }

@@ -97,6 +97,7 @@ mod client;
 mod config;
 mod env;
 mod error;
+mod event;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
@@ -115,6 +116,7 @@ pub use config::Expiry;
 pub use cookie::SameSite;
 pub use env::insecure_dev_secret;
 pub use error::{Error, ErrorKind};
+pub use event::{RejectionReason, SessionEvent};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::SessionRejection;

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
+use crate::event::SessionEvent;
 use crate::layer::Context;
 use crate::record::{Record, SessionMetadata};
 use crate::session::{Origin, Session, State, Stored};
@@ -121,6 +122,9 @@ async fn persist_stored(
     if state.destroyed || (state.is_dirty() && !state.cycle && state.is_blank()) {
         ctx.call(store.delete(key)).await?;
         tracing::debug!(session = %key.log_id(), "session destroyed");
+        ctx.events.emit(|| SessionEvent::Destroyed {
+            handle: Some(key.handle()),
+        });
         return Ok(CookieAction::Remove);
     }
     if state.cycle {
@@ -137,6 +141,9 @@ async fn persist_stored(
     {
         return Ok(if stored.resign {
             // Same value, same store key: only the tag is new (catalogue #70).
+            ctx.events.emit(|| SessionEvent::Resigned {
+                handle: Some(key.handle()),
+            });
             resigned(ctx, stored, expiry, stored.expires_at, now)
         } else {
             CookieAction::Keep
@@ -206,6 +213,9 @@ async fn save(
         draft = Draft::merged(state, current);
         if draft.is_blank() {
             ctx.call(store.delete(key)).await?;
+            ctx.events.emit(|| SessionEvent::Destroyed {
+                handle: Some(key.handle()),
+            });
             return Ok(CookieAction::Remove);
         }
     }
@@ -246,11 +256,18 @@ async fn cycle(
         return Ok(dropped(key, "the session was ended by another request"));
     }
     if draft.is_blank() {
+        ctx.events.emit(|| SessionEvent::Destroyed {
+            handle: Some(key.handle()),
+        });
         return Ok(CookieAction::Remove);
     }
     let owner = draft.owner.clone();
-    let (action, new_key) = create(ctx, store, draft, now).await?;
+    let (action, new_key) = create_quietly(ctx, store, draft, now).await?;
     tracing::debug!(old = %key.log_id(), "session id cycled");
+    ctx.events.emit(|| SessionEvent::Cycled {
+        old: Some(key.handle()),
+        new: Some(new_key.handle()),
+    });
     if state.login {
         cap_sessions(ctx, owner.as_deref(), &new_key).await;
     }
@@ -274,6 +291,9 @@ async fn cap_sessions(ctx: &Context, owner: Option<&str>, new: &SessionKey) {
         let older = sessions.iter().filter(|info| info.handle != new);
         for info in older.skip(max.saturating_sub(1)) {
             index.revoke_one(user, &info.handle).await?;
+            ctx.events.emit(|| SessionEvent::Revoked {
+                handle: info.handle,
+            });
             tracing::info!(session = %info.handle, "session evicted: max_sessions_per_user reached");
         }
         Ok::<(), Error>(())
@@ -283,8 +303,23 @@ async fn cap_sessions(ctx: &Context, owner: Option<&str>, new: &SessionKey) {
     }
 }
 
-/// Stores the draft under a fresh id, never overwriting another session.
+/// Stores the draft under a fresh id, never overwriting another session,
+/// and reports it as [`SessionEvent::Created`].
 async fn create(
+    ctx: &Context,
+    store: &dyn DynStore,
+    draft: Draft,
+    now: SystemTime,
+) -> Result<(CookieAction, SessionKey), Error> {
+    let created = create_quietly(ctx, store, draft, now).await?;
+    ctx.events.emit(|| SessionEvent::Created {
+        handle: Some(created.1.handle()),
+    });
+    Ok(created)
+}
+
+/// [`create`] without the event (a cycle reports its own).
+async fn create_quietly(
     ctx: &Context,
     store: &dyn DynStore,
     draft: Draft,

@@ -11,6 +11,7 @@ use tokio::sync::OnceCell;
 use crate::client::Client;
 use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
+use crate::event::{RejectionReason, SessionEvent};
 use crate::layer::Context;
 use crate::record::{entry_len, json_len};
 #[cfg(feature = "cookie-store")]
@@ -69,6 +70,14 @@ impl Session {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The handle of the stored session this request loaded, if any.
+    pub(crate) fn stored_handle(&self) -> Option<crate::SessionHandle> {
+        match &self.state().origin {
+            Origin::Stored(stored) => Some(stored.key.handle()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_loaded(&self) -> bool {
         self.inner.loaded.initialized()
     }
@@ -88,7 +97,7 @@ impl Session {
         match &ctx.backend {
             Backend::Server(store) => {
                 let presented = token::find(&ctx.keyring, name, headers);
-                match presented.into_genuine(&ctx.rejections) {
+                match ctx.accept(presented) {
                     Some(verified) => self.load_stored(store.as_ref(), verified).await,
                     None => self.state().origin = Origin::Guest,
                 }
@@ -127,10 +136,14 @@ impl Session {
             Err(err) => {
                 tracing::warn!(session = %key.log_id(), error = %err, "session load failed; serving a degraded guest session");
                 state.origin = Origin::Degraded;
+                ctx.events.emit(|| SessionEvent::LoadFailed {
+                    handle: key.handle(),
+                });
             }
             Ok(None) => {
                 tracing::debug!(session = %key.log_id(), "unknown session; serving a guest session");
                 state.origin = Origin::Guest;
+                ctx.events.emit_rejected(RejectionReason::Unknown);
             }
             Ok(Some(record))
                 if ctx.config.has_ended(
@@ -141,8 +154,14 @@ impl Session {
             {
                 tracing::debug!(session = %key.log_id(), "expired session; serving a guest session");
                 state.origin = Origin::Guest;
+                ctx.events.emit(|| SessionEvent::Expired {
+                    handle: Some(key.handle()),
+                });
             }
             Ok(Some(record)) => {
+                ctx.events.emit_routine(|| SessionEvent::Loaded {
+                    handle: Some(key.handle()),
+                });
                 state.origin = Origin::Stored(Stored {
                     value,
                     key,

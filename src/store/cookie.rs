@@ -12,6 +12,7 @@ use rand::TryRngCore as _;
 use rand::rngs::OsRng;
 
 use crate::error::{Error, ErrorKind};
+use crate::event::SessionEvent;
 use crate::layer::Context;
 use crate::persist::CookieAction;
 use crate::record::Record;
@@ -189,15 +190,17 @@ pub(crate) fn open_presented(
 ) -> Option<Verified<Record>> {
     let name = &ctx.config.cookie_name;
     let presented = token::find_with(name, headers, |value| sealer.open(name, value));
-    let opened = presented.into_genuine(&ctx.rejections)?;
+    let opened = ctx.accept(presented)?;
     let record = &opened.value;
     if ctx
         .config
         .has_ended(record.created_at, record.expires_at, SystemTime::now())
     {
-        tracing::debug!("expired sealed session; serving a guest session");
+        ctx.events.emit(|| SessionEvent::Expired { handle: None });
         return None;
     }
+    ctx.events
+        .emit_routine(|| SessionEvent::Loaded { handle: None });
     Some(opened)
 }
 
@@ -213,11 +216,11 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
     let created_at = if state.login { now } else { created_at };
     if state.destroyed || state.is_blank() {
         let had_cookie = sealed_deadline.is_some() && state.is_dirty();
-        return Ok(if had_cookie {
-            CookieAction::Remove
-        } else {
-            CookieAction::Keep
-        });
+        if !had_cookie {
+            return Ok(CookieAction::Keep);
+        }
+        ctx.events.emit(|| SessionEvent::Destroyed { handle: None });
+        return Ok(CookieAction::Remove);
     }
     let expiry = state.expiry.unwrap_or(ctx.config.expiry);
     let mut deadline = ctx.config.deadline(expiry, created_at, now);
@@ -233,12 +236,24 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
         // Re-sealed under the current key only: the deadline stays.
         deadline = sealed_deadline;
     }
+    let event = match sealed_deadline {
+        None => Some(SessionEvent::Created { handle: None }),
+        Some(_) if state.cycle => Some(SessionEvent::Cycled {
+            old: None,
+            new: None,
+        }),
+        Some(_) if reseal && !state.is_dirty() => Some(SessionEvent::Resigned { handle: None }),
+        Some(_) => None,
+    };
     let mut record = Record::new(state.data, created_at, deadline);
     record.expiry = state.expiry;
     record.owner = state.owner;
     record.metadata = state.metadata;
     record.last_seen = now;
     let value = sealer.seal(&ctx.config.cookie_name, &record)?;
+    if let Some(event) = event {
+        ctx.events.emit(|| event);
+    }
     Ok(CookieAction::Set(ctx.config.session_cookie(
         value,
         expiry,

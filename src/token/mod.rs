@@ -57,25 +57,6 @@ pub(crate) enum Presented<T = Verified<RandomValue>> {
     Genuine(T),
 }
 
-impl<T> Presented<T> {
-    /// The genuine value, if exactly one; rejections and cookie tossing are
-    /// logged (rate-limited) and yield `None`.
-    pub(crate) fn into_genuine(self, log: &RejectionLog) -> Option<T> {
-        match self {
-            Self::Nothing => None,
-            Self::Rejected(reason) => {
-                log.warn(reason.as_str());
-                None
-            }
-            Self::Ambiguous => {
-                log.warn("several distinct genuine session cookies (cookie tossing?)");
-                None
-            }
-            Self::Genuine(value) => Some(value),
-        }
-    }
-}
-
 /// The request's `Cookie` header values, kept without allocating in the
 /// usual case of at most one header.
 #[derive(Debug)]

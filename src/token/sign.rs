@@ -25,6 +25,14 @@ pub(crate) enum Rejection {
 }
 
 impl Rejection {
+    /// The reason as events report it.
+    pub(crate) fn public(self) -> crate::event::RejectionReason {
+        match self {
+            Self::Malformed => crate::event::RejectionReason::Malformed,
+            Self::BadTag => crate::event::RejectionReason::BadTag,
+        }
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Malformed => "malformed",

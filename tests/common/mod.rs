@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use http::{HeaderMap, Request, StatusCode};
-use sessionware::{Error, MemoryStore, Record, SaveOutcome, SessionKey, SessionStore};
+use sessionware::{Error, MemoryStore, Record, SaveOutcome, SessionKey, SessionStore, UserIndex};
 use tower::ServiceExt as _;
 
 pub mod outage;
@@ -108,6 +108,21 @@ impl SessionStore for FaultyStore {
     }
     async fn delete_expired(&self) -> Result<u64, Error> {
         self.inner.delete_expired().await
+    }
+    fn user_index(&self) -> Option<&dyn sessionware::ErasedUserIndex> {
+        Some(self)
+    }
+}
+
+/// The wrapped store's index, forwarded: a wrapper must not hide it.
+impl UserIndex for FaultyStore {
+    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
+        self.gate(false).await?;
+        self.inner.keys_of(user).await
+    }
+    async fn forget(&self, user: &str, stale: &[SessionKey]) -> Result<(), Error> {
+        self.gate(true).await?;
+        self.inner.forget(user, stale).await
     }
 }
 

@@ -1,0 +1,207 @@
+//! `SessionEvent`: what happened to a session, for audit logs and metrics.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::token::SessionHandle;
+
+/// Something that happened to a session (OWASP: log the life cycle;
+/// ASVS 16.3). The layer hands each one to the hook set with
+/// [`SessionLayer::on_event`](crate::SessionLayer::on_event) and records it as
+/// a `tracing` event with target `sessionware::event`.
+///
+/// Events name a session by its public [`SessionHandle`], never by its cookie
+/// or store key. Sessions of the cookie store have no handle (`None`).
+///
+/// ```
+/// use sessionware::{MemoryStore, SessionEvent, SessionLayer};
+///
+/// let layer = SessionLayer::new(MemoryStore::new(), [7u8, 1, 2, 3, 4, 5, 6, 8].repeat(4))
+///     .on_event(|event: &SessionEvent| {
+///         if let SessionEvent::Rejected { reason } = event {
+///             eprintln!("refused a session cookie: {reason:?}");
+///         }
+///     });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A new session was stored: a guest's first write, or a login.
+    Created {
+        /// The new session.
+        handle: Option<SessionHandle>,
+    },
+    /// A request loaded a live session.
+    Loaded {
+        /// The session.
+        handle: Option<SessionHandle>,
+    },
+    /// The session moved to a fresh id (`cycle_id` or `login`); the old id is dead.
+    Cycled {
+        /// The id that was given up.
+        old: Option<SessionHandle>,
+        /// The new id.
+        new: Option<SessionHandle>,
+    },
+    /// A cookie under a retired secret was re-issued under the current one.
+    Resigned {
+        /// The session, whose id is unchanged.
+        handle: Option<SessionHandle>,
+    },
+    /// The session was ended by a request (`destroy`, `logout`, or emptied).
+    Destroyed {
+        /// The session.
+        handle: Option<SessionHandle>,
+    },
+    /// The layer revoked a session of a user (`max_sessions_per_user`).
+    Revoked {
+        /// The session.
+        handle: SessionHandle,
+    },
+    /// A presented session had passed its deadline or its `max_lifetime`.
+    Expired {
+        /// The session.
+        handle: Option<SessionHandle>,
+    },
+    /// A presented cookie was refused; the request went on as a guest.
+    Rejected {
+        /// Why.
+        reason: RejectionReason,
+    },
+    /// The store failed while loading; the request got a degraded guest.
+    LoadFailed {
+        /// The session that could not be loaded.
+        handle: SessionHandle,
+    },
+    /// The store failed while saving; the response became a 500.
+    SaveFailed {
+        /// The session, if it was stored already.
+        handle: Option<SessionHandle>,
+    },
+}
+
+/// Why a presented cookie was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RejectionReason {
+    /// Not in the cookie format: wrong length, not base64url, truncated.
+    Malformed,
+    /// Well formed, but its tag does not verify under any key in the keyring
+    /// (forged, tampered, or signed with a removed secret).
+    BadTag,
+    /// Genuine, but no session is stored under it (revoked, expired and
+    /// purged, or from another store).
+    Unknown,
+    /// Several different genuine cookies of our name (cookie tossing).
+    Ambiguous,
+}
+
+impl SessionEvent {
+    /// A short name for logs and metrics: `created`, `loaded`, `cycled`,
+    /// `resigned`, `destroyed`, `revoked`, `expired`, `rejected`,
+    /// `load_failed`, `save_failed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Created { .. } => "created",
+            Self::Loaded { .. } => "loaded",
+            Self::Cycled { .. } => "cycled",
+            Self::Resigned { .. } => "resigned",
+            Self::Destroyed { .. } => "destroyed",
+            Self::Revoked { .. } => "revoked",
+            Self::Expired { .. } => "expired",
+            Self::Rejected { .. } => "rejected",
+            Self::LoadFailed { .. } => "load_failed",
+            Self::SaveFailed { .. } => "save_failed",
+        }
+    }
+
+    /// The session the event is about (the new one for [`SessionEvent::Cycled`]).
+    pub fn handle(&self) -> Option<SessionHandle> {
+        match self {
+            Self::Created { handle }
+            | Self::Loaded { handle }
+            | Self::Resigned { handle }
+            | Self::Destroyed { handle }
+            | Self::Expired { handle }
+            | Self::SaveFailed { handle } => *handle,
+            Self::Cycled { new, .. } => *new,
+            Self::Revoked { handle } | Self::LoadFailed { handle } => Some(*handle),
+            Self::Rejected { .. } => None,
+        }
+    }
+}
+
+/// A hook set with `SessionLayer::on_event`.
+type Hook = Arc<dyn Fn(&SessionEvent) + Send + Sync>;
+
+/// The layer's event hook, if any.
+#[derive(Clone, Default)]
+pub(crate) struct Events {
+    hook: Option<Hook>,
+}
+
+impl fmt::Debug for Events {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Events")
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
+}
+
+impl Events {
+    pub(crate) fn with_hook(hook: impl Fn(&SessionEvent) + Send + Sync + 'static) -> Self {
+        Self {
+            hook: Some(Arc::new(hook)),
+        }
+    }
+
+    /// Hands a life-cycle event to the hook and logs it at `INFO` (`WARN`
+    /// for failures). The event is only built if someone listens.
+    pub(crate) fn emit(&self, event: impl FnOnce() -> SessionEvent) {
+        let traced = tracing::enabled!(target: "sessionware::event", tracing::Level::INFO);
+        self.dispatch(traced, event);
+    }
+
+    /// [`Events::emit`] for the event of every request ([`SessionEvent::Loaded`]),
+    /// logged at `DEBUG` only.
+    pub(crate) fn emit_routine(&self, event: impl FnOnce() -> SessionEvent) {
+        let traced = tracing::enabled!(target: "sessionware::event", tracing::Level::DEBUG);
+        self.dispatch(traced, event);
+    }
+
+    /// A refused cookie goes to the hook only: its log line is the
+    /// rate-limited warning, so a flood of bad cookies is not a log flood.
+    pub(crate) fn emit_rejected(&self, reason: RejectionReason) {
+        if let Some(hook) = &self.hook {
+            hook(&SessionEvent::Rejected { reason });
+        }
+    }
+
+    fn dispatch(&self, traced: bool, event: impl FnOnce() -> SessionEvent) {
+        if self.hook.is_none() && !traced {
+            return;
+        }
+        let event = event();
+        if traced {
+            let handle = event.handle().map(|h| h.to_string());
+            let session = handle.as_deref().unwrap_or("-");
+            let name = event.name();
+            match &event {
+                SessionEvent::LoadFailed { .. } | SessionEvent::SaveFailed { .. } => {
+                    tracing::warn!(target: "sessionware::event", event = name, session);
+                }
+                SessionEvent::Loaded { .. } => {
+                    tracing::debug!(target: "sessionware::event", event = name, session);
+                }
+                _ => tracing::info!(target: "sessionware::event", event = name, session),
+            }
+        }
+        if let Some(hook) = &self.hook {
+            hook(&event);
+        }
+    }
+}
