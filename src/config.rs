@@ -43,6 +43,21 @@ pub enum Expiry {
 /// keeps the arithmetic far from overflow (catalogue #65).
 const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
+/// How the session token travels between client and server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// In the session cookie (the default, for browsers).
+    Cookie,
+    /// In request header `request` (after `Bearer ` if `bearer`), with new,
+    /// re-issued and cleared tokens sent back in response header `response`
+    /// (for API and mobile clients).
+    Header {
+        request: http::HeaderName,
+        response: http::HeaderName,
+        bearer: bool,
+    },
+}
+
 /// Everything the layer needs to know besides the store and the keys.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -68,6 +83,7 @@ pub(crate) struct Config {
     /// The most sessions one user may have; a login beyond it evicts the
     /// least recently seen.
     pub(crate) max_sessions_per_user: Option<usize>,
+    pub(crate) transport: Transport,
 }
 
 /// The default of `SessionLayer::max_data_size`: 128 KiB.
@@ -92,6 +108,7 @@ impl Default for Config {
             login_metadata: false,
             client_ip_header: None,
             max_sessions_per_user: None,
+            transport: Transport::Cookie,
         }
     }
 }
@@ -192,6 +209,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The request header responses vary on: the one that carries the token.
+    pub(crate) fn vary(&self) -> &http::HeaderName {
+        match &self.transport {
+            Transport::Cookie => &http::header::COOKIE,
+            Transport::Header { request, .. } => request,
+        }
     }
 
     /// The idle span that `expiry` pushes back on activity, if any.

@@ -5,9 +5,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 
+use crate::config::Transport;
 use crate::event::SessionEvent;
 use crate::persist::{CookieAction, nothing_to_write, persist};
 use crate::session::Session;
@@ -71,7 +72,7 @@ where
                         this.state.set(State::Done);
                         return Poll::Ready(Ok(response));
                     };
-                    add_vary_cookie(response.headers_mut());
+                    add_vary(response.headers_mut(), session.context().config.vary());
                     if response.status().is_server_error() {
                         if session.state().is_dirty() {
                             tracing::debug!(status = %response.status(), "handler failed; session changes not saved");
@@ -111,44 +112,51 @@ async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Resp
             ctx.events.emit(|| SessionEvent::SaveFailed {
                 handle: session.stored_handle(),
             });
-            return failure();
+            return failure(&session);
         }
     };
-    match HeaderValue::try_from(cookie.to_string()) {
+    let (name, value) = match &session.context().config.transport {
+        Transport::Cookie => (SET_COOKIE, cookie.to_string()),
+        // The token itself, or an empty value that tells the client to drop it.
+        Transport::Header { response, .. } => (response.clone(), cookie.value().to_owned()),
+    };
+    match HeaderValue::try_from(value) {
         Ok(value) => {
             let headers = response.headers_mut();
-            headers.append(SET_COOKIE, value);
+            headers.append(name, value);
             if !headers.contains_key(CACHE_CONTROL) {
                 headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             }
             response
         }
         Err(err) => {
-            tracing::error!(error = %err, "session cookie is not a valid header value; answering 500");
-            failure()
+            tracing::error!(error = %err, "session token is not a valid header value; answering 500");
+            failure(&session)
         }
     }
 }
 
 /// The response that replaces one whose session could not be saved.
-fn failure<B: Default>() -> Response<B> {
+fn failure<B: Default>(session: &Session) -> Response<B> {
     let mut response = Response::new(B::default());
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    add_vary_cookie(headers);
+    add_vary(headers, session.context().config.vary());
     response
 }
 
-/// Adds `Vary: Cookie` unless a `Vary` already covers it (catalogue #62).
-fn add_vary_cookie(headers: &mut HeaderMap) {
+/// Adds `Vary: <token header>` (`cookie`, or the header transport's request
+/// header) unless a `Vary` already covers it (catalogue #62).
+fn add_vary(headers: &mut HeaderMap, token_header: &HeaderName) {
     let covered = headers.get_all(VARY).iter().any(|value| {
         value.to_str().is_ok_and(|text| {
-            text.split(',')
-                .any(|item| item.trim() == "*" || item.trim().eq_ignore_ascii_case("cookie"))
+            text.split(',').any(|item| {
+                item.trim() == "*" || item.trim().eq_ignore_ascii_case(token_header.as_str())
+            })
         })
     });
     if !covered {
-        headers.append(VARY, HeaderValue::from_static("cookie"));
+        headers.append(VARY, HeaderValue::from(token_header.clone()));
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use cookie::SameSite;
 use tower_layer::Layer;
 
-use crate::config::{Config, Expiry};
+use crate::config::{Config, Expiry, Transport};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Events, RejectionReason, SessionEvent};
 use crate::service::SessionService;
@@ -268,6 +268,32 @@ impl SessionLayer {
     /// and the failure is logged.
     pub fn max_sessions_per_user(mut self, max: usize) -> Self {
         self.config.max_sessions_per_user = Some(max);
+        self
+    }
+
+    /// For API and mobile clients: the token travels in `Authorization:
+    /// Bearer <token>` instead of a cookie, and a new, re-issued or cleared
+    /// token (empty value) comes back in response header `response` (say
+    /// `session-token`). Same store, same token format, same guarantees; no
+    /// cookie is read or set. Browsers reading `response` from script need it
+    /// in `Access-Control-Expose-Headers`.
+    pub fn bearer_token(mut self, response: http::HeaderName) -> Self {
+        self.config.transport = Transport::Header {
+            request: http::header::AUTHORIZATION,
+            response,
+            bearer: true,
+        };
+        self
+    }
+
+    /// Like [`bearer_token`](Self::bearer_token), with the token as the whole
+    /// value of request header `name`, and sent back in the same header.
+    pub fn token_header(mut self, name: http::HeaderName) -> Self {
+        self.config.transport = Transport::Header {
+            request: name.clone(),
+            response: name,
+            bearer: false,
+        };
         self
     }
 

@@ -8,10 +8,11 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::client::Client;
+use crate::config::Transport;
 use crate::future::ResponseFuture;
 use crate::layer::Context;
 use crate::session::Session;
-use crate::token::CookieHeaders;
+use crate::token::TokenHeaders;
 
 /// The service [`SessionLayer`](crate::SessionLayer) builds around yours.
 ///
@@ -59,7 +60,11 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let cookies = CookieHeaders::from(request.headers().get_all(COOKIE));
+        let source = match &self.ctx.config.transport {
+            Transport::Cookie => &COOKIE,
+            Transport::Header { request, .. } => request,
+        };
+        let cookies = TokenHeaders::from(request.headers().get_all(source));
         let config = &self.ctx.config;
         let client = config
             .login_metadata

@@ -18,7 +18,7 @@ use crate::record::{entry_len, json_len};
 pub(crate) use crate::state::Sealed;
 pub(crate) use crate::state::{Origin, State, Stored};
 use crate::store::{Backend, DynStore};
-use crate::token::{self, CookieHeaders, RandomValue, SessionKey, Verified};
+use crate::token::{self, RandomValue, SessionKey, TokenHeaders, Verified};
 
 /// The session of the current request.
 ///
@@ -42,7 +42,7 @@ pub struct Session {
 
 struct Inner {
     ctx: Arc<Context>,
-    cookies: CookieHeaders,
+    cookies: TokenHeaders,
     /// What the request says about the client, kept only with `login_metadata`.
     client: Option<Client>,
     loaded: OnceCell<()>,
@@ -50,7 +50,7 @@ struct Inner {
 }
 
 impl Session {
-    pub(crate) fn new(ctx: Arc<Context>, cookies: CookieHeaders, client: Option<Client>) -> Self {
+    pub(crate) fn new(ctx: Arc<Context>, cookies: TokenHeaders, client: Option<Client>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 ctx,
@@ -96,7 +96,7 @@ impl Session {
         let headers = self.inner.cookies.as_slice();
         match &ctx.backend {
             Backend::Server(store) => {
-                let presented = token::find(&ctx.keyring, name, headers);
+                let presented = token::find(&ctx.keyring, &ctx.config.transport, name, headers);
                 match ctx.accept(presented) {
                     Some(verified) => self.load_stored(store.as_ref(), verified).await,
                     None => self.state().origin = Origin::Guest,

@@ -1,13 +1,14 @@
-//! Arbitrary `Cookie` headers through the real `SessionLayer` service, on both
-//! backends. See `fuzz/README.md` for the input layout and the invariants.
+//! Arbitrary `Cookie` headers, bearer tokens and token headers through the
+//! real `SessionLayer` service, on both backends. See `fuzz/README.md` for the
+//! input layout and the invariants.
 #![no_main]
 
 use std::convert::Infallible;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use http::header::{COOKIE, SET_COOKIE};
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use sessionware::{CookieStore, MemoryStore, Session, SessionLayer};
 use tokio::runtime::Runtime;
@@ -29,13 +30,65 @@ const GENUINE: &str = "x-fuzz-genuine";
 /// these markers: the fuzzer's bytes only ever become `Cookie` headers).
 const INSERT: &str = "x-fuzz-insert";
 
-/// `(backend, cookie name)` for the low two bits of the first input byte.
-const VARIANTS: [(&str, &str); 4] = [
-    ("memory", "id"),
-    ("cookie", "id"),
-    ("memory", "__Host-id"),
-    ("cookie", "__Host-id"),
+/// How the token travels in a variant.
+#[derive(Clone, Copy)]
+enum Transport {
+    /// In the cookie of this name.
+    Cookie(&'static str),
+    /// In `Authorization: Bearer`, re-issued in `session-token`.
+    Bearer,
+    /// In `x-session`, both ways.
+    Header,
+}
+
+const SESSION_TOKEN: HeaderName = HeaderName::from_static("session-token");
+const X_SESSION: HeaderName = HeaderName::from_static("x-session");
+
+/// `(backend, transport)` for the low three bits of the first input byte.
+const VARIANTS: [(&str, Transport); 8] = [
+    ("memory", Transport::Cookie("id")),
+    ("cookie", Transport::Cookie("id")),
+    ("memory", Transport::Cookie("__Host-id")),
+    ("cookie", Transport::Cookie("__Host-id")),
+    ("memory", Transport::Bearer),
+    ("cookie", Transport::Bearer),
+    ("memory", Transport::Header),
+    ("cookie", Transport::Header),
 ];
+
+impl Transport {
+    /// The request header the fuzzed values go into.
+    fn request_header(self) -> HeaderName {
+        match self {
+            Self::Cookie(_) => COOKIE,
+            Self::Bearer => AUTHORIZATION,
+            Self::Header => X_SESSION,
+        }
+    }
+
+    /// The response header a new token comes back in.
+    fn response_header(self) -> HeaderName {
+        match self {
+            Self::Cookie(_) => SET_COOKIE,
+            Self::Bearer => SESSION_TOKEN,
+            Self::Header => X_SESSION,
+        }
+    }
+
+    /// The request header value that presents an issued token again.
+    fn present(self, issued: &[u8]) -> Vec<u8> {
+        match self {
+            // `name=value` without the attributes.
+            Self::Cookie(_) => issued
+                .split(|&b| b == b';')
+                .next()
+                .unwrap_or(issued)
+                .to_vec(),
+            Self::Bearer => [b"Bearer ".as_slice(), issued].concat(),
+            Self::Header => issued.to_vec(),
+        }
+    }
+}
 
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -47,19 +100,25 @@ fn runtime() -> &'static Runtime {
     })
 }
 
-fn services() -> &'static [Service; 4] {
-    static SERVICES: OnceLock<[Service; 4]> = OnceLock::new();
+fn services() -> &'static [Service; 8] {
+    static SERVICES: OnceLock<[Service; 8]> = OnceLock::new();
     SERVICES.get_or_init(|| {
         // 64 fixed bytes, all distinct: accepted by the layer's secret check.
         let secret: Vec<u8> = (0u8..64).collect();
-        VARIANTS.map(|(backend, name)| {
+        VARIANTS.map(|(backend, transport)| {
             let layer = match backend {
                 // Bounded, so inputs that insert cannot grow memory forever.
                 "memory" => SessionLayer::new(MemoryStore::new().max_sessions(4096), &secret),
                 _ => SessionLayer::new(CookieStore::new(), &secret),
             };
-            // `__Host-` names require `Secure`; plain `id` runs without it.
-            let layer = layer.cookie_name(name).secure(name.starts_with("__Host-"));
+            let layer = match transport {
+                // `__Host-` names require `Secure`; plain `id` runs without it.
+                Transport::Cookie(name) => {
+                    layer.cookie_name(name).secure(name.starts_with("__Host-"))
+                }
+                Transport::Bearer => layer.secure(false).bearer_token(SESSION_TOKEN),
+                Transport::Header => layer.secure(false).token_header(X_SESSION),
+            };
             BoxCloneSyncService::new(ServiceBuilder::new().layer(layer).service_fn(handler))
         })
     })
@@ -99,18 +158,21 @@ async fn handler(request: Request<()>) -> Result<Response<String>, Infallible> {
     Ok(Response::new(String::from("ok")))
 }
 
-/// One input: byte 0 picks the variant (bits 0-1) and whether the handler
-/// inserts (bit 2); the rest is up to `MAX_HEADERS` `Cookie` header values
-/// separated by `SEPARATOR` (values `HeaderValue` rejects are skipped).
+/// One input: byte 0 picks the variant (bits 0-2) and whether the handler
+/// inserts (bit 3); the rest is up to `MAX_HEADERS` values of the variant's
+/// token header (`Cookie`, `Authorization` or `x-session`) separated by
+/// `SEPARATOR` (values `HeaderValue` rejects are skipped).
 async fn run_one(data: &[u8]) {
     let (&flags, rest) = data.split_first().unwrap_or((&0, &[]));
-    let service = services()[usize::from(flags & 3)].clone();
-    let insert = flags & 4 != 0;
+    let variant = usize::from(flags & 7);
+    let service = services()[variant].clone();
+    let transport = VARIANTS[variant].1;
+    let insert = flags & 8 != 0;
 
     let mut request = Request::builder();
     for value in rest.splitn(MAX_HEADERS, |&b| b == SEPARATOR) {
         if let Ok(value) = HeaderValue::from_bytes(value) {
-            request = request.header(COOKIE, value);
+            request = request.header(transport.request_header(), value);
         }
     }
     if insert {
@@ -122,21 +184,17 @@ async fn run_one(data: &[u8]) {
     assert_eq!(response.status(), StatusCode::OK, "{response:?}");
 
     if insert {
-        // The layer must have issued a cookie, and that cookie alone must
+        // The layer must have issued a token, and that token alone must
         // bring the session back.
-        let set_cookie = response
+        let issued = response
             .headers()
-            .get(SET_COOKIE)
-            .expect("an inserting response sets the cookie");
-        let pair = set_cookie
-            .as_bytes()
-            .split(|&b| b == b';')
-            .next()
-            .expect("split yields at least one item");
+            .get(transport.response_header())
+            .expect("an inserting response issues a token");
+        let presented = transport.present(issued.as_bytes());
         let request = Request::builder()
             .header(
-                COOKIE,
-                HeaderValue::from_bytes(pair).expect("issued cookie is a valid header"),
+                transport.request_header(),
+                HeaderValue::from_bytes(&presented).expect("an issued token is a valid header"),
             )
             .header(GENUINE, "1")
             .body(())

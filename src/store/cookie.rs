@@ -189,7 +189,8 @@ pub(crate) fn open_presented(
     headers: &[HeaderValue],
 ) -> Option<Verified<Record>> {
     let name = &ctx.config.cookie_name;
-    let presented = token::find_with(name, headers, |value| sealer.open(name, value));
+    let transport = &ctx.config.transport;
+    let presented = token::find_with(transport, name, headers, |value| sealer.open(name, value));
     let opened = ctx.accept(presented)?;
     let record = &opened.value;
     if ctx
