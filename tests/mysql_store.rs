@@ -14,10 +14,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::Router;
 use common::outage::{self, Versions};
 use common::proxy::Proxy;
-use common::table::{self, random_key, record};
+use common::table::{self, owned, random_key, record, user};
 use common::{routes, secret, send};
 use http::StatusCode;
-use sessionware::{ErrorKind, MySqlStore, SessionKey, SessionLayer, SessionStore};
+use sessionware::{ErrorKind, MySqlStore, SessionKey, SessionLayer, SessionStore, UserIndex};
+use sha2::{Digest, Sha256};
 use sqlx::Connection as _;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 
@@ -81,6 +82,7 @@ async fn store() -> TestStore {
 }
 
 conformance_suite!(store());
+accounts_suite!(store());
 
 #[tokio::test]
 async fn health_answers() {
@@ -88,7 +90,7 @@ async fn health_answers() {
 }
 
 /// `migrate` runs again without harm, from four instances at once, and
-/// leaves one table with its primary key and one deadline index.
+/// leaves one table with its primary key, its deadline and owner indexes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
     let store = store().await;
@@ -115,7 +117,10 @@ async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
     .fetch_one(fresh.pool())
     .await
     .unwrap();
-    assert_eq!(indexes, 2, "the primary key and the deadline index");
+    assert_eq!(
+        indexes, 3,
+        "the primary key, the deadline and owner indexes"
+    );
     fresh.health().await.unwrap();
 }
 
@@ -155,7 +160,8 @@ async fn invalid_identifiers_are_refused() {
 async fn case_56_a_missing_migration_is_an_actionable_error() {
     let store = TestStore::unmigrated(connect(&mysql_url()).await);
     let missing = format!(
-        "the session table `{}` is missing or incomplete; run MySqlStore::migrate() at start-up",
+        "the session table `{}` is missing or incomplete; run MySqlStore::migrate() at start-up \
+         (it also upgrades a table made by an earlier version)",
         store.table
     );
     let err = store.health().await.unwrap_err();
@@ -183,6 +189,156 @@ async fn case_56_a_missing_migration_is_an_actionable_error() {
     store.migrate().await.unwrap();
     store.health().await.unwrap();
     assert_eq!(send(&app, "/insert", None).await.status, StatusCode::OK);
+}
+
+/// The columns and indexes of the test's table, by name.
+async fn shape(store: &TestStore) -> (Vec<(String, String)>, Vec<String>) {
+    let columns = sqlx::query_as(
+        "SELECT CAST(column_name AS CHAR), CAST(column_type AS CHAR) \
+         FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ? \
+         ORDER BY ordinal_position",
+    )
+    .bind(&store.table)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let indexes = sqlx::query_scalar(
+        "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics \
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(&store.table)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut indexes: Vec<String> = indexes;
+    indexes.sort();
+    (columns, indexes)
+}
+
+/// A table made by the previous version (no owner column), with a session
+/// in it: until `migrate` runs again, `health` and writes name the fix; then
+/// the column and its index are there, the session loads unchanged, and it
+/// joins its owner's index at its next save. Four instances upgrading at
+/// once all succeed (MySQL 8 has no `ADD COLUMN IF NOT EXISTS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_upgrades_a_table_of_the_previous_version() {
+    let store = TestStore::unmigrated(connect(&mysql_url()).await);
+    // The previous version's `migrate`, verbatim.
+    store
+        .exec(
+            "CREATE TABLE IF NOT EXISTS {t} (\
+             `key` BINARY(32) NOT NULL PRIMARY KEY, \
+             `version` BIGINT UNSIGNED NOT NULL, \
+             `expires_at` BIGINT NOT NULL, \
+             `data` LONGBLOB NOT NULL, \
+             KEY `expires_at_idx` (`expires_at`)) ENGINE = InnoDB",
+        )
+        .await;
+    let (key, name) = (random_key(), user("old"));
+    let old = owned(Some(&name), 60_000);
+    // The previous version's create.
+    sqlx::query(&format!(
+        "INSERT INTO `{}` (`key`, `version`, `expires_at`, `data`) VALUES (?, ?, ?, ?)",
+        store.table
+    ))
+    .bind(key.as_bytes().as_slice())
+    .bind(1u64)
+    .bind(
+        old.expires_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    )
+    .bind(old.encode())
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    let fix = "run MySqlStore::migrate() at start-up";
+    let err = store.health().await.unwrap_err();
+    assert!(err.to_string().contains(fix), "{err}");
+    let err = store
+        .create(&random_key(), &record(60_000))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(fix), "{err}");
+    assert_eq!(store.load(&key).await.unwrap().as_ref(), Some(&old));
+
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.store.clone();
+            tokio::spawn(async move { store.migrate().await })
+        })
+        .collect();
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+    store.migrate().await.unwrap();
+    store.health().await.unwrap();
+    assert_eq!(store.load(&key).await.unwrap().as_ref(), Some(&old));
+    let (columns, indexes) = shape(&store).await;
+    assert_eq!(
+        columns.last().unwrap(),
+        &("owner".to_owned(), "binary(32)".to_owned())
+    );
+    assert_eq!(indexes, ["PRIMARY", "expires_at_idx", "owner_idx"]);
+
+    // Rows of the old table have no owner column yet: the next save files it.
+    assert!(store.keys_of(&name).await.unwrap().is_empty());
+    let mut next = old.clone();
+    next.version = 2;
+    store.save(&key, &next, 1).await.unwrap();
+    assert_eq!(store.keys_of(&name).await.unwrap(), [key]);
+    assert_eq!(store.sessions(&name).await.unwrap().len(), 1);
+}
+
+/// A table of that name with other columns is reported, never altered.
+#[tokio::test]
+async fn migrate_never_alters_a_table_of_other_columns() {
+    let store = TestStore::unmigrated(connect(&mysql_url()).await);
+    store
+        .exec("CREATE TABLE {t} (`id` INT PRIMARY KEY, `payload` TEXT)")
+        .await;
+    let err = store.migrate().await.unwrap_err();
+    assert!(err.to_string().contains("missing or incomplete"), "{err}");
+    let (columns, _) = shape(&store).await;
+    assert_eq!(columns.len(), 2, "{columns:?}");
+}
+
+/// `keys_of` lists live sessions only, by the database's clock; `revoke_all`
+/// removes exactly those.
+#[tokio::test]
+async fn keys_of_ignores_expired_rows() {
+    table::keys_of_ignores_expired_rows(&store().await).await;
+}
+
+/// The owner column is the SHA-256 of the user id (NULL for a guest),
+/// written by create and save from the record.
+#[tokio::test]
+async fn the_owner_column_is_the_digest_of_the_records_owner() {
+    let store = store().await;
+    table::the_owner_column_follows_the_record(&store.store).await;
+    let (name, key, guest) = (user("carol"), random_key(), random_key());
+    store
+        .create(&key, &owned(Some(&name), 60_000))
+        .await
+        .unwrap();
+    store.create(&guest, &owned(None, 60_000)).await.unwrap();
+    let owner = |key: SessionKey| {
+        let store = &store;
+        async move {
+            sqlx::query_scalar::<_, Option<Vec<u8>>>(&format!(
+                "SELECT `owner` FROM `{}` WHERE `key` = ?",
+                store.table
+            ))
+            .bind(key.as_bytes().to_vec())
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(owner(key).await, Some(Sha256::digest(&name).to_vec()));
+    assert_eq!(owner(guest).await, None);
 }
 
 /// The row is the 32 digest bytes, the version, the deadline in milliseconds
@@ -222,7 +378,7 @@ async fn create_reports_data_errors_instead_of_ignoring_them() {
         .exec(
             "CREATE TABLE {t} (`key` BINARY(32) NOT NULL PRIMARY KEY, \
              `version` BIGINT UNSIGNED NOT NULL, `expires_at` BIGINT NOT NULL, \
-             `data` TINYBLOB NOT NULL)",
+             `data` TINYBLOB NOT NULL, `owner` BINARY(32) NULL)",
         )
         .await;
     let mut big = record(60_000);

@@ -14,10 +14,11 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::Router;
 use common::outage::{self, Versions};
 use common::proxy::Proxy;
-use common::table::{self, random_key, record};
+use common::table::{self, owned, random_key, record, user};
 use common::{routes, secret, send};
 use http::StatusCode;
-use sessionware::{ErrorKind, PostgresStore, SessionKey, SessionLayer, SessionStore};
+use sessionware::{ErrorKind, PostgresStore, SessionKey, SessionLayer, SessionStore, UserIndex};
+use sha2::{Digest, Sha256};
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
@@ -77,6 +78,7 @@ async fn store() -> TestStore {
 }
 
 conformance_suite!(store());
+accounts_suite!(store());
 
 #[tokio::test]
 async fn health_answers() {
@@ -84,7 +86,7 @@ async fn health_answers() {
 }
 
 /// `migrate` runs again without harm, from four instances at once, and
-/// leaves one table with its primary key and one deadline index.
+/// leaves one table with its primary key, its deadline and owner indexes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
     let store = store().await;
@@ -108,7 +110,10 @@ async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
         .fetch_one(fresh.pool())
         .await
         .unwrap();
-    assert_eq!(indexes, 2, "the primary key and the deadline index");
+    assert_eq!(
+        indexes, 3,
+        "the primary key, the deadline and owner indexes"
+    );
     fresh.health().await.unwrap();
 }
 
@@ -154,8 +159,8 @@ async fn invalid_identifiers_are_refused() {
 #[tokio::test]
 async fn schema_holds_the_table_and_migrate_creates_it() {
     let schema = format!("sessionware_test_schema_{:08x}", rand::random::<u32>());
-    let mut store = TestStore::unmigrated(connect(&database_url()).await.schema(&schema));
-    store.cleanup = format!(r#"DROP SCHEMA IF EXISTS "{schema}" CASCADE"#);
+    let store = TestStore::unmigrated(connect(&database_url()).await.schema(&schema));
+    store.set_cleanup(format!(r#"DROP SCHEMA IF EXISTS "{schema}" CASCADE"#));
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     let key = random_key();
@@ -179,7 +184,7 @@ async fn schema_holds_the_table_and_migrate_creates_it() {
 async fn case_56_a_missing_migration_is_an_actionable_error() {
     let store = TestStore::unmigrated(connect(&database_url()).await);
     let missing = format!(
-        r#"the session table "{}" is missing or incomplete; run PostgresStore::migrate() at start-up"#,
+        r#"the session table "{}" is missing or incomplete; run PostgresStore::migrate() at start-up (it also upgrades a table made by an earlier version)"#,
         store.table
     );
     let err = store.health().await.unwrap_err();
@@ -214,6 +219,133 @@ async fn case_56_a_missing_migration_is_an_actionable_error() {
     store.migrate().await.unwrap();
     store.health().await.unwrap();
     assert_eq!(send(&app, "/insert", None).await.status, StatusCode::OK);
+}
+
+/// A table made by the previous version (no owner column), with a session
+/// in it: until `migrate` runs again, `health` and writes name the fix; then
+/// the column and its index are there, the session loads unchanged, and it
+/// joins its owner's index at its next save. Four instances upgrading at
+/// once all succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_upgrades_a_table_of_the_previous_version() {
+    let store = TestStore::unmigrated(connect(&database_url()).await);
+    let t = &store.table;
+    // The previous version's `migrate`, verbatim.
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE IF NOT EXISTS \"{t}\" (\
+         key BYTEA PRIMARY KEY CHECK (octet_length(key) = 32), \
+         version BIGINT NOT NULL, \
+         expires_at TIMESTAMPTZ NOT NULL, \
+         data BYTEA NOT NULL); \
+         CREATE INDEX IF NOT EXISTS \"{t}_expires_at_idx\" ON \"{t}\" (expires_at)"
+    ))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let (key, name) = (random_key(), user("old"));
+    let old = owned(Some(&name), 60_000);
+    // The previous version's create.
+    sqlx::query(&format!(
+        "INSERT INTO \"{t}\" (key, version, expires_at, data) \
+         VALUES ($1, $2, to_timestamp($3::float8 / 1000), $4) ON CONFLICT (key) DO NOTHING"
+    ))
+    .bind(key.as_bytes().as_slice())
+    .bind(1i64)
+    .bind(
+        old.expires_at
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    )
+    .bind(old.encode())
+    .execute(store.pool())
+    .await
+    .unwrap();
+
+    let fix = "run PostgresStore::migrate() at start-up";
+    let err = store.health().await.unwrap_err();
+    assert!(err.to_string().contains(fix), "{err}");
+    let err = store
+        .create(&random_key(), &record(60_000))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(fix), "{err}");
+    assert_eq!(store.load(&key).await.unwrap().as_ref(), Some(&old));
+
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.store.clone();
+            tokio::spawn(async move { store.migrate().await })
+        })
+        .collect();
+    for run in runs {
+        run.await.unwrap().unwrap();
+    }
+    store.migrate().await.unwrap();
+    store.health().await.unwrap();
+    assert_eq!(store.load(&key).await.unwrap().as_ref(), Some(&old));
+    let column: String = sqlx::query_scalar(
+        "SELECT data_type::text FROM information_schema.columns \
+         WHERE table_name = $1 AND column_name = 'owner'",
+    )
+    .bind(t)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(column, "bytea");
+    let index: String = sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE indexname = $1")
+        .bind(format!("{t}_owner_idx"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(
+        index.ends_with("(owner) WHERE (owner IS NOT NULL)"),
+        "{index}"
+    );
+
+    // Rows of the old table have no owner column yet: the next save files it.
+    assert!(store.keys_of(&name).await.unwrap().is_empty());
+    let mut next = old.clone();
+    next.version = 2;
+    store.save(&key, &next, 1).await.unwrap();
+    assert_eq!(store.keys_of(&name).await.unwrap(), [key]);
+    assert_eq!(store.sessions(&name).await.unwrap().len(), 1);
+}
+
+/// `keys_of` lists live sessions only, by the database's clock; `revoke_all`
+/// removes exactly those.
+#[tokio::test]
+async fn keys_of_ignores_expired_rows() {
+    table::keys_of_ignores_expired_rows(&store().await).await;
+}
+
+/// The owner column is the SHA-256 of the user id (NULL for a guest),
+/// written by create and save from the record.
+#[tokio::test]
+async fn the_owner_column_is_the_digest_of_the_records_owner() {
+    let store = store().await;
+    table::the_owner_column_follows_the_record(&store.store).await;
+    let (name, key, guest) = (user("carol"), random_key(), random_key());
+    store
+        .create(&key, &owned(Some(&name), 60_000))
+        .await
+        .unwrap();
+    store.create(&guest, &owned(None, 60_000)).await.unwrap();
+    let owner = |key: SessionKey| {
+        let store = &store;
+        async move {
+            sqlx::query_scalar::<_, Option<Vec<u8>>>(&format!(
+                r#"SELECT owner FROM "{}" WHERE key = $1"#,
+                store.table
+            ))
+            .bind(key.as_bytes().to_vec())
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(owner(key).await, Some(Sha256::digest(&name).to_vec()));
+    assert_eq!(owner(guest).await, None);
 }
 
 /// The row is the 32 digest bytes, the version, the deadline (to the

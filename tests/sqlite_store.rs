@@ -15,7 +15,9 @@ use common::{routes, secret, send};
 use http::StatusCode;
 use sessionware::{
     ErrorKind, Record, SaveOutcome, Session, SessionKey, SessionLayer, SessionStore, SqliteStore,
+    UserIndex,
 };
+use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::Barrier;
@@ -58,6 +60,7 @@ async fn store() -> SqliteStore {
 }
 
 conformance_suite!(store());
+accounts_suite!(store());
 
 /// A connection of our own to the same file, to look at or lock it.
 async fn raw(path: &Path) -> SqliteConnection {
@@ -164,6 +167,187 @@ async fn case_56_a_missing_migration_is_an_actionable_error() {
     let err = legacy.migrate().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Store);
     assert!(err.to_string().contains("missing or outdated"), "{err}");
+}
+
+fn owned(owner: Option<&str>, lives: Duration) -> Record {
+    let mut record = record(lives);
+    record.owner = owner.map(str::to_owned);
+    record
+}
+
+fn owned_expired(owner: &str) -> Record {
+    let mut record = expired();
+    record.owner = Some(owner.to_owned());
+    record
+}
+
+/// The columns of `table` in the file at `path`, and its index names.
+async fn shape(path: &Path, table: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut raw = raw(path).await;
+    let columns = sqlx::query_as("SELECT name, type FROM pragma_table_info(?1)")
+        .bind(table)
+        .fetch_all(&mut raw)
+        .await
+        .unwrap();
+    let indexes = sqlx::query_scalar("SELECT name FROM pragma_index_list(?1) ORDER BY name")
+        .bind(table)
+        .fetch_all(&mut raw)
+        .await
+        .unwrap();
+    (columns, indexes)
+}
+
+/// A table made by the previous version (no owner column), with a session
+/// in it: until `migrate` runs again, `health` and writes name the fix; then
+/// the column and its index are there, the session loads unchanged, and it
+/// joins its owner's index at its next save.
+#[tokio::test]
+async fn migrate_upgrades_a_table_of_the_previous_version() {
+    let path = fresh_path();
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let mut old_db = SqliteConnection::connect_with(&options).await.unwrap();
+    // The previous version's `migrate`, verbatim.
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS \"sessionware_sessions\" (\
+         key BLOB PRIMARY KEY NOT NULL CHECK (typeof(key) = 'blob' AND length(key) = 32), \
+         version INTEGER NOT NULL, \
+         expires_at INTEGER NOT NULL, \
+         data BLOB NOT NULL); \
+         CREATE INDEX IF NOT EXISTS \"sessionware_sessions_expires_at\" \
+         ON \"sessionware_sessions\" (expires_at)",
+    )
+    .execute(&mut old_db)
+    .await
+    .unwrap();
+    let (k, name) = (key(), "old-user");
+    // As stored: to the millisecond.
+    let old = Record::decode(&owned(Some(name), HOUR).encode()).unwrap();
+    // The previous version's create.
+    sqlx::query(
+        "INSERT INTO \"sessionware_sessions\" (key, version, expires_at, data) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(k.as_bytes().as_slice())
+    .bind(1i64)
+    .bind(
+        old.expires_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    )
+    .bind(old.encode())
+    .execute(&mut old_db)
+    .await
+    .unwrap();
+    drop(old_db);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let err = store.health().await.unwrap_err();
+    assert!(
+        err.to_string().contains("run `SqliteStore::migrate`"),
+        "{err}"
+    );
+    let err = store.create(&key(), &record(HOUR)).await.unwrap_err();
+    assert!(
+        err.to_string().contains("run `SqliteStore::migrate`"),
+        "{err}"
+    );
+    assert_eq!(store.load(&k).await.unwrap().as_ref(), Some(&old));
+
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.load(&k).await.unwrap().as_ref(), Some(&old));
+    let (columns, indexes) = shape(&path, "sessionware_sessions").await;
+    assert_eq!(
+        columns.last().unwrap(),
+        &("owner".to_owned(), "BLOB".to_owned())
+    );
+    assert!(
+        indexes.contains(&"sessionware_sessions_owner".to_owned()),
+        "{indexes:?}"
+    );
+
+    // Rows of the old table have no owner column yet: the next save files it.
+    assert!(store.keys_of(name).await.unwrap().is_empty());
+    let mut next = old.clone();
+    next.version = 2;
+    store.save(&k, &next, 1).await.unwrap();
+    assert_eq!(store.keys_of(name).await.unwrap(), [k]);
+    assert_eq!(store.sessions(name).await.unwrap().len(), 1);
+}
+
+/// A fresh table and an upgraded one have the same columns.
+#[tokio::test]
+async fn a_fresh_table_has_the_owner_column_and_its_index() {
+    let path = fresh_path();
+    let _store = store_at(&path).await;
+    let (columns, indexes) = shape(&path, "sessionware_sessions").await;
+    let names: Vec<_> = columns.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["key", "version", "expires_at", "data", "owner"]);
+    assert!(
+        indexes.contains(&"sessionware_sessions_owner".to_owned()),
+        "{indexes:?}"
+    );
+}
+
+/// `keys_of` lists a user's live sessions only: not the expired ones still
+/// in the table, not another user's, not guests; `revoke_all` removes
+/// exactly those it lists, and leaves the expired row to `delete_expired`.
+#[tokio::test]
+async fn keys_of_ignores_expired_rows() {
+    let store = store().await;
+    let (live, stale) = (key(), key());
+    store
+        .create(&live, &owned(Some("alice"), HOUR))
+        .await
+        .unwrap();
+    store.create(&stale, &owned_expired("alice")).await.unwrap();
+    store
+        .create(&key(), &owned(Some("bob"), HOUR))
+        .await
+        .unwrap();
+    store.create(&key(), &owned(None, HOUR)).await.unwrap();
+    assert_eq!(store.keys_of("alice").await.unwrap(), [live]);
+    assert_eq!(store.revoke_all("alice").await.unwrap(), 1);
+    assert!(store.load(&live).await.unwrap().is_none());
+    assert!(
+        store.load(&stale).await.unwrap().is_some(),
+        "expired rows are left to delete_expired"
+    );
+    assert_eq!(store.keys_of("bob").await.unwrap().len(), 1);
+}
+
+/// Create and save write the owner column, the SHA-256 of the user id (NULL
+/// for a guest), from the record: a logout takes the session out of the
+/// index, a login files it again.
+#[tokio::test]
+async fn the_owner_column_is_the_digest_of_the_records_owner() {
+    let path = fresh_path();
+    let store = store_at(&path).await;
+    let k = key();
+    store.create(&k, &owned(Some("alice"), HOUR)).await.unwrap();
+    let owner = || async {
+        sqlx::query_scalar::<_, Option<Vec<u8>>>(
+            "SELECT owner FROM sessionware_sessions WHERE key = ?1",
+        )
+        .bind(k.as_bytes().to_vec())
+        .fetch_one(&mut raw(&path).await)
+        .await
+        .unwrap()
+    };
+    assert_eq!(owner().await, Some(Sha256::digest("alice").to_vec()));
+    assert_eq!(store.keys_of("alice").await.unwrap(), [k]);
+    let mut next = owned(None, HOUR);
+    next.version = 2;
+    assert_eq!(store.save(&k, &next, 1).await.unwrap(), SaveOutcome::Saved);
+    assert_eq!(owner().await, None);
+    assert!(store.keys_of("alice").await.unwrap().is_empty());
+    next.owner = Some("bob".into());
+    next.version = 3;
+    assert_eq!(store.save(&k, &next, 2).await.unwrap(), SaveOutcome::Saved);
+    assert_eq!(store.keys_of("bob").await.unwrap(), [k]);
 }
 
 /// Store down at start: a path in a missing directory, or a directory, is a

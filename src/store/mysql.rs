@@ -5,11 +5,12 @@ use sqlx::mysql::{
 };
 use std::sync::Arc;
 
-use super::sql::{self, Backend, millis};
+use super::sql::{self, Backend, Upgrade, millis};
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::Record;
 use crate::token::SessionKey;
+use crate::user_index::{ErasedUserIndex, UserIndex};
 
 /// The table used unless [`MySqlStore::table_name`] says otherwise.
 const DEFAULT_TABLE: &str = "sessionware_sessions";
@@ -34,6 +35,16 @@ const NOW_MILLIS: &str =
 const DEADLOCK: u16 = 1213;
 /// How many times a write is tried when InnoDB picks it as a deadlock victim.
 const WRITE_ATTEMPTS: u32 = 3;
+/// `ER_DUP_FIELDNAME`, `ER_DUP_KEYNAME`: another instance's `migrate` added
+/// the owner column or its index first.
+const ALREADY_ADDED: [u16; 2] = [1060, 1061];
+/// The columns of the connection database's table `?`, and whether it has
+/// the owner index. MySQL 8 has no `ADD COLUMN IF NOT EXISTS`, so `migrate`
+/// asks first (on MariaDB too, which has it).
+const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
+     (SELECT COUNT(*) FROM information_schema.statistics s WHERE s.table_schema = DATABASE() \
+      AND s.table_name = c.table_name AND s.index_name = 'owner_idx') \
+     FROM information_schema.columns c WHERE c.table_schema = DATABASE() AND c.table_name = ?";
 
 /// Sessions in a MySQL or MariaDB table (feature `mysql-store`), on `sqlx`.
 ///
@@ -62,6 +73,10 @@ const WRITE_ATTEMPTS: u32 = 3;
 ///   (`UTC_TIMESTAMP(3)`, whatever the session's `time_zone`), one time source
 ///   for every instance (catalogue #24);
 ///   the layer still judges each load by its own clock.
+/// * **[`UserIndex`]**: `owner` holds the SHA-256 of the record's owner
+///   (NULL for a guest), written by the statement that writes the record. A
+///   user's sessions are the rows with that digest not yet expired by the
+///   database's clock; [`UserIndex::revoke_all`] is one `DELETE` of them.
 /// * **Deadlocks are retried.** A cleanup batch locks the deadline index
 ///   before the rows, a save the row before the index, so InnoDB may break
 ///   the cycle by rolling one of them back (`ER_LOCK_DEADLOCK`). Each write
@@ -76,9 +91,14 @@ const WRITE_ATTEMPTS: u32 = 3;
 ///       `version`    BIGINT UNSIGNED NOT NULL,
 ///       `expires_at` BIGINT NOT NULL, -- milliseconds since 1970, UTC
 ///       `data`       LONGBLOB NOT NULL, -- Record::encode, binary-safe
-///       KEY `expires_at_idx` (`expires_at`)
+///       `owner`      BINARY(32) NULL, -- SHA-256 of Record::owner, or NULL
+///       KEY `expires_at_idx` (`expires_at`),
+///       KEY `owner_idx` (`owner`)
 ///   ) ENGINE = InnoDB
 ///   ```
+///
+///   It adds `owner` and its index to a table of an earlier version (until
+///   it has, writes and [`MySqlStore::health`] fail with an error that says so).
 /// * **Connections**: a `sqlx` pool. [`MySqlStore::connect`] opens at most
 ///   10 connections and waits at most 2 s for a free one, so an exhausted
 ///   pool fails requests quickly instead of queueing them without bound
@@ -126,6 +146,8 @@ struct Sql {
     count: String,
     delete: String,
     delete_expired: String,
+    keys_of: String,
+    revoke_all: String,
     health: String,
 }
 
@@ -139,14 +161,17 @@ impl Sql {
                  `version` BIGINT UNSIGNED NOT NULL, \
                  `expires_at` BIGINT NOT NULL, \
                  `data` LONGBLOB NOT NULL, \
-                 KEY `expires_at_idx` (`expires_at`)) ENGINE = InnoDB"
+                 `owner` BINARY(32) NULL, \
+                 KEY `expires_at_idx` (`expires_at`), \
+                 KEY `owner_idx` (`owner`)) ENGINE = InnoDB"
             ),
             insert: format!(
-                "INSERT INTO {t} (`key`, `version`, `expires_at`, `data`) VALUES (?, ?, ?, ?)"
+                "INSERT INTO {t} (`key`, `version`, `expires_at`, `data`, `owner`) \
+                 VALUES (?, ?, ?, ?, ?)"
             ),
             load: format!("SELECT `data` FROM {t} WHERE `key` = ?"),
             save: format!(
-                "UPDATE {t} SET `version` = ?, `expires_at` = ?, `data` = ? \
+                "UPDATE {t} SET `version` = ?, `expires_at` = ?, `data` = ?, `owner` = ? \
                  WHERE `key` = ? AND `version` = ?"
             ),
             count: format!("SELECT COUNT(*) FROM {t} WHERE `key` = ?"),
@@ -157,7 +182,15 @@ impl Sql {
                 "DELETE FROM {t} WHERE `expires_at` <= {NOW_MILLIS} \
                  ORDER BY `expires_at`, `key` LIMIT {BATCH}"
             ),
-            health: format!("SELECT `key`, `version`, `expires_at`, `data` FROM {t} LIMIT 0"),
+            keys_of: format!(
+                "SELECT `key` FROM {t} WHERE `owner` = ? AND `expires_at` > {NOW_MILLIS}"
+            ),
+            revoke_all: format!(
+                "DELETE FROM {t} WHERE `owner` = ? AND `expires_at` > {NOW_MILLIS}"
+            ),
+            health: format!(
+                "SELECT `key`, `version`, `expires_at`, `data`, `owner` FROM {t} LIMIT 0"
+            ),
             table: t,
         }
     }
@@ -217,21 +250,66 @@ impl MySqlStore {
         &self.pool
     }
 
-    /// Creates the table with its deadline index if it does not exist; safe
-    /// to run at every start-up, from every instance at once (the server
-    /// serializes `CREATE TABLE`). Needs the `CREATE` privilege.
+    /// Creates the table with its deadline and owner indexes if it does not
+    /// exist, and adds the owner column and its index to a table of an
+    /// earlier version; then checks the table with [`MySqlStore::health`].
+    /// Safe to run at every start-up, from every instance at once (the
+    /// server serializes `CREATE TABLE`, and an `ALTER TABLE` that another
+    /// instance ran first is taken as done). Needs the `CREATE` privilege,
+    /// and `ALTER` to upgrade a table. A table of that name with other
+    /// columns is never altered.
     pub async fn migrate(&self) -> Result<(), Error> {
+        self.upgrade().await.map_err(|e| {
+            Error::store(e).with_detail(format!(
+                "could not create the session table {}",
+                self.sql.table
+            ))
+        })?;
+        self.health().await
+    }
+
+    /// The statements of [`MySqlStore::migrate`].
+    async fn upgrade(&self) -> Result<(), sqlx::Error> {
         sqlx::query(&self.sql.create_table)
             .persistent(false)
             .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| {
-                Error::store(e).with_detail(format!(
-                    "could not create the session table {}",
-                    self.sql.table
-                ))
-            })
+            .await?;
+        let name = self.sql.table.trim_matches('`');
+        // Another instance may add the column or the index between our look
+        // and our `ALTER`: then look again.
+        for _ in 0..3 {
+            let rows: Vec<(String, i64)> = sqlx::query_as(INSPECT)
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await?;
+            let columns: Vec<&str> = rows.iter().map(|(column, _)| column.as_str()).collect();
+            let add_column = match sql::upgrade(&columns) {
+                Upgrade::Foreign => return Ok(()), // left to `health` to report
+                upgrade => upgrade == Upgrade::AddOwner,
+            };
+            let add_index = rows.first().is_some_and(|&(_, indexed)| indexed == 0);
+            let changes = [
+                add_column.then_some("ADD COLUMN `owner` BINARY(32) NULL"),
+                add_index.then_some("ADD KEY `owner_idx` (`owner`)"),
+            ];
+            let changes: Vec<&str> = changes.into_iter().flatten().collect();
+            if changes.is_empty() {
+                return Ok(());
+            }
+            let alter = format!("ALTER TABLE {} {}", self.sql.table, changes.join(", "));
+            match sqlx::query(&alter)
+                .persistent(false)
+                .execute(&self.pool)
+                .await
+            {
+                Err(sqlx::Error::Database(db))
+                    if db
+                        .try_downcast_ref::<MySqlDatabaseError>()
+                        .is_some_and(|e| ALREADY_ADDED.contains(&e.number())) => {}
+                done => return done.map(drop),
+            }
+        }
+        Ok(()) // and `health` reports what is still missing
     }
 
     /// A cheap readiness probe: selects no rows from the table, naming every
@@ -283,7 +361,7 @@ impl SessionStore for MySqlStore {
     }
 
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        let data = record.encode();
+        let (data, owner) = (record.encode(), sql::owner_digest(record.owner.as_deref()));
         let inserted = self
             .write(|| {
                 sqlx::query(&self.sql.insert)
@@ -291,6 +369,7 @@ impl SessionStore for MySqlStore {
                     .bind(record.version)
                     .bind(millis(record.expires_at))
                     .bind(data.as_slice())
+                    .bind(owner.as_ref().map(|o| o.as_slice()))
             })
             .await;
         match inserted {
@@ -316,13 +395,14 @@ impl SessionStore for MySqlStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<SaveOutcome, Error> {
-        let data = record.encode();
+        let (data, owner) = (record.encode(), sql::owner_digest(record.owner.as_deref()));
         let done = self
             .write(|| {
                 sqlx::query(&self.sql.save)
                     .bind(record.version)
                     .bind(millis(record.expires_at))
                     .bind(data.as_slice())
+                    .bind(owner.as_ref().map(|o| o.as_slice()))
                     .bind(key.as_bytes().as_slice())
                     .bind(expected_version)
             })
@@ -355,18 +435,45 @@ impl SessionStore for MySqlStore {
     /// Deletes expired rows 1,000 at a time (one short transaction each)
     /// until a batch comes back short; returns the total.
     async fn delete_expired(&self) -> Result<u64, Error> {
-        let mut total = 0;
-        loop {
-            let removed = self
+        sql::in_batches(BATCH, || async {
+            let done = self
                 .write(|| sqlx::query(&self.sql.delete_expired))
                 .await
-                .map_err(|e| self.error(e))?
-                .rows_affected();
-            total += removed;
-            if removed < BATCH {
-                return Ok(total);
-            }
-        }
+                .map_err(|e| self.error(e))?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
+    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
+        Some(self)
+    }
+}
+
+/// The index is the `owner` column of each row: nothing to forget.
+impl UserIndex for MySqlStore {
+    /// The keys of `user`'s rows not expired by the database's clock.
+    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(&self.sql.keys_of)
+            .bind(sql::user_digest(user).as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        sql::session_keys(rows)
+    }
+
+    async fn forget(&self, _user: &str, _stale: &[SessionKey]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// One `DELETE` of the rows [`UserIndex::keys_of`] lists; returns how many.
+    async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
+        let digest = sql::user_digest(user);
+        let done = self
+            .write(|| sqlx::query(&self.sql.revoke_all).bind(digest.as_slice()))
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
     }
 }
 

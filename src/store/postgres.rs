@@ -5,16 +5,19 @@ use std::time::SystemTime;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, Postgres};
 
-use super::sql::{self, Backend};
+use super::sql::{self, Backend, Upgrade};
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::Record;
 use crate::token::SessionKey;
+use crate::user_index::{ErasedUserIndex, UserIndex};
 
 /// The table used unless [`PostgresStore::table_name`] says otherwise.
 const DEFAULT_TABLE: &str = "sessionware_sessions";
 /// Appended to the table name to name its deadline index.
 const INDEX_SUFFIX: &str = "_expires_at_idx";
+/// Appended to the table name to name its owner index.
+const OWNER_INDEX_SUFFIX: &str = "_owner_idx";
 /// Postgres truncates identifiers beyond 63 bytes.
 const MAX_IDENTIFIER: usize = 63;
 /// Rows removed by one `DELETE` of [`SessionStore::delete_expired`].
@@ -51,6 +54,10 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 ///   just-refreshed session is never removed (catalogue #60). "Now" is the
 ///   database's clock, one time source for every instance (catalogue #24);
 ///   the layer still judges each load by its own clock.
+/// * **[`UserIndex`]**: `owner` holds the SHA-256 of the record's owner
+///   (NULL for a guest), written by the statement that writes the record. A
+///   user's sessions are the rows with that digest not yet expired by the
+///   database's clock; [`UserIndex::revoke_all`] is one `DELETE` of them.
 /// * **The table**: the schema and table names are validated identifiers,
 ///   always quoted, so their case is kept as written.
 ///   [`PostgresStore::migrate`] creates (idempotently):
@@ -60,11 +67,17 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 ///       key        BYTEA PRIMARY KEY CHECK (octet_length(key) = 32),
 ///       version    BIGINT NOT NULL,
 ///       expires_at TIMESTAMPTZ NOT NULL,
-///       data       BYTEA NOT NULL -- Record::encode, binary-safe
+///       data       BYTEA NOT NULL, -- Record::encode, binary-safe
+///       owner      BYTEA           -- SHA-256 of Record::owner, or NULL
 ///   );
 ///   CREATE INDEX IF NOT EXISTS "sessionware_sessions_expires_at_idx"
 ///       ON "sessionware_sessions" (expires_at);
+///   CREATE INDEX IF NOT EXISTS "sessionware_sessions_owner_idx"
+///       ON "sessionware_sessions" (owner) WHERE owner IS NOT NULL;
 ///   ```
+///
+///   It adds `owner` to a table of an earlier version (until it has,
+///   writes and [`PostgresStore::health`] fail with an error that says so).
 /// * **Connections**: a `sqlx` pool. [`PostgresStore::connect`] opens at most
 ///   10 connections and waits at most 2 s for a free one, so an exhausted
 ///   pool fails requests quickly instead of queueing them without bound
@@ -110,14 +123,22 @@ struct Sql {
     table: String,
     create_table: String,
     create_index: String,
+    create_owner_index: String,
+    add_owner: String,
     insert: String,
     load: String,
     save: String,
     exists: String,
     delete: String,
     delete_expired: String,
+    keys_of: String,
+    revoke_all: String,
     health: String,
 }
+
+/// The column names of a table, by the quoted name `search_path` resolves.
+const COLUMNS: &str = "SELECT attname::text FROM pg_attribute \
+     WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped";
 
 impl Sql {
     fn new(schema: Option<&str>, table: &str) -> Self {
@@ -134,20 +155,26 @@ impl Sql {
                  key BYTEA PRIMARY KEY CHECK (octet_length(key) = 32), \
                  version BIGINT NOT NULL, \
                  expires_at TIMESTAMPTZ NOT NULL, \
-                 data BYTEA NOT NULL)"
+                 data BYTEA NOT NULL, \
+                 owner BYTEA)"
             ),
             create_index: format!(
                 r#"CREATE INDEX IF NOT EXISTS "{table}{INDEX_SUFFIX}" ON {t} (expires_at)"#
             ),
+            // Without guests (NULL): the index holds logged-in sessions only.
+            create_owner_index: format!(
+                r#"CREATE INDEX IF NOT EXISTS "{table}{OWNER_INDEX_SUFFIX}" ON {t} (owner) WHERE owner IS NOT NULL"#
+            ),
+            add_owner: format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner BYTEA"),
             insert: format!(
-                "INSERT INTO {t} (key, version, expires_at, data) VALUES ($1, $2, {}, $4) \
-                 ON CONFLICT (key) DO NOTHING",
+                "INSERT INTO {t} (key, version, expires_at, data, owner) \
+                 VALUES ($1, $2, {}, $4, $5) ON CONFLICT (key) DO NOTHING",
                 deadline(3)
             ),
             load: format!("SELECT data FROM {t} WHERE key = $1"),
             save: format!(
-                "UPDATE {t} SET version = $1, expires_at = {}, data = $3 \
-                 WHERE key = $4 AND version = $5",
+                "UPDATE {t} SET version = $1, expires_at = {}, data = $3, owner = $4 \
+                 WHERE key = $5 AND version = $6",
                 deadline(2)
             ),
             exists: format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1)"),
@@ -158,7 +185,9 @@ impl Sql {
                 "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at <= now() \
                  LIMIT {BATCH} FOR UPDATE SKIP LOCKED) AND expires_at <= now()"
             ),
-            health: format!("SELECT key, version, expires_at, data FROM {t} LIMIT 0"),
+            keys_of: format!("SELECT key FROM {t} WHERE owner = $1 AND expires_at > now()"),
+            revoke_all: format!("DELETE FROM {t} WHERE owner = $1 AND expires_at > now()"),
+            health: format!("SELECT key, version, expires_at, data, owner FROM {t} LIMIT 0"),
             table: t,
         }
     }
@@ -254,10 +283,12 @@ impl PostgresStore {
     }
 
     /// Creates the schema (if one was set and it is missing), the table and
-    /// its deadline index; does nothing for those that exist. Safe to run at
+    /// its deadline and owner indexes; does nothing for those that exist, and
+    /// adds the owner column to a table of an earlier version. Safe to run at
     /// every start-up, from every instance at once: a transaction-scoped
     /// advisory lock serializes concurrent runs. Needs the `CREATE` privilege
-    /// (on the database for a new schema, on the schema for the table).
+    /// (on the database for a new schema, on the schema for the table), and
+    /// to own a table it upgrades.
     pub async fn migrate(&self) -> Result<(), Error> {
         let failed = |e: sqlx::Error| {
             Error::store(e).with_detail(format!(
@@ -296,10 +327,25 @@ impl PostgresStore {
             .persistent(false)
             .execute(&mut *connection)
             .await?;
-        sqlx::query(&self.sql.create_index)
-            .persistent(false)
-            .execute(&mut *connection)
+        // Read first: `ADD COLUMN IF NOT EXISTS` locks the table out of every
+        // query even when the column exists. A table with other columns is
+        // not altered (its deadline index fails, and reports it).
+        let columns: Vec<String> = sqlx::query_scalar(COLUMNS)
+            .bind(&self.sql.table)
+            .fetch_all(&mut *connection)
             .await?;
+        let add_owner = sql::upgrade(&columns) == Upgrade::AddOwner;
+        let statements = [
+            Some(&self.sql.create_index),
+            add_owner.then_some(&self.sql.add_owner),
+            Some(&self.sql.create_owner_index),
+        ];
+        for statement in statements.into_iter().flatten() {
+            sqlx::query(statement)
+                .persistent(false)
+                .execute(&mut *connection)
+                .await?;
+        }
         Ok(())
     }
 
@@ -336,6 +382,7 @@ impl SessionStore for PostgresStore {
             .bind(version(record.version)?)
             .bind(millis(record.expires_at))
             .bind(record.encode())
+            .bind(sql::owner_digest(record.owner.as_deref()).map(Vec::from))
             .execute(&self.pool)
             .await
             .map_err(|e| self.error(e))?;
@@ -361,6 +408,7 @@ impl SessionStore for PostgresStore {
             .bind(version(record.version)?)
             .bind(millis(record.expires_at))
             .bind(record.encode())
+            .bind(sql::owner_digest(record.owner.as_deref()).map(Vec::from))
             .bind(key.as_bytes().as_slice())
             .bind(version(expected_version)?)
             .execute(&self.pool)
@@ -394,18 +442,45 @@ impl SessionStore for PostgresStore {
     /// Deletes expired rows 1,000 at a time (one short transaction each)
     /// until a batch comes back short; returns the total.
     async fn delete_expired(&self) -> Result<u64, Error> {
-        let mut total = 0;
-        loop {
-            let removed = sqlx::query(&self.sql.delete_expired)
+        sql::in_batches(BATCH, || async {
+            let done = sqlx::query(&self.sql.delete_expired)
                 .execute(&self.pool)
                 .await
-                .map_err(|e| self.error(e))?
-                .rows_affected();
-            total += removed;
-            if removed < BATCH {
-                return Ok(total);
-            }
-        }
+                .map_err(|e| self.error(e))?;
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
+    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
+        Some(self)
+    }
+}
+
+/// The index is the `owner` column of each row: nothing to forget.
+impl UserIndex for PostgresStore {
+    /// The keys of `user`'s rows not expired by the database's clock.
+    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(&self.sql.keys_of)
+            .bind(sql::user_digest(user).as_slice())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        sql::session_keys(rows)
+    }
+
+    async fn forget(&self, _user: &str, _stale: &[SessionKey]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// One `DELETE` of the rows [`UserIndex::keys_of`] lists; returns how many.
+    async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
+        let done = sqlx::query(&self.sql.revoke_all)
+            .bind(sql::user_digest(user).as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(done.rows_affected())
     }
 }
 
@@ -421,6 +496,9 @@ mod tests {
         assert_eq!(sql.table, r#""auth"."Sessions""#);
         assert!(sql.create_index.starts_with(
             r#"CREATE INDEX IF NOT EXISTS "Sessions_expires_at_idx" ON "auth"."Sessions""#
+        ));
+        assert!(sql.create_owner_index.starts_with(
+            r#"CREATE INDEX IF NOT EXISTS "Sessions_owner_idx" ON "auth"."Sessions""#
         ));
     }
 

@@ -1,13 +1,94 @@
-//! What the SQL stores share: deadlines as milliseconds and, for the server
-//! stores (Postgres, MySQL), identifier checks, the checked first connection
-//! and error details that name the fix.
+//! What the SQL stores share: deadlines as milliseconds, the owner column
+//! of the user index and the upgrade of a table without it and, for the
+//! server stores (Postgres, MySQL), identifier checks, the checked first
+//! connection and error details that name the fix.
 
 use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::token::SessionKey;
 
 /// Milliseconds since the epoch, saturating, as a signed `BIGINT` or SQLite
 /// integer holds them; a time before the epoch is 0.
 pub(super) fn millis(time: SystemTime) -> i64 {
     i64::try_from(crate::record::unix_millis(time)).unwrap_or(i64::MAX)
+}
+
+/// Runs `batch` (a `DELETE` of at most `size` rows) until it removes fewer
+/// than `size`; returns the total.
+pub(super) async fn in_batches<F>(size: u64, mut batch: impl FnMut() -> F) -> Result<u64, Error>
+where
+    F: Future<Output = Result<u64, Error>>,
+{
+    let mut total = 0;
+    loop {
+        let removed = batch().await?;
+        total += removed;
+        if removed < size {
+            return Ok(total);
+        }
+    }
+}
+
+/// The columns of the first version of the session table.
+const BASE_COLUMNS: [&str; 4] = ["key", "version", "expires_at", "data"];
+/// The column added for the user index.
+pub(super) const OWNER_COLUMN: &str = "owner";
+
+/// What the owner column holds for `user`: its SHA-256, 32 bytes. A fixed
+/// size is indexable on every engine, and user ids never reach SQL text.
+pub(super) fn user_digest(user: &str) -> [u8; 32] {
+    Sha256::digest(user.as_bytes()).into()
+}
+
+/// The owner column of a record: the digest of its owner, NULL for none.
+pub(super) fn owner_digest(owner: Option<&str>) -> Option<[u8; 32]> {
+    owner.map(user_digest)
+}
+
+/// What `migrate` does to the columns of an existing table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Upgrade {
+    /// Every column is there.
+    Nothing,
+    /// A table of the first version: add the owner column.
+    AddOwner,
+    /// Not a session table (other columns): leave it alone, and let the
+    /// health check report it.
+    Foreign,
+}
+
+/// What a table with these `columns` needs (names compared as the engines
+/// do, ignoring ASCII case).
+pub(super) fn upgrade<S: AsRef<str>>(columns: &[S]) -> Upgrade {
+    let has = |name: &str| {
+        columns
+            .iter()
+            .any(|c| c.as_ref().eq_ignore_ascii_case(name))
+    };
+    if !BASE_COLUMNS.iter().all(|c| has(c)) {
+        Upgrade::Foreign
+    } else if has(OWNER_COLUMN) {
+        Upgrade::Nothing
+    } else {
+        Upgrade::AddOwner
+    }
+}
+
+/// Session keys from their stored bytes (32 each, which every table checks
+/// or enforces).
+pub(super) fn session_keys(rows: Vec<Vec<u8>>) -> Result<Vec<SessionKey>, Error> {
+    rows.into_iter()
+        .map(|bytes| {
+            let bytes: [u8; 32] = bytes.try_into().map_err(|bytes: Vec<u8>| {
+                Error::store_message("stored session key is not 32 bytes")
+                    .with_detail(format!("{} bytes", bytes.len()))
+            })?;
+            Ok(SessionKey::from_bytes(bytes))
+        })
+        .collect()
 }
 
 #[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
@@ -121,7 +202,8 @@ mod server {
     ) -> Error {
         let detail = match &err {
             sqlx::Error::Database(_) if not_migrated => format!(
-                "the session table {table} is missing or incomplete; run {}::migrate() at start-up",
+                "the session table {table} is missing or incomplete; run {}::migrate() at \
+                 start-up (it also upgrades a table made by an earlier version)",
                 backend.store
             ),
             sqlx::Error::PoolTimedOut => format!(
@@ -169,6 +251,31 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::*;
+
+    #[test]
+    fn upgrades_are_read_from_the_columns() {
+        let first = ["key", "version", "expires_at", "data"];
+        assert_eq!(upgrade(&first), Upgrade::AddOwner);
+        assert_eq!(
+            upgrade(&[&first[..], &["OWNER"]].concat()),
+            Upgrade::Nothing
+        );
+        assert_eq!(upgrade(&["id", "payload"]), Upgrade::Foreign);
+        assert_eq!(upgrade(&["key", "data", "owner"]), Upgrade::Foreign);
+        assert_eq!(upgrade::<&str>(&[]), Upgrade::Foreign);
+    }
+
+    #[test]
+    fn owners_are_their_sha256() {
+        assert_eq!(owner_digest(None), None);
+        let digest = owner_digest(Some("abc")).unwrap();
+        assert_eq!(digest[..4], [0xba, 0x78, 0x16, 0xbf]);
+        assert!(session_keys(vec![vec![0; 31]]).is_err());
+        assert_eq!(
+            session_keys(vec![vec![7; 32]]).unwrap(),
+            [SessionKey::from_bytes([7; 32])]
+        );
+    }
 
     #[test]
     fn millis_saturate_and_start_at_the_epoch() {

@@ -8,11 +8,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::sql::millis;
+use super::sql::{self, Upgrade, millis};
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::Record;
 use crate::token::SessionKey;
+use crate::user_index::{ErasedUserIndex, UserIndex};
 
 /// The table used unless [`SqliteStore::table_name`] says otherwise.
 const DEFAULT_TABLE: &str = "sessionware_sessions";
@@ -46,9 +47,14 @@ const SQLITE_LOCKED: i32 = 6;
 ///   hanging), and a pool of 8 connections waits up to 2 s for a free one.
 /// * **Schema**: one table (default `sessionware_sessions`) of `key BLOB
 ///   PRIMARY KEY` (the 32 digest bytes, never cookie text), `version INTEGER`,
-///   `expires_at INTEGER` (Unix milliseconds, indexed) and `data BLOB` (the
-///   versioned [`Record::encode`] bytes). Create it with
-///   [`SqliteStore::migrate`]: opening a store never changes the schema.
+///   `expires_at INTEGER` (Unix milliseconds, indexed), `data BLOB` (the
+///   versioned [`Record::encode`] bytes) and `owner BLOB` (the SHA-256 of
+///   the record's owner, NULL for a guest; indexed without the NULLs).
+///   Create it with [`SqliteStore::migrate`], which also adds `owner` to a
+///   table of an earlier version: opening a store never changes the schema.
+/// * **[`UserIndex`]**: a user's sessions are the rows with the digest of
+///   their id, not yet expired; [`UserIndex::revoke_all`] is one `DELETE`
+///   of them. `owner` is written by the statement that writes the record.
 /// * **One statement per operation**: create is `INSERT .. ON CONFLICT DO
 ///   NOTHING`; save is one `UPDATE .. WHERE key = ? AND version = ?`, so the
 ///   version check and the write are a single atomic step.
@@ -103,6 +109,9 @@ struct Sql {
     table: String,
     create_table: String,
     create_index: String,
+    columns: String,
+    add_owner: String,
+    create_owner_index: String,
     probe: String,
     create: String,
     load: String,
@@ -110,6 +119,8 @@ struct Sql {
     exists: String,
     delete: String,
     delete_expired: String,
+    keys_of: String,
+    revoke_all: String,
 }
 
 impl Sql {
@@ -123,19 +134,26 @@ impl Sql {
                  key BLOB PRIMARY KEY NOT NULL CHECK (typeof(key) = 'blob' AND length(key) = 32), \
                  version INTEGER NOT NULL, \
                  expires_at INTEGER NOT NULL, \
-                 data BLOB NOT NULL)"
+                 data BLOB NOT NULL, \
+                 owner BLOB)"
             ),
             create_index: format!(
                 "CREATE INDEX IF NOT EXISTS \"{table}_expires_at\" ON {t} (expires_at)"
             ),
-            probe: format!("SELECT key, version, expires_at, data FROM {t} WHERE 0"),
+            columns: format!("SELECT name FROM pragma_table_info('{table}')"),
+            add_owner: format!("ALTER TABLE {t} ADD COLUMN owner BLOB"),
+            create_owner_index: format!(
+                "CREATE INDEX IF NOT EXISTS \"{table}_owner\" ON {t} (owner) \
+                 WHERE owner IS NOT NULL"
+            ),
+            probe: format!("SELECT key, version, expires_at, data, owner FROM {t} WHERE 0"),
             create: format!(
-                "INSERT INTO {t} (key, version, expires_at, data) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (key) DO NOTHING"
+                "INSERT INTO {t} (key, version, expires_at, data, owner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key) DO NOTHING"
             ),
             load: format!("SELECT data FROM {t} WHERE key = ?1"),
             save: format!(
-                "UPDATE {t} SET version = ?1, expires_at = ?2, data = ?3 \
+                "UPDATE {t} SET version = ?1, expires_at = ?2, data = ?3, owner = ?6 \
                  WHERE key = ?4 AND version = ?5"
             ),
             exists: format!("SELECT 1 FROM {t} WHERE key = ?1"),
@@ -147,6 +165,8 @@ impl Sql {
                 "DELETE FROM {t} WHERE expires_at <= ?1 AND rowid IN \
                  (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
             ),
+            keys_of: format!("SELECT key FROM {t} WHERE owner = ?1 AND expires_at > ?2"),
+            revoke_all: format!("DELETE FROM {t} WHERE owner = ?1 AND expires_at > ?2"),
         }
     }
 }
@@ -241,7 +261,8 @@ impl SqliteStore {
         self
     }
 
-    /// Creates the table and its deadline index if they do not exist, then
+    /// Creates the table and its deadline and owner indexes if they do not
+    /// exist, adds the owner column to a table of an earlier version, then
     /// checks the result with [`SqliteStore::health`]. Idempotent and cheap:
     /// call it at every start-up. A table of that name with other columns is
     /// an error, never altered.
@@ -252,6 +273,22 @@ impl SqliteStore {
                 .await
                 .map_err(|e| self.fail(e))?;
         }
+        let columns: Vec<String> = sqlx::query_scalar(&self.sql.columns)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        if sql::upgrade(&columns) == Upgrade::AddOwner {
+            match sqlx::query(&self.sql.add_owner).execute(&self.pool).await {
+                // Another process added it since we looked.
+                Err(sqlx::Error::Database(db)) if db.message().contains("duplicate column") => {}
+                Err(e) => return Err(self.fail(e)),
+                Ok(_) => {}
+            }
+        }
+        sqlx::query(&self.sql.create_owner_index)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
         self.health().await
     }
 
@@ -272,9 +309,13 @@ impl SqliteStore {
         let hint = err.as_database_error().and_then(|db| {
             let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
             let message = db.message();
-            if message.contains("no such table") || message.contains("no such column") {
+            // An earlier version's table: "no such column" when read, "has no
+            // column named" when written.
+            let outdated = ["no such table", "no such column", "has no column named"];
+            if outdated.iter().any(|m| message.contains(m)) {
                 Some(format!(
-                    "table \"{}\" is missing or outdated: run `SqliteStore::migrate` at start-up",
+                    "table \"{}\" is missing or outdated: run `SqliteStore::migrate` at start-up \
+                     (it also upgrades a table made by an earlier version)",
                     self.sql.table
                 ))
             } else if code == SQLITE_BUSY || code == SQLITE_LOCKED {
@@ -301,6 +342,7 @@ impl SessionStore for SqliteStore {
             .bind(version(record.version))
             .bind(millis(record.expires_at))
             .bind(record.encode())
+            .bind(sql::owner_digest(record.owner.as_deref()).map(Vec::from))
             .execute(&self.pool)
             .await
             .map_err(|e| self.fail(e))?;
@@ -332,6 +374,7 @@ impl SessionStore for SqliteStore {
             .bind(record.encode())
             .bind(key.as_bytes().as_slice())
             .bind(version(expected_version))
+            .bind(sql::owner_digest(record.owner.as_deref()).map(Vec::from))
             .execute(&self.pool)
             .await
             .map_err(|e| self.fail(e))?;
@@ -364,19 +407,49 @@ impl SessionStore for SqliteStore {
     /// run wait for the next one and the loop always ends.
     async fn delete_expired(&self) -> Result<u64, Error> {
         let now = millis(SystemTime::now());
-        let mut removed = 0;
-        loop {
+        sql::in_batches(EXPIRED_BATCH, || async {
             let done = sqlx::query(&self.sql.delete_expired)
                 .bind(now)
                 .bind(EXPIRED_BATCH.cast_signed())
                 .execute(&self.pool)
                 .await
                 .map_err(|e| self.fail(e))?;
-            removed += done.rows_affected();
-            if done.rows_affected() < EXPIRED_BATCH {
-                return Ok(removed);
-            }
-        }
+            Ok(done.rows_affected())
+        })
+        .await
+    }
+
+    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
+        Some(self)
+    }
+}
+
+/// The index is the `owner` column of each row: nothing to forget.
+impl UserIndex for SqliteStore {
+    /// The keys of `user`'s rows whose deadline has not passed.
+    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
+        let rows: Vec<Vec<u8>> = sqlx::query_scalar(&self.sql.keys_of)
+            .bind(sql::user_digest(user).as_slice())
+            .bind(millis(SystemTime::now()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        sql::session_keys(rows)
+    }
+
+    async fn forget(&self, _user: &str, _stale: &[SessionKey]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// One `DELETE` of the rows [`UserIndex::keys_of`] lists; returns how many.
+    async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
+        let done = sqlx::query(&self.sql.revoke_all)
+            .bind(sql::user_digest(user).as_slice())
+            .bind(millis(SystemTime::now()))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.fail(e))?;
+        Ok(done.rows_affected())
     }
 }
 
@@ -431,6 +504,33 @@ mod tests {
             !plan.iter().any(|step| step.starts_with("SCAN")),
             "{plan:?}"
         );
+    }
+
+    /// A user's sessions are found through the owner index (which leaves
+    /// guests out), for the listing and for `revoke_all`.
+    #[tokio::test]
+    async fn keys_of_uses_the_owner_index() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(SqliteConnectOptions::new().in_memory(true))
+            .await
+            .unwrap();
+        let store = SqliteStore::from_pool(pool).table_name("t");
+        store.migrate().await.unwrap();
+        for statement in [&store.sql.keys_of, &store.sql.revoke_all] {
+            let plan: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
+                    .bind([0u8; 32].as_slice())
+                    .bind(0i64)
+                    .fetch_all(&store.pool)
+                    .await
+                    .unwrap();
+            let plan: Vec<_> = plan.into_iter().map(|row| row.3).collect();
+            assert!(
+                plan.iter().any(|step| step.contains("INDEX t_owner")),
+                "{plan:?}"
+            );
+        }
     }
 
     #[test]

@@ -7,8 +7,13 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Mutex;
+
 use http::StatusCode;
-use sessionware::{Error, ErrorKind, Record, SaveOutcome, SessionKey, SessionLayer, SessionStore};
+use sessionware::{
+    ErasedUserIndex, Error, ErrorKind, Record, SaveOutcome, SessionHandle, SessionKey,
+    SessionLayer, SessionStore, UserIndex,
+};
 use sqlx::{Connection, Database, Executor, Pool};
 
 use super::{routes, secret, send};
@@ -41,13 +46,26 @@ pub fn record(lives_ms: i64) -> Record {
     record
 }
 
-/// A store on a table of its own; `drop` runs `cleanup` (which drops that
-/// table, or whatever else the test made) when the test ends.
+/// A store on a table of its own; when the test ends (its last clone is
+/// dropped, the layer's included), `drop` runs the cleanup SQL, which drops
+/// that table or whatever else the test made.
 pub struct TestStore<S> {
     pub store: S,
     pub table: String,
-    pub cleanup: String,
+    guard: Arc<Cleanup>,
+}
+
+/// Runs `drop(sql)` once, when the last clone of a `TestStore` goes.
+struct Cleanup {
+    sql: Mutex<String>,
     drop: fn(String),
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let sql = std::mem::take(self.sql.get_mut().unwrap_or_else(|p| p.into_inner()));
+        (self.drop)(sql);
+    }
 }
 
 impl<S> TestStore<S> {
@@ -56,8 +74,25 @@ impl<S> TestStore<S> {
         Self {
             store,
             table,
-            cleanup,
-            drop,
+            guard: Arc::new(Cleanup {
+                sql: Mutex::new(cleanup),
+                drop,
+            }),
+        }
+    }
+
+    /// Replaces the cleanup SQL (for a test that makes more than the table).
+    pub fn set_cleanup(&self, sql: String) {
+        *self.guard.sql.lock().unwrap() = sql;
+    }
+}
+
+impl<S: Clone> Clone for TestStore<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            table: self.table.clone(),
+            guard: self.guard.clone(),
         }
     }
 }
@@ -66,12 +101,6 @@ impl<S> Deref for TestStore<S> {
     type Target = S;
     fn deref(&self) -> &S {
         &self.store
-    }
-}
-
-impl<S> Drop for TestStore<S> {
-    fn drop(&mut self) {
-        (self.drop)(std::mem::take(&mut self.cleanup));
     }
 }
 
@@ -100,6 +129,31 @@ impl<S: SessionStore> SessionStore for TestStore<S> {
     }
     async fn delete_expired(&self) -> Result<u64, Error> {
         self.store.delete_expired().await
+    }
+    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
+        self.store.user_index()
+    }
+}
+
+/// Every call goes to the store, its own `revoke_all` included.
+impl<S: UserIndex> UserIndex for TestStore<S> {
+    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
+        self.store.keys_of(user).await
+    }
+    async fn forget(&self, user: &str, stale: &[SessionKey]) -> Result<(), Error> {
+        self.store.forget(user, stale).await
+    }
+    async fn sessions(&self, user: &str) -> Result<Vec<sessionware::SessionInfo>, Error> {
+        self.store.sessions(user).await
+    }
+    async fn revoke(&self, user: &str, handle: &SessionHandle) -> Result<bool, Error> {
+        self.store.revoke(user, handle).await
+    }
+    async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
+        self.store.revoke_all(user).await
+    }
+    async fn revoke_others(&self, user: &str, keep: &SessionHandle) -> Result<u64, Error> {
+        self.store.revoke_others(user, keep).await
     }
 }
 
@@ -230,4 +284,76 @@ pub async fn cleanup_racing_refreshes<S: SessionStore>(
         "only refreshed rows are left"
     );
     assert_eq!(removed as usize, keys.len() - saved.len());
+}
+
+/// A record of `owner` living `lives_ms` (negative: expired).
+pub fn owned(owner: Option<&str>, lives_ms: i64) -> Record {
+    let mut record = record(lives_ms);
+    record.owner = owner.map(str::to_owned);
+    record
+}
+
+/// A user id no other test uses.
+pub fn user(name: &str) -> String {
+    format!("{name}-{:08x}", rand::random::<u32>())
+}
+
+/// `keys_of` lists a user's live sessions only: not the expired ones still
+/// in the table (by the database's clock), not another user's, not guests;
+/// `revoke_all` removes exactly those it lists, and leaves the expired row
+/// to `delete_expired`.
+pub async fn keys_of_ignores_expired_rows<S: UserIndex>(store: &S) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (live, expired) = (random_key(), random_key());
+    store
+        .create(&live, &owned(Some(&alice), 60_000))
+        .await
+        .unwrap();
+    store
+        .create(&expired, &owned(Some(&alice), -1_000))
+        .await
+        .unwrap();
+    store
+        .create(&random_key(), &owned(Some(&bob), 60_000))
+        .await
+        .unwrap();
+    store
+        .create(&random_key(), &owned(None, 60_000))
+        .await
+        .unwrap();
+    assert_eq!(store.keys_of(&alice).await.unwrap(), [live]);
+    assert_eq!(store.revoke_all(&alice).await.unwrap(), 1);
+    assert!(store.load(&live).await.unwrap().is_none());
+    assert!(
+        store.load(&expired).await.unwrap().is_some(),
+        "expired rows are left to delete_expired"
+    );
+    assert_eq!(store.keys_of(&bob).await.unwrap().len(), 1);
+}
+
+/// Create and save write the owner column from the record: a logout (no
+/// owner) takes the session out of the index, a login files it again.
+pub async fn the_owner_column_follows_the_record<S: UserIndex>(store: &S) {
+    let (alice, bob) = (user("alice"), user("bob"));
+    let key = random_key();
+    store
+        .create(&key, &owned(Some(&alice), 60_000))
+        .await
+        .unwrap();
+    assert_eq!(store.keys_of(&alice).await.unwrap(), [key]);
+    let mut next = owned(None, 60_000);
+    next.version = 2;
+    assert_eq!(
+        store.save(&key, &next, 1).await.unwrap(),
+        SaveOutcome::Saved
+    );
+    assert!(store.keys_of(&alice).await.unwrap().is_empty());
+    next.owner = Some(bob.clone());
+    next.version = 3;
+    assert_eq!(
+        store.save(&key, &next, 2).await.unwrap(),
+        SaveOutcome::Saved
+    );
+    assert_eq!(store.keys_of(&bob).await.unwrap(), [key]);
+    assert!(store.keys_of(&alice).await.unwrap().is_empty());
 }
