@@ -1,5 +1,5 @@
-//! What a request says about its client, kept for `login` when the layer's
-//! `login_metadata` is on.
+//! What a request says about its client, kept when the layer's
+//! `login_metadata` or `bind_user_agent` is on.
 
 use std::net::IpAddr;
 
@@ -33,6 +33,17 @@ impl Client {
             user_agent: request.headers().get(USER_AGENT).cloned(),
             ip: from_header.or_else(|| socket_ip(request)),
         }
+    }
+
+    /// 64 bits of the SHA-256 of the `User-Agent` (of nothing, if absent).
+    pub(crate) fn agent_digest(&self) -> u64 {
+        use sha2::{Digest, Sha256};
+        let bytes = self
+            .user_agent
+            .as_ref()
+            .map_or(&[][..], HeaderValue::as_bytes);
+        let digest = Sha256::digest(bytes);
+        u64::from_be_bytes(digest[..8].try_into().expect("8 of 32 bytes"))
     }
 
     pub(crate) fn metadata(&self) -> SessionMetadata {

@@ -84,6 +84,8 @@ pub(crate) struct Config {
     /// least recently seen.
     pub(crate) max_sessions_per_user: Option<usize>,
     pub(crate) transport: Transport,
+    /// Bind sessions to their `User-Agent`; a mismatch ends the session.
+    pub(crate) bind_user_agent: bool,
 }
 
 /// The default of `SessionLayer::max_data_size`: 128 KiB.
@@ -109,6 +111,7 @@ impl Default for Config {
             client_ip_header: None,
             max_sessions_per_user: None,
             transport: Transport::Cookie,
+            bind_user_agent: false,
         }
     }
 }

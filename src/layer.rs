@@ -271,6 +271,17 @@ impl SessionLayer {
         self
     }
 
+    /// Binds each session to the `User-Agent` it was written with: a request
+    /// of the session with another user agent ends it (the record is
+    /// deleted) and continues as a guest. Default: `false`. It detects the
+    /// careless reuse of a stolen cookie, not a careful one (an attacker can
+    /// copy the header), and a browser update logs its user out. There is
+    /// deliberately no IP binding: mobile users change address all the time.
+    pub fn bind_user_agent(mut self, on: bool) -> Self {
+        self.config.bind_user_agent = on;
+        self
+    }
+
     /// For API and mobile clients: the token travels in `Authorization:
     /// Bearer <token>` instead of a cookie, and a new, re-issued or cleared
     /// token (empty value) comes back in response header `response` (say

@@ -70,6 +70,7 @@ pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
                 created_at: now,
                 owner: state.owner,
                 metadata: state.metadata,
+                agent: state.request_agent,
             };
             let (action, key) = create(ctx, store, draft, now).await?;
             cap_sessions(ctx, owner.as_deref(), &key).await;
@@ -354,6 +355,7 @@ struct Draft {
     created_at: SystemTime,
     owner: Option<String>,
     metadata: Option<SessionMetadata>,
+    agent: Option<u64>,
 }
 
 impl Draft {
@@ -365,6 +367,7 @@ impl Draft {
             created_at: stored.created_at,
             owner: state.owner.clone(),
             metadata: state.metadata.clone(),
+            agent: state.request_agent.or(state.agent),
         }
     }
 
@@ -380,6 +383,7 @@ impl Draft {
             created_at: current.created_at,
             owner: current.owner,
             metadata: current.metadata,
+            agent: state.request_agent.or(current.user_agent_digest),
         }
     }
 
@@ -396,6 +400,7 @@ fn record_of(ctx: &Context, draft: Draft, now: SystemTime, version: u64) -> Reco
     record.expiry = draft.expiry;
     record.owner = draft.owner;
     record.metadata = draft.metadata;
+    record.user_agent_digest = draft.agent;
     record.last_seen = now;
     record
 }

@@ -58,6 +58,9 @@ pub struct Record {
     pub last_seen: SystemTime,
     /// What the layer noted about the client at login, if asked to.
     pub metadata: Option<SessionMetadata>,
+    /// With `SessionLayer::bind_user_agent`: 64 bits of the SHA-256 of the
+    /// `User-Agent` the session is bound to.
+    pub user_agent_digest: Option<u64>,
 }
 
 /// What the layer notes about the client at login when
@@ -89,6 +92,8 @@ struct Wire {
     s: Option<u64>,
     #[serde(default)]
     m: Option<SessionMetadata>,
+    #[serde(default)]
+    g: Option<u64>,
     d: Map<String, Value>,
 }
 
@@ -105,6 +110,8 @@ struct WireRef<'a> {
     s: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     m: Option<&'a SessionMetadata>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    g: Option<u64>,
     d: &'a Map<String, Value>,
 }
 
@@ -160,6 +167,7 @@ impl Record {
             owner: None,
             last_seen: created_at,
             metadata: None,
+            user_agent_digest: None,
         }
     }
 
@@ -178,6 +186,7 @@ impl Record {
             u: self.owner.as_deref(),
             s: unix_millis(self.last_seen),
             m: self.metadata.as_ref(),
+            g: self.user_agent_digest,
             d: &self.data,
         };
         let mut bytes = Vec::with_capacity(64 + self.data.len() * 16);
@@ -216,6 +225,7 @@ impl Record {
                     owner: wire.u,
                     last_seen: wire.s.map_or(created_at, from_millis),
                     metadata: wire.m,
+                    user_agent_digest: wire.g,
                 })
             }
             Some((version, _)) => Err(corrupt(format!("unknown format version {version}"))),
@@ -261,6 +271,7 @@ mod tests {
             user_agent: Some("curl/8".into()),
             ip: Some("192.0.2.7".parse().unwrap()),
         });
+        record.user_agent_digest = Some(u64::MAX - 7);
         record
     }
 

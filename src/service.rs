@@ -66,8 +66,7 @@ where
         };
         let cookies = TokenHeaders::from(request.headers().get_all(source));
         let config = &self.ctx.config;
-        let client = config
-            .login_metadata
+        let client = (config.login_metadata || config.bind_user_agent)
             .then(|| Client::of(&request, config.client_ip_header.as_ref()));
         let session = Session::new(Arc::clone(&self.ctx), cookies, client);
         request.extensions_mut().insert(session.clone());

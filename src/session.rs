@@ -94,6 +94,8 @@ impl Session {
         let ctx = &self.inner.ctx;
         let name = &ctx.config.cookie_name;
         let headers = self.inner.cookies.as_slice();
+        let request_agent = self.request_agent();
+        self.state().request_agent = request_agent;
         match &ctx.backend {
             Backend::Server(store) => {
                 let presented = token::find(&ctx.keyring, &ctx.config.transport, name, headers);
@@ -104,7 +106,8 @@ impl Session {
             }
             #[cfg(feature = "cookie-store")]
             Backend::Sealed(sealer) => {
-                let opened = crate::store::cookie::open_presented(ctx, sealer, headers);
+                let opened = crate::store::cookie::open_presented(ctx, sealer, headers)
+                    .filter(|opened| !self.agent_mismatch(&opened.value));
                 let mut state = self.state();
                 state.origin = Origin::Guest;
                 if let Some(Verified {
@@ -121,16 +124,51 @@ impl Session {
                     state.expiry = record.expiry;
                     state.owner = record.owner;
                     state.metadata = record.metadata;
+                    state.agent = record.user_agent_digest;
                 }
             }
         }
+    }
+
+    /// This request's user agent digest, when sessions are bound to it.
+    fn request_agent(&self) -> Option<u64> {
+        let client = self.inner.client.as_ref()?;
+        self.inner
+            .ctx
+            .config
+            .bind_user_agent
+            .then(|| client.agent_digest())
+    }
+
+    /// Whether `record` is bound to another user agent than this request's
+    /// (only with `bind_user_agent`): then the session ends.
+    fn agent_mismatch(&self, record: &crate::Record) -> bool {
+        let mismatch = match (self.request_agent(), record.user_agent_digest) {
+            (Some(ours), Some(bound)) => ours != bound,
+            _ => false,
+        };
+        if mismatch {
+            tracing::warn!(
+                "session presented with another user agent; it is ended (bind_user_agent)"
+            );
+        }
+        mismatch
     }
 
     async fn load_stored(&self, store: &dyn DynStore, verified: Verified<RandomValue>) {
         let Verified { value, retired } = verified;
         let ctx = &self.inner.ctx;
         let key = SessionKey::digest_of(&value);
-        let loaded = ctx.call(store.load(&key)).await;
+        let mut loaded = ctx.call(store.load(&key)).await;
+        if matches!(&loaded, Ok(Some(record)) if self.agent_mismatch(record)) {
+            if let Err(err) = ctx.call(store.delete(&key)).await {
+                tracing::error!(session = %key.log_id(), error = %err, "could not delete a session bound to another user agent");
+            }
+            ctx.events.emit(|| SessionEvent::Destroyed {
+                handle: Some(key.handle()),
+            });
+            loaded = Ok(None);
+        }
         let mut state = self.state();
         match loaded {
             Err(err) => {
@@ -174,6 +212,7 @@ impl Session {
                 state.expiry = record.expiry;
                 state.owner = record.owner;
                 state.metadata = record.metadata;
+                state.agent = record.user_agent_digest;
             }
         }
     }
@@ -317,6 +356,15 @@ impl Session {
     /// Ends the session: the same as [`Session::destroy`].
     pub fn logout(&self) {
         self.destroy();
+    }
+
+    /// The public handle of the stored session this request loaded, as
+    /// [`UserIndex`](crate::UserIndex) lists it: pass it to `revoke_others`
+    /// for "log out everywhere else". `None` for a guest, a session of the
+    /// cookie store, or before loading. After `login` or `cycle_id` the
+    /// session gets a new handle once the response is sent.
+    pub fn handle(&self) -> Option<crate::SessionHandle> {
+        self.stored_handle()
     }
 
     /// The user the session belongs to ([`Session::login`]), if any.

@@ -70,6 +70,11 @@ pub(crate) struct State {
     pub(crate) login: bool,
     /// What was noted about the client at login.
     pub(crate) metadata: Option<SessionMetadata>,
+    /// The user agent the loaded session is bound to.
+    pub(crate) agent: Option<u64>,
+    /// This request's user agent, with `bind_user_agent`: what every write
+    /// binds the session to.
+    pub(crate) request_agent: Option<u64>,
 }
 
 impl State {
@@ -88,6 +93,8 @@ impl State {
             owner: None,
             login: false,
             metadata: None,
+            agent: None,
+            request_agent: None,
         }
     }
 

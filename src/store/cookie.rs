@@ -250,6 +250,7 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
     record.expiry = state.expiry;
     record.owner = state.owner;
     record.metadata = state.metadata;
+    record.user_agent_digest = state.request_agent.or(state.agent);
     record.last_seen = now;
     let value = sealer.seal(&ctx.config.cookie_name, &record)?;
     if let Some(event) = event {
