@@ -15,7 +15,9 @@ mod store_key;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub(crate) use find::{Presented, TokenHeaders, Verified, find, find_with};
+#[cfg(feature = "cookie-store")]
+pub(crate) use find::find_with;
+pub(crate) use find::{Presented, TokenHeaders, Verified, find};
 pub use handle::SessionHandle;
 pub(crate) use id::RandomValue;
 #[cfg(all(test, feature = "cookie-store"))]
