@@ -159,15 +159,18 @@ impl Session {
         let Verified { value, retired } = verified;
         let ctx = &self.inner.ctx;
         let key = SessionKey::digest_of(&value);
-        let mut loaded = ctx.call(store.load(&key)).await;
+        let loaded = ctx.call(store.load(&key)).await;
         if matches!(&loaded, Ok(Some(record)) if self.agent_mismatch(record)) {
-            if let Err(err) = ctx.call(store.delete(&key)).await {
-                tracing::error!(session = %key.log_id(), error = %err, "could not delete a session bound to another user agent");
+            match ctx.call(store.delete(&key)).await {
+                Ok(_) => ctx.events.emit(|| SessionEvent::Destroyed {
+                    handle: Some(key.handle()),
+                }),
+                Err(err) => {
+                    tracing::error!(session = %key.log_id(), error = %err, "could not delete a session bound to another user agent");
+                }
             }
-            ctx.events.emit(|| SessionEvent::Destroyed {
-                handle: Some(key.handle()),
-            });
-            loaded = Ok(None);
+            self.state().origin = Origin::Guest;
+            return;
         }
         let mut state = self.state();
         match loaded {

@@ -7,6 +7,7 @@ use sessionware::MemoryStore;
 
 conformance_suite!(async { MemoryStore::new() });
 accounts_suite!(async { MemoryStore::new() });
+features_suite!(async { MemoryStore::new() });
 
 #[test]
 fn suite_keys_are_distinct() {

@@ -83,6 +83,7 @@ async fn store() -> TestStore {
 
 conformance_suite!(store());
 accounts_suite!(store());
+features_suite!(store());
 
 #[tokio::test]
 async fn health_answers() {

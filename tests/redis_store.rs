@@ -49,6 +49,7 @@ async fn store() -> RedisStore {
 
 conformance_suite!(store(), native_expiry);
 accounts_suite!(store());
+features_suite!(store());
 
 /// A connection of the test's own, straight to Redis, to look at the keys.
 async fn direct() -> MultiplexedConnection {

@@ -61,6 +61,7 @@ async fn store() -> SqliteStore {
 
 conformance_suite!(store());
 accounts_suite!(store());
+features_suite!(store());
 
 /// A connection of our own to the same file, to look at or lock it.
 async fn raw(path: &Path) -> SqliteConnection {

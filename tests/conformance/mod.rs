@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod accounts;
+pub mod features;
 
 use std::collections::HashSet;
 use std::sync::Arc;
