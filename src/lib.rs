@@ -102,6 +102,7 @@ mod event;
 mod extract;
 mod future;
 mod layer;
+mod load;
 mod persist;
 mod record;
 mod service;

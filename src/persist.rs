@@ -3,14 +3,14 @@
 use std::time::{Duration, SystemTime};
 
 use cookie::Cookie;
-use serde_json::{Map, Value};
 
 use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
 use crate::event::SessionEvent;
 use crate::layer::Context;
-use crate::record::{Record, SessionMetadata};
+use crate::record::Record;
 use crate::session::{Origin, Session, State, Stored};
+use crate::state::Draft;
 use crate::store::{Backend, DynStore, SaveOutcome};
 use crate::token::{SessionKey, sign};
 
@@ -73,7 +73,7 @@ pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
                 agent: state.request_agent,
             };
             let (action, key) = create(ctx, store, draft, now).await?;
-            cap_sessions(ctx, owner.as_deref(), &key).await;
+            crate::user_index::cap_sessions(ctx, owner.as_deref(), &key).await;
             Ok(action)
         }
         Origin::Stored(stored) => persist_stored(ctx, store, &state, stored).await,
@@ -270,38 +270,9 @@ async fn cycle(
         new: Some(new_key.handle()),
     });
     if state.login {
-        cap_sessions(ctx, owner.as_deref(), &new_key).await;
+        crate::user_index::cap_sessions(ctx, owner.as_deref(), &new_key).await;
     }
     Ok(action)
-}
-
-/// After a login: with `max_sessions_per_user`, revokes the user's least
-/// recently seen sessions beyond the cap, never `new` (catalogue #40). A
-/// failure is logged; the login stands.
-async fn cap_sessions(ctx: &Context, owner: Option<&str>, new: &SessionKey) {
-    let (Some(user), Some(max)) = (owner, ctx.config.max_sessions_per_user) else {
-        return;
-    };
-    let Some(index) = ctx.backend.index() else {
-        return;
-    };
-    let new = new.handle();
-    let evict = async {
-        // Most recently seen first; the new session is kept whatever its rank.
-        let sessions = index.sessions_of(user).await?;
-        let older = sessions.iter().filter(|info| info.handle != new);
-        for info in older.skip(max.saturating_sub(1)) {
-            index.revoke_one(user, &info.handle).await?;
-            ctx.events.emit(|| SessionEvent::Revoked {
-                handle: info.handle,
-            });
-            tracing::info!(session = %info.handle, "session evicted: max_sessions_per_user reached");
-        }
-        Ok::<(), Error>(())
-    };
-    if let Err(err) = ctx.call(evict).await {
-        tracing::error!(error = %err, "could not enforce max_sessions_per_user");
-    }
 }
 
 /// Stores the draft under a fresh id, never overwriting another session,
@@ -346,50 +317,6 @@ async fn create_quietly(
             "{MAX_CREATE_ATTEMPTS} fresh ids were all taken; is the random generator broken?"
         )),
     )
-}
-
-/// What the next version of a record holds, before its deadline is set.
-struct Draft {
-    data: Map<String, Value>,
-    expiry: Option<Expiry>,
-    created_at: SystemTime,
-    owner: Option<String>,
-    metadata: Option<SessionMetadata>,
-    agent: Option<u64>,
-}
-
-impl Draft {
-    /// The session as this request left it.
-    fn of(state: &State, stored: &Stored) -> Self {
-        Self {
-            data: state.data.clone(),
-            expiry: state.expiry,
-            created_at: stored.created_at,
-            owner: state.owner.clone(),
-            metadata: state.metadata.clone(),
-            agent: state.request_agent.or(state.agent),
-        }
-    }
-
-    /// This request's changes on top of a fresher copy of the record.
-    fn merged(state: &State, current: Record) -> Self {
-        Self {
-            data: state.merge_onto(current.data),
-            expiry: if state.expiry_changed {
-                state.expiry
-            } else {
-                current.expiry
-            },
-            created_at: current.created_at,
-            owner: current.owner,
-            metadata: current.metadata,
-            agent: state.request_agent.or(current.user_agent_digest),
-        }
-    }
-
-    fn is_blank(&self) -> bool {
-        self.data.is_empty() && self.owner.is_none()
-    }
 }
 
 fn record_of(ctx: &Context, draft: Draft, now: SystemTime, version: u64) -> Record {

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -11,14 +10,10 @@ use tokio::sync::OnceCell;
 use crate::client::Client;
 use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
-use crate::event::{RejectionReason, SessionEvent};
 use crate::layer::Context;
 use crate::record::{entry_len, json_len};
-#[cfg(feature = "cookie-store")]
-pub(crate) use crate::state::Sealed;
 pub(crate) use crate::state::{Origin, State, Stored};
-use crate::store::{Backend, DynStore};
-use crate::token::{self, RandomValue, SessionKey, TokenHeaders, Verified};
+use crate::token::TokenHeaders;
 
 /// The session of the current request.
 ///
@@ -92,132 +87,14 @@ impl Session {
 
     async fn load_once(&self) {
         let ctx = &self.inner.ctx;
-        let name = &ctx.config.cookie_name;
-        let headers = self.inner.cookies.as_slice();
-        let request_agent = self.request_agent();
-        self.state().request_agent = request_agent;
-        match &ctx.backend {
-            Backend::Server(store) => {
-                let presented = token::find(&ctx.keyring, &ctx.config.transport, name, headers);
-                match ctx.accept(presented) {
-                    Some(verified) => self.load_stored(store.as_ref(), verified).await,
-                    None => self.state().origin = Origin::Guest,
-                }
-            }
-            #[cfg(feature = "cookie-store")]
-            Backend::Sealed(sealer) => {
-                let opened = crate::store::cookie::open_presented(ctx, sealer, headers)
-                    .filter(|opened| !self.agent_mismatch(&opened.value));
-                let mut state = self.state();
-                state.origin = Origin::Guest;
-                if let Some(Verified {
-                    value: record,
-                    retired,
-                }) = opened
-                {
-                    state.origin = Origin::Sealed(Sealed {
-                        created_at: record.created_at,
-                        expires_at: record.expires_at,
-                        reseal: retired,
-                    });
-                    state.data = record.data;
-                    state.expiry = record.expiry;
-                    state.owner = record.owner;
-                    state.metadata = record.metadata;
-                    state.agent = record.user_agent_digest;
-                }
-            }
-        }
-    }
-
-    /// This request's user agent digest, when sessions are bound to it.
-    fn request_agent(&self) -> Option<u64> {
-        let client = self.inner.client.as_ref()?;
-        self.inner
-            .ctx
-            .config
-            .bind_user_agent
-            .then(|| client.agent_digest())
-    }
-
-    /// Whether `record` is bound to another user agent than this request's
-    /// (only with `bind_user_agent`): then the session ends.
-    fn agent_mismatch(&self, record: &crate::Record) -> bool {
-        let mismatch = match (self.request_agent(), record.user_agent_digest) {
-            (Some(ours), Some(bound)) => ours != bound,
-            _ => false,
-        };
-        if mismatch {
-            tracing::warn!(
-                "session presented with another user agent; it is ended (bind_user_agent)"
-            );
-        }
-        mismatch
-    }
-
-    async fn load_stored(&self, store: &dyn DynStore, verified: Verified<RandomValue>) {
-        let Verified { value, retired } = verified;
-        let ctx = &self.inner.ctx;
-        let key = SessionKey::digest_of(&value);
-        let loaded = ctx.call(store.load(&key)).await;
-        if matches!(&loaded, Ok(Some(record)) if self.agent_mismatch(record)) {
-            match ctx.call(store.delete(&key)).await {
-                Ok(_) => ctx.events.emit(|| SessionEvent::Destroyed {
-                    handle: Some(key.handle()),
-                }),
-                Err(err) => {
-                    tracing::error!(session = %key.log_id(), error = %err, "could not delete a session bound to another user agent");
-                }
-            }
-            self.state().origin = Origin::Guest;
-            return;
-        }
-        let mut state = self.state();
-        match loaded {
-            Err(err) => {
-                tracing::warn!(session = %key.log_id(), error = %err, "session load failed; serving a degraded guest session");
-                state.origin = Origin::Degraded;
-                ctx.events.emit(|| SessionEvent::LoadFailed {
-                    handle: key.handle(),
-                });
-            }
-            Ok(None) => {
-                tracing::debug!(session = %key.log_id(), "unknown session; serving a guest session");
-                state.origin = Origin::Guest;
-                ctx.events.emit_rejected(RejectionReason::Unknown);
-            }
-            Ok(Some(record))
-                if ctx.config.has_ended(
-                    record.created_at,
-                    record.expires_at,
-                    SystemTime::now(),
-                ) =>
-            {
-                tracing::debug!(session = %key.log_id(), "expired session; serving a guest session");
-                state.origin = Origin::Guest;
-                ctx.events.emit(|| SessionEvent::Expired {
-                    handle: Some(key.handle()),
-                });
-            }
-            Ok(Some(record)) => {
-                ctx.events.emit_routine(|| SessionEvent::Loaded {
-                    handle: Some(key.handle()),
-                });
-                state.origin = Origin::Stored(Stored {
-                    value,
-                    key,
-                    version: record.version,
-                    created_at: record.created_at,
-                    expires_at: record.expires_at,
-                    resign: retired,
-                });
-                state.data = record.data;
-                state.expiry = record.expiry;
-                state.owner = record.owner;
-                state.metadata = record.metadata;
-                state.agent = record.user_agent_digest;
-            }
-        }
+        let request_agent = self
+            .inner
+            .client
+            .as_ref()
+            .filter(|_| ctx.config.bind_user_agent)
+            .map(Client::agent_digest);
+        let state = crate::load::load(ctx, self.inner.cookies.as_slice(), request_agent).await;
+        *self.state() = state;
     }
 
     /// Runs `f` on the loaded state; before loading it logs and returns `None`.

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use serde_json::{Map, Value};
 
 use crate::config::Expiry;
-use crate::record::SessionMetadata;
+use crate::record::{Record, SessionMetadata};
 use crate::token::{RandomValue, SessionKey};
 
 /// Where the session's data came from.
@@ -124,5 +124,49 @@ impl State {
             };
         }
         base
+    }
+}
+
+/// What the next version of a record holds, before its deadline is set.
+pub(crate) struct Draft {
+    pub(crate) data: Map<String, Value>,
+    pub(crate) expiry: Option<Expiry>,
+    pub(crate) created_at: SystemTime,
+    pub(crate) owner: Option<String>,
+    pub(crate) metadata: Option<SessionMetadata>,
+    pub(crate) agent: Option<u64>,
+}
+
+impl Draft {
+    /// The session as this request left it.
+    pub(crate) fn of(state: &State, stored: &Stored) -> Self {
+        Self {
+            data: state.data.clone(),
+            expiry: state.expiry,
+            created_at: stored.created_at,
+            owner: state.owner.clone(),
+            metadata: state.metadata.clone(),
+            agent: state.request_agent.or(state.agent),
+        }
+    }
+
+    /// This request's changes on top of a fresher copy of the record.
+    pub(crate) fn merged(state: &State, current: Record) -> Self {
+        Self {
+            data: state.merge_onto(current.data),
+            expiry: if state.expiry_changed {
+                state.expiry
+            } else {
+                current.expiry
+            },
+            created_at: current.created_at,
+            owner: current.owner,
+            metadata: current.metadata,
+            agent: state.request_agent.or(current.user_agent_digest),
+        }
+    }
+
+    pub(crate) fn is_blank(&self) -> bool {
+        self.data.is_empty() && self.owner.is_none()
     }
 }

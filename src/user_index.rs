@@ -12,6 +12,8 @@ use std::pin::Pin;
 use std::time::SystemTime;
 
 use crate::error::Error;
+use crate::event::SessionEvent;
+use crate::layer::Context;
 use crate::record::{Record, SessionMetadata};
 use crate::store::SessionStore;
 use crate::token::{SessionHandle, SessionKey};
@@ -216,5 +218,34 @@ impl<S: UserIndex> ErasedUserIndex for S {
     }
     fn revoke_one<'a>(&'a self, user: &'a str, handle: &'a SessionHandle) -> IndexFuture<'a, bool> {
         Box::pin(self.revoke(user, handle))
+    }
+}
+
+/// After a login: with `max_sessions_per_user`, revokes the user's least
+/// recently seen sessions beyond the cap, never `new` (catalogue #40). A
+/// failure is logged; the login stands.
+pub(crate) async fn cap_sessions(ctx: &Context, owner: Option<&str>, new: &SessionKey) {
+    let (Some(user), Some(max)) = (owner, ctx.config.max_sessions_per_user) else {
+        return;
+    };
+    let Some(index) = ctx.backend.index() else {
+        return;
+    };
+    let new = new.handle();
+    let evict = async {
+        // Most recently seen first; the new session is kept whatever its rank.
+        let sessions = index.sessions_of(user).await?;
+        let older = sessions.iter().filter(|info| info.handle != new);
+        for info in older.skip(max.saturating_sub(1)) {
+            index.revoke_one(user, &info.handle).await?;
+            ctx.events.emit(|| SessionEvent::Revoked {
+                handle: info.handle,
+            });
+            tracing::info!(session = %info.handle, "session evicted: max_sessions_per_user reached");
+        }
+        Ok::<(), Error>(())
+    };
+    if let Err(err) = ctx.call(evict).await {
+        tracing::error!(error = %err, "could not enforce max_sessions_per_user");
     }
 }

@@ -1,0 +1,135 @@
+//! The one load of a request: find and verify the token, read the record,
+//! and turn what was found into the session's state. Whatever is off (no
+//! token, a refused one, an unknown, expired or foreign-bound session, a
+//! store failure) gives a guest, never an error.
+
+use std::time::SystemTime;
+
+use http::HeaderValue;
+
+use crate::event::{RejectionReason, SessionEvent};
+use crate::layer::Context;
+use crate::record::Record;
+#[cfg(feature = "cookie-store")]
+use crate::state::Sealed;
+use crate::state::{Origin, State, Stored};
+use crate::store::{Backend, DynStore};
+use crate::token::{self, RandomValue, SessionKey, Verified};
+
+/// Loads the session of a request presenting `headers` (its token headers).
+/// `request_agent` is the request's user-agent digest when sessions are
+/// bound to it.
+pub(crate) async fn load(
+    ctx: &Context,
+    headers: &[HeaderValue],
+    request_agent: Option<u64>,
+) -> State {
+    let mut state = State::unloaded();
+    state.request_agent = request_agent;
+    state.origin = Origin::Guest;
+    let name = &ctx.config.cookie_name;
+    match &ctx.backend {
+        Backend::Server(store) => {
+            let presented = token::find(&ctx.keyring, &ctx.config.transport, name, headers);
+            if let Some(verified) = ctx.accept(presented) {
+                load_stored(ctx, store.as_ref(), verified, &mut state).await;
+            }
+        }
+        #[cfg(feature = "cookie-store")]
+        Backend::Sealed(sealer) => {
+            let opened = crate::store::cookie::open_presented(ctx, sealer, headers)
+                .filter(|opened| !agent_mismatch(request_agent, &opened.value));
+            if let Some(Verified { value, retired }) = opened {
+                let origin = Origin::Sealed(Sealed {
+                    created_at: value.created_at,
+                    expires_at: value.expires_at,
+                    reseal: retired,
+                });
+                adopt(&mut state, origin, value);
+            }
+        }
+    }
+    state
+}
+
+async fn load_stored(
+    ctx: &Context,
+    store: &dyn DynStore,
+    verified: Verified<RandomValue>,
+    state: &mut State,
+) {
+    let Verified { value, retired } = verified;
+    let key = SessionKey::digest_of(&value);
+    let record = match ctx.call(store.load(&key)).await {
+        Err(err) => {
+            tracing::warn!(session = %key.log_id(), error = %err, "session load failed; serving a degraded guest session");
+            state.origin = Origin::Degraded;
+            ctx.events.emit(|| SessionEvent::LoadFailed {
+                handle: key.handle(),
+            });
+            return;
+        }
+        Ok(None) => {
+            tracing::debug!(session = %key.log_id(), "unknown session; serving a guest session");
+            ctx.events.emit_rejected(RejectionReason::Unknown);
+            return;
+        }
+        Ok(Some(record)) => record,
+    };
+    if ctx
+        .config
+        .has_ended(record.created_at, record.expires_at, SystemTime::now())
+    {
+        tracing::debug!(session = %key.log_id(), "expired session; serving a guest session");
+        ctx.events.emit(|| SessionEvent::Expired {
+            handle: Some(key.handle()),
+        });
+        return;
+    }
+    if agent_mismatch(state.request_agent, &record) {
+        match ctx.call(store.delete(&key)).await {
+            Ok(_) => ctx.events.emit(|| SessionEvent::Destroyed {
+                handle: Some(key.handle()),
+            }),
+            Err(err) => {
+                tracing::error!(session = %key.log_id(), error = %err, "could not delete a session bound to another user agent");
+            }
+        }
+        return;
+    }
+    ctx.events.emit_routine(|| SessionEvent::Loaded {
+        handle: Some(key.handle()),
+    });
+    let origin = Origin::Stored(Stored {
+        value,
+        key,
+        version: record.version,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        resign: retired,
+    });
+    adopt(state, origin, record);
+}
+
+/// The loaded record becomes the session's state.
+fn adopt(state: &mut State, origin: Origin, record: Record) {
+    state.origin = origin;
+    state.data = record.data;
+    state.expiry = record.expiry;
+    state.owner = record.owner;
+    state.metadata = record.metadata;
+    state.agent = record.user_agent_digest;
+}
+
+/// Whether `record` is bound to another user agent than the request's (only
+/// with `bind_user_agent`): then the session ends.
+fn agent_mismatch(request_agent: Option<u64>, record: &Record) -> bool {
+    let mismatch = matches!(
+        (request_agent, record.user_agent_digest),
+        (Some(ours), Some(bound)) if ours != bound
+    );
+    if mismatch {
+        tracing::warn!("session presented with another user agent; it is ended (bind_user_agent)");
+    }
+    mismatch
+}
