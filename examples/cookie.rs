@@ -20,8 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::{get, post};
-use rand::TryRngCore as _;
-use sessionware::{CookieStore, Expiry, Session, SessionError, SessionLayer};
+use sessionware::{CookieStore, Expiry, Session, SessionError, SessionLayer, insecure_dev_secret};
 
 async fn show(session: Session) -> Result<String, SessionError> {
     let cart: Vec<String> = session.get("cart")?.unwrap_or_default();
@@ -45,16 +44,14 @@ async fn checkout(session: Session) -> Result<String, SessionError> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secret = match std::env::var("SESSIONWARE_SECRET") {
-        Ok(secret) => secret.into_bytes(),
-        Err(_) => {
-            let mut secret = vec![0u8; 64];
-            rand::rngs::OsRng.try_fill_bytes(&mut secret)?;
-            secret
-        }
+    // With SESSIONWARE_SECRET (hex or base64) sessions stay valid across
+    // restarts; without it, a random secret is drawn (with a warning).
+    let layer = match std::env::var_os("SESSIONWARE_SECRET") {
+        Some(_) => SessionLayer::from_env(CookieStore::new())?,
+        None => SessionLayer::new(CookieStore::new(), insecure_dev_secret()),
     };
     // Plain HTTP on localhost for the demo; keep the default (true) in production.
-    let layer = SessionLayer::new(CookieStore::new(), secret)
+    let layer = layer
         .secure(false)
         .expiry(Expiry::OnInactivity(Duration::from_secs(30 * 60)));
     layer.validate()?;

@@ -6,14 +6,15 @@
 //! curl -c jar -b jar http://127.0.0.1:3000
 //! ```
 //!
-//! The secret comes from `SESSIONWARE_SECRET` (128 hex characters) if set;
-//! otherwise a random one is drawn at start, so sessions end with the process.
+//! With `SESSIONWARE_SECRET` set (hex or base64, at least 32 bytes), the
+//! layer comes from the environment (`SessionLayer::from_env`); otherwise a
+//! random secret is drawn at start (with a warning), so sessions end with the
+//! process.
 
 use std::net::SocketAddr;
 
 use axum::{Router, routing::get};
-use rand::TryRngCore as _;
-use sessionware::{MemoryStore, Session, SessionError, SessionLayer};
+use sessionware::{MemoryStore, Session, SessionError, SessionLayer, insecure_dev_secret};
 
 async fn count(session: Session) -> Result<String, SessionError> {
     let n: u64 = session.get("n")?.unwrap_or(0);
@@ -21,30 +22,15 @@ async fn count(session: Session) -> Result<String, SessionError> {
     Ok(format!("You have been here {n} times before.\n"))
 }
 
-/// The secret from `SESSIONWARE_SECRET`, or 64 fresh random bytes.
-fn secret() -> Vec<u8> {
-    if let Ok(hex) = std::env::var("SESSIONWARE_SECRET") {
-        let bytes: Option<Vec<u8>> = (0..hex.len())
-            .step_by(2)
-            .map(|i| {
-                hex.get(i..i + 2)
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            })
-            .collect();
-        return bytes.expect("SESSIONWARE_SECRET must be hexadecimal");
-    }
-    let mut secret = vec![0u8; 64];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut secret)
-        .expect("the OS random generator works");
-    secret
-}
-
 #[tokio::main]
 async fn main() {
-    let layer = SessionLayer::new(MemoryStore::new(), secret())
-        // Plain HTTP on localhost for the demo; keep the default (true) in production.
-        .secure(false);
+    let store = MemoryStore::new();
+    let layer = match std::env::var_os("SESSIONWARE_SECRET") {
+        Some(_) => SessionLayer::from_env(store).unwrap_or_else(|err| panic!("{err}")),
+        None => SessionLayer::new(store, insecure_dev_secret()),
+    }
+    // Plain HTTP on localhost for the demo; keep the default (true) in production.
+    .secure(false);
     let app = Router::new().route("/", get(count)).layer(layer);
 
     let addr = SocketAddr::from(([127, 0, 0, 1], 3000));

@@ -1,5 +1,5 @@
-//! Form login with `cycle_id` (against session fixation), a page that shows
-//! the user, and a logout that destroys the session.
+//! Form login with `Session::login` (a fresh id against session fixation),
+//! a page that shows the user, and a logout that ends the session.
 //!
 //! ```sh
 //! cargo run --example login
@@ -11,9 +11,8 @@ use std::net::SocketAddr;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use rand::TryRngCore as _;
 use serde::Deserialize;
-use sessionware::{MemoryStore, Session, SessionError, SessionLayer};
+use sessionware::{MemoryStore, Session, SessionError, SessionLayer, insecure_dev_secret};
 
 #[derive(Deserialize)]
 struct Credentials {
@@ -22,7 +21,7 @@ struct Credentials {
 }
 
 async fn home(session: Session) -> Result<Html<String>, SessionError> {
-    let page = match session.get::<String>("user")? {
+    let page = match session.user() {
         Some(user) => format!(
             "<p>Signed in as <b>{}</b>.</p>\
              <form method=post action=/logout><button>Log out</button></form>",
@@ -43,16 +42,15 @@ async fn login(
     if credentials.password != "ferris" || credentials.name.is_empty() {
         return Ok((axum::http::StatusCode::UNAUTHORIZED, "wrong password").into_response());
     }
-    // Drop anything a previous user left, then move to a fresh id: a cookie
-    // planted before login is worthless afterwards.
-    session.clear();
-    session.insert("user", credentials.name)?;
-    session.cycle_id();
+    // Binds the session to the user and moves it to a fresh id: a cookie
+    // planted before login is worthless afterwards, and another user's data
+    // is cleared first.
+    session.login(credentials.name);
     Ok(Redirect::to("/").into_response())
 }
 
 async fn logout(session: Session) -> Redirect {
-    session.destroy();
+    session.logout();
     Redirect::to("/")
 }
 
@@ -64,11 +62,7 @@ fn escape(text: &str) -> String {
 
 #[tokio::main]
 async fn main() {
-    let mut secret = vec![0u8; 64];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut secret)
-        .expect("the OS random generator works");
-    let layer = SessionLayer::new(MemoryStore::new(), secret)
+    let layer = SessionLayer::new(MemoryStore::new(), insecure_dev_secret())
         // Plain HTTP on localhost for the demo; keep the default (true) in production.
         .secure(false);
     let app = Router::new()

@@ -11,8 +11,9 @@
 use std::time::Duration;
 
 use axum::{Router, routing::get};
-use rand::TryRngCore as _;
-use sessionware::{CleanupTask, PostgresStore, Session, SessionError, SessionLayer};
+use sessionware::{
+    CleanupTask, PostgresStore, Session, SessionError, SessionLayer, insecure_dev_secret,
+};
 
 async fn count(session: Session) -> Result<String, SessionError> {
     let n: u64 = session.get("n")?.unwrap_or(0);
@@ -33,16 +34,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Postgres keeps expired rows until they are deleted.
     let _cleanup = CleanupTask::spawn(store.clone(), Duration::from_secs(300));
 
-    let secret = match std::env::var("SESSIONWARE_SECRET") {
-        Ok(secret) => secret.into_bytes(),
-        Err(_) => {
-            let mut secret = vec![0u8; 64];
-            rand::rngs::OsRng.try_fill_bytes(&mut secret)?;
-            secret
-        }
+    // With SESSIONWARE_SECRET (hex or base64) sessions stay valid across
+    // restarts; without it, a random secret is drawn (with a warning).
+    let layer = match std::env::var_os("SESSIONWARE_SECRET") {
+        Some(_) => SessionLayer::from_env(store)?,
+        None => SessionLayer::new(store, insecure_dev_secret()),
     };
     // Plain HTTP on localhost for the demo; keep the default (true) in production.
-    let layer = SessionLayer::new(store, secret).secure(false);
+    let layer = layer.secure(false);
     let app = Router::new().route("/", get(count)).layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("postgres counter listening on http://127.0.0.1:3000");

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,7 +11,7 @@ use axum::extract::Path;
 use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{routes, secret, send, send_with};
+use common::{Captured, routes, secret, send, send_with};
 use http::StatusCode;
 use sessionware::{CookieStore, Expiry, Session, SessionLayer, rejected_cookie_count};
 
@@ -93,8 +91,8 @@ async fn an_idle_deadline_is_pushed_back_by_resealing() {
 /// Set-Cookie (the browser keeps its previous cookie) and logs the size.
 #[tokio::test]
 async fn case_66_an_oversized_session_is_a_500_never_a_truncated_cookie() {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let writer = Captured(buffer.clone());
+    let captured = Captured::default();
+    let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
         .with_ansi(false)
@@ -113,24 +111,11 @@ async fn case_66_an_oversized_session_is_a_500_never_a_truncated_cookie() {
     assert!(big.body.is_empty(), "{}", big.body);
     assert_eq!(big.set_cookie(), None);
     assert_eq!(big.header("cache-control"), Some("no-store"));
-    let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("session is too big for a cookie"), "{logs}");
     assert!(logs.contains("limit of 4096"), "{logs}");
     // The cookie the browser kept still holds the last session that fitted.
     assert_eq!(send(&app, "/get", Some(&kept)).await.body, "Some(1)");
-}
-
-#[derive(Clone)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Catalogue #67, the expected result written down: a cookie store cannot

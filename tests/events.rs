@@ -5,31 +5,17 @@
 mod common;
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use common::{Faults, FaultyStore, routes, secret, send, send_with};
+use common::{EventLog, Faults, FaultyStore, recorded, routes, secret, send, send_with, take};
 use sessionware::{
     Expiry, Keyring, RejectionReason, Session, SessionEvent, SessionHandle, SessionLayer,
 };
 use sha2::Digest as _;
 
-type Log = Arc<Mutex<Vec<SessionEvent>>>;
-
-fn recorded(layer: SessionLayer) -> (SessionLayer, Log) {
-    let log = Log::default();
-    let sink = log.clone();
-    let layer = layer.on_event(move |event| sink.lock().unwrap().push(event.clone()));
-    (layer, log)
-}
-
-fn take(log: &Log) -> Vec<SessionEvent> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
-
-fn app_with(store: &FaultyStore) -> (Router, Log) {
+fn app_with(store: &FaultyStore) -> (Router, EventLog) {
     let (layer, log) = recorded(SessionLayer::new(store.clone(), secret()));
     let app = routes()
         .route(

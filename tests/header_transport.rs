@@ -5,9 +5,8 @@
 mod common;
 
 use axum::Router;
-use axum::body::Body;
-use common::{FaultyStore, Reply, routes, secret, send_request};
-use http::{HeaderName, Request};
+use common::{FaultyStore, Reply, routes, secret, send_headers};
+use http::HeaderName;
 use sessionware::{Keyring, SessionLayer};
 
 const TOKEN: HeaderName = HeaderName::from_static("session-token");
@@ -16,16 +15,8 @@ fn bearer_app(store: &FaultyStore) -> Router {
     routes().layer(SessionLayer::new(store.clone(), secret()).bearer_token(TOKEN))
 }
 
-async fn call(app: &Router, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut request = Request::builder().uri(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    send_request(app, request.body(Body::empty()).unwrap()).await
-}
-
 async fn with_token(app: &Router, path: &str, token: &str) -> Reply {
-    call(app, path, &[("authorization", &format!("Bearer {token}"))]).await
+    send_headers(app, path, &[("authorization", &format!("Bearer {token}"))]).await
 }
 
 fn issued(reply: &Reply) -> String {
@@ -39,7 +30,7 @@ fn issued(reply: &Reply) -> String {
 async fn a_bearer_token_carries_the_session_and_no_cookie_is_involved() {
     let store = FaultyStore::default();
     let app = bearer_app(&store);
-    let first = call(&app, "/insert", &[]).await;
+    let first = send_headers(&app, "/insert", &[]).await;
     assert_eq!(first.body, "1");
     assert!(first.set_cookies().is_empty(), "no cookie in header mode");
     assert_eq!(first.header("cache-control"), Some("no-store"));
@@ -55,9 +46,9 @@ async fn a_bearer_token_carries_the_session_and_no_cookie_is_involved() {
         "an unchanged token is not resent"
     );
     // The token is not accepted as a cookie, nor under another scheme.
-    let as_cookie = call(&app, "/get", &[("cookie", &format!("id={token}"))]).await;
+    let as_cookie = send_headers(&app, "/get", &[("cookie", &format!("id={token}"))]).await;
     assert_eq!(as_cookie.body, "None");
-    let basic = call(
+    let basic = send_headers(
         &app,
         "/get",
         &[("authorization", &format!("Basic {token}"))],
@@ -72,7 +63,7 @@ async fn a_bearer_token_carries_the_session_and_no_cookie_is_involved() {
 async fn cycled_and_destroyed_tokens_are_dead() {
     let store = FaultyStore::default();
     let app = bearer_app(&store);
-    let token = issued(&call(&app, "/insert", &[]).await);
+    let token = issued(&send_headers(&app, "/insert", &[]).await);
     let cycled = issued(&with_token(&app, "/cycle", &token).await);
     assert_ne!(cycled, token);
     assert_eq!(with_token(&app, "/get", &token).await.body, "None");
@@ -91,8 +82,8 @@ async fn cycled_and_destroyed_tokens_are_dead() {
 async fn hostile_tokens_are_guests_before_the_store() {
     let store = FaultyStore::default();
     let app = bearer_app(&store);
-    let token = issued(&call(&app, "/insert", &[]).await);
-    let other = issued(&call(&app, "/insert", &[]).await);
+    let token = issued(&send_headers(&app, "/insert", &[]).await);
+    let other = issued(&send_headers(&app, "/insert", &[]).await);
     let before = store.faults.lookups();
     let mut forged = token.clone().into_bytes();
     forged[50] = if forged[50] == b'A' { b'B' } else { b'A' };
@@ -105,7 +96,7 @@ async fn hostile_tokens_are_guests_before_the_store() {
             "{bad:?}"
         );
     }
-    let doubled = call(
+    let doubled = send_headers(
         &app,
         "/get",
         &[
@@ -123,11 +114,13 @@ async fn a_custom_header_carries_the_token_both_ways() {
     let store = FaultyStore::default();
     let name = HeaderName::from_static("x-session");
     let app = routes().layer(SessionLayer::new(store.clone(), secret()).token_header(name));
-    let first = call(&app, "/insert", &[]).await;
+    let first = send_headers(&app, "/insert", &[]).await;
     let token = first.header("x-session").unwrap().to_owned();
     assert_eq!(first.header("vary"), Some("x-session"));
     assert_eq!(
-        call(&app, "/get", &[("x-session", &token)]).await.body,
+        send_headers(&app, "/get", &[("x-session", &token)])
+            .await
+            .body,
         "Some(1)"
     );
 }
@@ -139,7 +132,7 @@ async fn a_token_under_a_retired_secret_is_reissued_in_the_header() {
     let store = FaultyStore::default();
     let old: Vec<u8> = secret().iter().map(|b| b ^ 0x3c).collect();
     let old_app = routes().layer(SessionLayer::new(store.clone(), &old).bearer_token(TOKEN));
-    let token = issued(&call(&old_app, "/insert", &[]).await);
+    let token = issued(&send_headers(&old_app, "/insert", &[]).await);
     let keyring = Keyring::new(secret()).unwrap().retired(&old).unwrap();
     let app =
         routes().layer(SessionLayer::with_keyring(store.clone(), keyring).bearer_token(TOKEN));
@@ -160,6 +153,6 @@ async fn a_token_under_a_retired_secret_is_reissued_in_the_header() {
 async fn the_cookie_store_seals_into_the_header_too() {
     let app = routes()
         .layer(SessionLayer::new(sessionware::CookieStore::new(), secret()).bearer_token(TOKEN));
-    let token = issued(&call(&app, "/insert", &[]).await);
+    let token = issued(&send_headers(&app, "/insert", &[]).await);
     assert_eq!(with_token(&app, "/insert", &token).await.body, "2");
 }

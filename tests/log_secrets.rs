@@ -4,31 +4,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use base64::Engine as _;
-use common::{Faults, FaultyStore, routes, secret, send};
+use common::{Captured, Faults, FaultyStore, routes, secret, send};
 use sessionware::SessionLayer;
 use sha2::Digest as _;
 
-#[derive(Clone)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn case_2_and_76_logs_never_contain_secrets() {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let writer = Captured(buffer.clone());
+    let captured = Captured::default();
+    let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
@@ -61,7 +45,7 @@ async fn case_2_and_76_logs_never_contain_secrets() {
     Faults::set(&store.faults.fail_write, false);
     send(&app, "/destroy", Some(&cycled)).await;
 
-    let logs = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     for expected in [
         "session cookie rejected",
         "bad tag",

@@ -8,8 +8,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use http::HeaderValue;
-use rand::TryRngCore as _;
-use rand::rngs::OsRng;
 
 use crate::error::{Error, ErrorKind};
 use crate::event::SessionEvent;
@@ -17,7 +15,7 @@ use crate::layer::Context;
 use crate::persist::CookieAction;
 use crate::record::Record;
 use crate::session::{Origin, State};
-use crate::token::{self, Keyring, Rejection, Verified};
+use crate::token::{self, Keyring, Rejection, Verified, fill_random};
 
 /// HKDF `info` label of the sealing key: never the signing key (catalogue #74).
 pub(crate) const SEALING_LABEL: &[u8] = b"sessionware/v1/cookie-store";
@@ -104,13 +102,7 @@ impl Sealer {
     /// ciphertext and tag. Refuses a cookie browsers would drop (catalogue #66).
     pub(crate) fn seal(&self, cookie_name: &str, record: &Record) -> Result<String, Error> {
         let mut nonce = [0u8; NONCE_LEN];
-        OsRng.try_fill_bytes(&mut nonce).map_err(|err| {
-            Error::new(
-                ErrorKind::Store,
-                "the operating system's random generator failed",
-            )
-            .with_source(err)
-        })?;
+        fill_random(&mut nonce)?;
         let plain = record.encode();
         let payload = Payload {
             msg: &plain,

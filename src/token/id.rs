@@ -14,6 +14,18 @@ pub(crate) const RANDOM_LEN: usize = 32;
 /// Length of the base64url (unpadded) text of a random value.
 pub(crate) const RANDOM_TEXT_LEN: usize = 43;
 
+/// Fills `bytes` from the OS CSPRNG (no user-space generator, so no
+/// reseeding or fork-safety questions; see RUSTSEC-2026-0097).
+pub(crate) fn fill_random(bytes: &mut [u8]) -> Result<(), Error> {
+    OsRng.try_fill_bytes(bytes).map_err(|err| {
+        Error::new(
+            ErrorKind::Store,
+            "the operating system's random generator failed",
+        )
+        .with_source(err)
+    })
+}
+
 /// A session's random value. It is the bearer secret: it never appears in logs,
 /// `Debug` output or stores (stores see only its SHA-256 digest).
 #[derive(Clone, PartialEq, Eq)]
@@ -24,13 +36,7 @@ impl RandomValue {
     /// reseeding or fork-safety questions; see RUSTSEC-2026-0097).
     pub(crate) fn generate() -> Result<Self, Error> {
         let mut bytes = [0u8; RANDOM_LEN];
-        OsRng.try_fill_bytes(&mut bytes).map_err(|err| {
-            Error::new(
-                ErrorKind::Store,
-                "the operating system's random generator failed",
-            )
-            .with_source(err)
-        })?;
+        fill_random(&mut bytes)?;
         Ok(Self(bytes))
     }
 

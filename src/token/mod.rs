@@ -20,6 +20,8 @@ pub(crate) use find::find_with;
 pub(crate) use find::{Presented, TokenHeaders, Verified, find};
 pub use handle::SessionHandle;
 pub(crate) use id::RandomValue;
+#[cfg(feature = "cookie-store")]
+pub(crate) use id::fill_random;
 #[cfg(all(test, feature = "cookie-store"))]
 pub(crate) use key::derive_bytes;
 pub use key::{Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN};

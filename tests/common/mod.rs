@@ -171,6 +171,52 @@ pub async fn send_with(app: &Router, path: &str, cookies: &[&str]) -> Reply {
     send_request(app, request.body(Body::empty()).unwrap()).await
 }
 
+/// Sends `GET path` with the given headers.
+pub async fn send_headers(app: &Router, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = Request::builder().uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send_request(app, request.body(Body::empty()).unwrap()).await
+}
+
+/// The events a layer reported, shared with its hook.
+pub type EventLog = Arc<std::sync::Mutex<Vec<sessionware::SessionEvent>>>;
+
+/// `layer` with a hook that records every event.
+pub fn recorded(layer: sessionware::SessionLayer) -> (sessionware::SessionLayer, EventLog) {
+    let log = EventLog::default();
+    let sink = log.clone();
+    let layer = layer.on_event(move |event| sink.lock().unwrap().push(event.clone()));
+    (layer, log)
+}
+
+/// The events recorded since the last call.
+pub fn take(log: &EventLog) -> Vec<sessionware::SessionEvent> {
+    std::mem::take(&mut *log.lock().unwrap())
+}
+
+/// A `tracing` writer into a shared buffer, to read what was logged.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Sends `GET path`, with one `Cookie` header if given.
 pub async fn send(app: &Router, path: &str, cookie: Option<&str>) -> Reply {
     send_with(app, path, cookie.as_slice()).await

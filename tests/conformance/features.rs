@@ -7,20 +7,18 @@
 //! binding) survives the store's round trip. A store's test file runs it with
 //! `features_suite!(make_store())`.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::{HeaderName, Request};
+use http::HeaderName;
 use sessionware::{
     Expiry, Keyring, RejectionReason, SessionEvent, SessionKey, SessionLayer, SessionStore,
 };
 use sha2::{Digest, Sha256};
 
-use crate::common::{Reply, routes, secret, send, send_request};
+use crate::common::{Reply, recorded, routes, secret, send, send_headers, take};
 
 /// Runs every features check as its own test against `$make` (an async block).
 #[macro_export]
@@ -71,30 +69,6 @@ fn max_age(header: &str) -> u64 {
         .unwrap_or_else(|| panic!("no Max-Age in {header}"))
         .parse()
         .unwrap()
-}
-
-type Log = Arc<Mutex<Vec<SessionEvent>>>;
-
-/// `layer` with a hook that records every event.
-fn recorded(layer: SessionLayer) -> (SessionLayer, Log) {
-    let log = Log::default();
-    let sink = log.clone();
-    let layer = layer.on_event(move |event| sink.lock().unwrap().push(event.clone()));
-    (layer, log)
-}
-
-/// The events recorded since the last call.
-fn take(log: &Log) -> Vec<SessionEvent> {
-    std::mem::take(&mut *log.lock().unwrap())
-}
-
-/// Sends `GET path` with the given headers.
-async fn call(app: &Router, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut request = Request::builder().uri(path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    send_request(app, request.body(Body::empty()).unwrap()).await
 }
 
 /// Catalogue #70, #71, #72 on the store: a cookie under a retired secret is
@@ -292,7 +266,7 @@ fn issued(reply: &Reply, name: &str) -> String {
 }
 
 async fn with_bearer(app: &Router, path: &str, token: &str) -> Reply {
-    call(app, path, &[("authorization", &format!("Bearer {token}"))]).await
+    send_headers(app, path, &[("authorization", &format!("Bearer {token}"))]).await
 }
 
 /// Header transport on the store: a token is issued, carries the session,
@@ -301,7 +275,7 @@ async fn with_bearer(app: &Router, path: &str, token: &str) -> Reply {
 /// with an empty token and deletes the record.
 pub async fn bearer_tokens_work_end_to_end<S: SessionStore + Clone>(store: S) {
     let app = routes().layer(SessionLayer::new(store.clone(), secret()).bearer_token(TOKEN));
-    let first = call(&app, "/insert", &[]).await;
+    let first = send_headers(&app, "/insert", &[]).await;
     assert_eq!(first.body, "1");
     assert!(first.set_cookies().is_empty(), "no cookie in header mode");
     assert_eq!(first.header("cache-control"), Some("no-store"));
@@ -316,7 +290,7 @@ pub async fn bearer_tokens_work_end_to_end<S: SessionStore + Clone>(store: S) {
         None,
         "an unchanged token is not resent"
     );
-    let as_cookie = call(&app, "/get", &[("cookie", &format!("id={token}"))]).await;
+    let as_cookie = send_headers(&app, "/get", &[("cookie", &format!("id={token}"))]).await;
     assert_eq!(as_cookie.body, "None", "a token is no cookie");
 
     let cycled = issued(&with_bearer(&app, "/cycle", &token).await, "session-token");
@@ -352,27 +326,33 @@ pub async fn a_custom_token_header_carries_the_session_both_ways<S: SessionStore
 ) {
     let name = HeaderName::from_static("x-session");
     let app = routes().layer(SessionLayer::new(store.clone(), secret()).token_header(name));
-    let first = call(&app, "/insert", &[]).await;
+    let first = send_headers(&app, "/insert", &[]).await;
     assert_eq!(first.header("vary"), Some("x-session"));
     let token = issued(&first, "x-session");
     assert!(store.load(&store_key(&token)).await.unwrap().is_some());
     assert_eq!(
-        call(&app, "/insert", &[("x-session", &token)]).await.body,
+        send_headers(&app, "/insert", &[("x-session", &token)])
+            .await
+            .body,
         "2"
     );
     assert_eq!(with_bearer(&app, "/get", &token).await.body, "None");
 
     let cycled = issued(
-        &call(&app, "/cycle", &[("x-session", &token)]).await,
+        &send_headers(&app, "/cycle", &[("x-session", &token)]).await,
         "x-session",
     );
     assert_ne!(random_part(&cycled), random_part(&token));
     assert_eq!(
-        call(&app, "/get", &[("x-session", &token)]).await.body,
+        send_headers(&app, "/get", &[("x-session", &token)])
+            .await
+            .body,
         "None"
     );
     assert_eq!(
-        call(&app, "/get", &[("x-session", &cycled)]).await.body,
+        send_headers(&app, "/get", &[("x-session", &cycled)])
+            .await
+            .body,
         "Some(2)"
     );
 }
@@ -445,9 +425,9 @@ pub async fn bind_user_agent_ends_sessions_shown_by_another_agent<S: SessionStor
     let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
     let as_agent = |agent: &'static str, path: &'static str, cookie: String| {
         let app = app.clone();
-        async move { call(&app, path, &[("user-agent", agent), ("cookie", &cookie)]).await }
+        async move { send_headers(&app, path, &[("user-agent", agent), ("cookie", &cookie)]).await }
     };
-    let first = call(&app, "/insert", &[("user-agent", firefox)]).await;
+    let first = send_headers(&app, "/insert", &[("user-agent", firefox)]).await;
     let cookie = first.cookie_pair();
     let key = store_key(&cookie);
     assert_eq!(
