@@ -300,12 +300,12 @@ mod tests {
     #[test]
     fn sealed_records_open_and_hide_the_data() {
         let sealer = sealer();
-        let value = sealer.seal("id", &record()).unwrap();
+        let sent = record();
+        let value = sealer.seal("id", &sent).unwrap();
         assert!(!value.contains("ferris"));
         assert!(!String::from_utf8_lossy(&raw(&value)).contains("ferris"));
         let opened = sealer.open("id", value.as_bytes()).unwrap().value;
         // Times travel as milliseconds, as in every store.
-        let sent = record();
         assert_eq!(opened.data, sent.data);
         assert_eq!(
             crate::record::unix_millis(opened.expires_at),

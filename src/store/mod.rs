@@ -146,7 +146,7 @@ pub trait SessionStore: Send + Sync + 'static {
     /// a wrapper around another store must forward it, not report `Ok`.
     fn health(&self) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// This store's [`UserIndex`](crate::UserIndex), if it keeps one: a store
+    /// This store's [`UserIndex`], if it keeps one: a store
     /// that implements it returns `Some(self)`. The layer needs it for
     /// `max_sessions_per_user`. Default: `None`.
     fn user_index(&self) -> Option<&dyn ErasedUserIndex> {

@@ -1,11 +1,9 @@
 //! `MySqlStore`: sessions in a MySQL or MariaDB table, versions checked by the database.
 
-use sqlx::mysql::{
-    MySql, MySqlArguments, MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlQueryResult,
-};
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MySqlQueryResult};
 use std::sync::Arc;
 
-use super::sql::{self, Backend, Upgrade, millis};
+use super::sql::{self, Backend, Engine, Statements, Table, Upgrade};
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::Record;
@@ -33,8 +31,6 @@ const NOW_MILLIS: &str =
     "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(3)) DIV 1000)";
 /// `ER_LOCK_DEADLOCK`: InnoDB rolled the statement back to break a lock cycle.
 const DEADLOCK: u16 = 1213;
-/// How many times a write is tried when InnoDB picks it as a deadlock victim.
-const WRITE_ATTEMPTS: u32 = 3;
 /// `ER_DUP_FIELDNAME`, `ER_DUP_KEYNAME`: another instance's `migrate` added
 /// the owner column or its index first.
 const ALREADY_ADDED: [u16; 2] = [1060, 1061];
@@ -130,25 +126,17 @@ pub struct MySqlStore {
 impl std::fmt::Debug for MySqlStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MySqlStore")
-            .field("table", &self.sql.table)
+            .field("table", &self.sql.shared.table)
             .field("connections", &self.pool.size())
             .finish_non_exhaustive()
     }
 }
 
-/// Every statement, built once from the validated, quoted table name.
+/// Every statement, built once from the validated, quoted table name: those
+/// of the operations every SQL store shares, and that of `migrate`.
 struct Sql {
-    table: String,
+    shared: Statements,
     create_table: String,
-    insert: String,
-    load: String,
-    save: String,
-    count: String,
-    delete: String,
-    delete_expired: String,
-    keys_of: String,
-    revoke_all: String,
-    health: String,
 }
 
 impl Sql {
@@ -165,34 +153,65 @@ impl Sql {
                  KEY `expires_at_idx` (`expires_at`), \
                  KEY `owner_idx` (`owner`)) ENGINE = InnoDB"
             ),
-            insert: format!(
-                "INSERT INTO {t} (`key`, `version`, `expires_at`, `data`, `owner`) \
-                 VALUES (?, ?, ?, ?, ?)"
-            ),
-            load: format!("SELECT `data` FROM {t} WHERE `key` = ?"),
-            save: format!(
-                "UPDATE {t} SET `version` = ?, `expires_at` = ?, `data` = ?, `owner` = ? \
-                 WHERE `key` = ? AND `version` = ?"
-            ),
-            count: format!("SELECT COUNT(*) FROM {t} WHERE `key` = ?"),
-            delete: format!("DELETE FROM {t} WHERE `key` = ?"),
-            // Ordered by the index (which ends with the primary key), so the
-            // statement is deterministic for statement-based replication.
-            delete_expired: format!(
-                "DELETE FROM {t} WHERE `expires_at` <= {NOW_MILLIS} \
-                 ORDER BY `expires_at`, `key` LIMIT {BATCH}"
-            ),
-            keys_of: format!(
-                "SELECT `key` FROM {t} WHERE `owner` = ? AND `expires_at` > {NOW_MILLIS}"
-            ),
-            revoke_all: format!(
-                "DELETE FROM {t} WHERE `owner` = ? AND `expires_at` > {NOW_MILLIS}"
-            ),
-            health: format!(
-                "SELECT `key`, `version`, `expires_at`, `data`, `owner` FROM {t} LIMIT 0"
-            ),
-            table: t,
+            shared: Statements {
+                insert: format!(
+                    "INSERT INTO {t} (`key`, `version`, `expires_at`, `data`, `owner`) \
+                     VALUES (?, ?, ?, ?, ?)"
+                ),
+                load: format!("SELECT `data` FROM {t} WHERE `key` = ?"),
+                save: format!(
+                    "UPDATE {t} SET `version` = ?, `expires_at` = ?, `data` = ?, `owner` = ? \
+                     WHERE `key` = ? AND `version` = ?"
+                ),
+                exists: format!("SELECT 1 FROM {t} WHERE `key` = ?"),
+                delete: format!("DELETE FROM {t} WHERE `key` = ?"),
+                // Ordered by the index (which ends with the primary key), so the
+                // statement is deterministic for statement-based replication.
+                delete_expired: format!(
+                    "DELETE FROM {t} WHERE `expires_at` <= {NOW_MILLIS} \
+                     ORDER BY `expires_at`, `key` LIMIT {BATCH}"
+                ),
+                keys_of: format!(
+                    "SELECT `key` FROM {t} WHERE `owner` = ? AND `expires_at` > {NOW_MILLIS}"
+                ),
+                revoke_all: format!(
+                    "DELETE FROM {t} WHERE `owner` = ? AND `expires_at` > {NOW_MILLIS}"
+                ),
+                health: format!(
+                    "SELECT `key`, `version`, `expires_at`, `data`, `owner` FROM {t} LIMIT 0"
+                ),
+                table: t,
+            },
         }
+    }
+}
+
+/// The MySQL error number of `err`, if it is a MySQL error.
+fn number(err: &sqlx::Error) -> Option<u16> {
+    err.as_database_error()?
+        .try_downcast_ref::<MySqlDatabaseError>()
+        .map(MySqlDatabaseError::number)
+}
+
+impl Engine for MySql {
+    type Version = u64;
+
+    fn version(version: u64) -> Result<u64, Error> {
+        Ok(version)
+    }
+
+    fn rows_affected(done: &MySqlQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    /// A deadlock victim: InnoDB rolled the whole statement back.
+    fn deadlocked(err: &sqlx::Error) -> bool {
+        number(err) == Some(DEADLOCK)
+    }
+
+    fn error(table: &Table<'_, Self>, err: sqlx::Error) -> Error {
+        let not_migrated = number(&err).is_some_and(|n| NOT_MIGRATED.contains(&n));
+        sql::error(err, not_migrated, BACKEND, &table.sql.table, table.pool)
     }
 }
 
@@ -207,13 +226,10 @@ impl MySqlStore {
     /// that a missing table is reported at start-up rather than at the first
     /// request.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let options: MySqlConnectOptions = sql::parse_url(url, BACKEND)?;
-        let server = sql::server(
-            options.get_host(),
-            options.get_port(),
-            options.get_database(),
-        );
-        let pool = sql::connect::<MySql>(options, BACKEND, &server).await?;
+        let pool = sql::connect::<MySql>(url, BACKEND, |o: &MySqlConnectOptions| {
+            sql::server(o.get_host(), o.get_port(), o.get_database())
+        })
+        .await?;
         Ok(Self::from_pool(pool))
     }
 
@@ -238,9 +254,8 @@ impl MySqlStore {
     /// with a letter or an underscore. Whether `Sessions` and `sessions` are
     /// one table depends on the server's `lower_case_table_names`.
     pub fn table_name(mut self, name: &str) -> Self {
-        if let Err(err) = sql::check_identifier("table name", name, MAX_IDENTIFIER) {
-            panic!("MySqlStore::table_name: {err}");
-        }
+        sql::check_identifier("table name", name, MAX_IDENTIFIER)
+            .unwrap_or_else(|err| panic!("MySqlStore::table_name: {err}"));
         self.sql = Arc::new(Sql::new(name));
         self
     }
@@ -248,6 +263,11 @@ impl MySqlStore {
     /// The pool, to share with the rest of the application.
     pub fn pool(&self) -> &MySqlPool {
         &self.pool
+    }
+
+    /// The operations every SQL store shares, on this store's table.
+    fn table(&self) -> Table<'_, MySql> {
+        Table::new(&self.pool, &self.sql.shared)
     }
 
     /// Creates the table with its deadline and owner indexes if it does not
@@ -259,12 +279,8 @@ impl MySqlStore {
     /// and `ALTER` to upgrade a table. A table of that name with other
     /// columns is never altered.
     pub async fn migrate(&self) -> Result<(), Error> {
-        self.upgrade().await.map_err(|e| {
-            Error::store(e).with_detail(format!(
-                "could not create the session table {}",
-                self.sql.table
-            ))
-        })?;
+        let failed = sql::not_created(&self.sql.shared.table);
+        self.upgrade().await.map_err(failed)?;
         self.health().await
     }
 
@@ -274,7 +290,7 @@ impl MySqlStore {
             .persistent(false)
             .execute(&self.pool)
             .await?;
-        let name = self.sql.table.trim_matches('`');
+        let name = self.sql.shared.table.trim_matches('`');
         // Another instance may add the column or the index between our look
         // and our `ALTER`: then look again.
         for _ in 0..3 {
@@ -296,16 +312,17 @@ impl MySqlStore {
             if changes.is_empty() {
                 return Ok(());
             }
-            let alter = format!("ALTER TABLE {} {}", self.sql.table, changes.join(", "));
+            let alter = format!(
+                "ALTER TABLE {} {}",
+                self.sql.shared.table,
+                changes.join(", ")
+            );
             match sqlx::query(&alter)
                 .persistent(false)
                 .execute(&self.pool)
                 .await
             {
-                Err(sqlx::Error::Database(db))
-                    if db
-                        .try_downcast_ref::<MySqlDatabaseError>()
-                        .is_some_and(|e| ALREADY_ADDED.contains(&e.number())) => {}
+                Err(err) if number(&err).is_some_and(|n| ALREADY_ADDED.contains(&n)) => {}
                 done => return done.map(drop),
             }
         }
@@ -316,42 +333,7 @@ impl MySqlStore {
     /// column, so an unreachable server, a missing or incomplete migration
     /// (catalogue #56) and an exhausted pool are all reported.
     pub async fn health(&self) -> Result<(), Error> {
-        sqlx::query(&self.sql.health)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(e))
-    }
-
-    /// Runs the write `build` makes, again if InnoDB chose it as a deadlock victim.
-    async fn write<'q>(
-        &self,
-        build: impl Fn() -> sqlx::query::Query<'q, MySql, MySqlArguments>,
-    ) -> Result<MySqlQueryResult, sqlx::Error> {
-        let mut attempt = 1;
-        loop {
-            match build().execute(&self.pool).await {
-                Err(sqlx::Error::Database(db))
-                    if attempt < WRITE_ATTEMPTS
-                        && db
-                            .try_downcast_ref::<MySqlDatabaseError>()
-                            .is_some_and(|e| e.number() == DEADLOCK) =>
-                {
-                    attempt += 1;
-                }
-                done => return done,
-            }
-        }
-    }
-
-    /// A store error, with a detail that names the fix where there is one.
-    /// Only the driver's error is kept, as the source: no data, no SQL.
-    fn error(&self, err: sqlx::Error) -> Error {
-        let not_migrated = err.as_database_error().is_some_and(|db| {
-            db.try_downcast_ref::<MySqlDatabaseError>()
-                .is_some_and(|e| NOT_MIGRATED.contains(&e.number()))
-        });
-        sql::error(err, not_migrated, BACKEND, &self.sql.table, &self.pool)
+        self.table().health().await
     }
 }
 
@@ -361,32 +343,11 @@ impl SessionStore for MySqlStore {
     }
 
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        let (data, owner) = (record.encode(), sql::owner_digest(record.owner.as_deref()));
-        let inserted = self
-            .write(|| {
-                sqlx::query(&self.sql.insert)
-                    .bind(key.as_bytes().as_slice())
-                    .bind(record.version)
-                    .bind(millis(record.expires_at))
-                    .bind(data.as_slice())
-                    .bind(owner.as_ref().map(|o| o.as_slice()))
-            })
-            .await;
-        match inserted {
-            Ok(done) => Ok(done.rows_affected() == 1),
-            // The primary key is the table's only unique key: this is "taken".
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
-            Err(e) => Err(self.error(e)),
-        }
+        self.table().create(key, record).await
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
-        let bytes: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.load)
-            .bind(key.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        bytes.map(|bytes| Record::decode(&bytes)).transpose()
+        self.table().load(key).await
     }
 
     async fn save(
@@ -395,54 +356,17 @@ impl SessionStore for MySqlStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<SaveOutcome, Error> {
-        let (data, owner) = (record.encode(), sql::owner_digest(record.owner.as_deref()));
-        let done = self
-            .write(|| {
-                sqlx::query(&self.sql.save)
-                    .bind(record.version)
-                    .bind(millis(record.expires_at))
-                    .bind(data.as_slice())
-                    .bind(owner.as_ref().map(|o| o.as_slice()))
-                    .bind(key.as_bytes().as_slice())
-                    .bind(expected_version)
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        if done.rows_affected() > 0 {
-            return Ok(SaveOutcome::Saved);
-        }
-        // Nothing was written; this only says why.
-        let rows: i64 = sqlx::query_scalar(&self.sql.count)
-            .bind(key.as_bytes().as_slice())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(if rows > 0 {
-            SaveOutcome::Conflict
-        } else {
-            SaveOutcome::Missing
-        })
+        self.table().save(key, record, expected_version).await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        let done = self
-            .write(|| sqlx::query(&self.sql.delete).bind(key.as_bytes().as_slice()))
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(done.rows_affected() > 0)
+        self.table().delete(key).await
     }
 
     /// Deletes expired rows 1,000 at a time (one short transaction each)
     /// until a batch comes back short; returns the total.
     async fn delete_expired(&self) -> Result<u64, Error> {
-        sql::in_batches(BATCH, || async {
-            let done = self
-                .write(|| sqlx::query(&self.sql.delete_expired))
-                .await
-                .map_err(|e| self.error(e))?;
-            Ok(done.rows_affected())
-        })
-        .await
+        self.table().delete_expired(BATCH).await
     }
 
     fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
@@ -454,12 +378,7 @@ impl SessionStore for MySqlStore {
 impl UserIndex for MySqlStore {
     /// The keys of `user`'s rows not expired by the database's clock.
     async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar(&self.sql.keys_of)
-            .bind(sql::user_digest(user).as_slice())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        sql::session_keys(rows)
+        self.table().keys_of(user).await
     }
 
     async fn forget(&self, _user: &str, _stale: &[SessionKey]) -> Result<(), Error> {
@@ -468,12 +387,7 @@ impl UserIndex for MySqlStore {
 
     /// One `DELETE` of the rows [`UserIndex::keys_of`] lists; returns how many.
     async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
-        let digest = sql::user_digest(user);
-        let done = self
-            .write(|| sqlx::query(&self.sql.revoke_all).bind(digest.as_slice()))
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(done.rows_affected())
+        self.table().revoke_all(user).await
     }
 }
 
@@ -484,7 +398,7 @@ mod tests {
     #[test]
     fn statements_quote_the_name() {
         let sql = Sql::new("Sessions");
-        assert_eq!(sql.table, "`Sessions`");
-        assert!(sql.load.contains("FROM `Sessions` WHERE `key` = ?"));
+        assert_eq!(sql.shared.table, "`Sessions`");
+        assert!(sql.shared.load.contains("FROM `Sessions` WHERE `key` = ?"));
     }
 }

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgQueryResult, Postgres};
 
-use super::sql::{self, Backend, Upgrade};
+use super::sql::{self, Backend, Engine, Migration, Statements, Table};
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::Record;
@@ -112,28 +112,17 @@ pub struct PostgresStore {
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("table", &self.sql.table)
+            .field("table", &self.sql.shared.table)
             .field("connections", &self.pool.size())
             .finish_non_exhaustive()
     }
 }
 
-/// Every statement, built once from the validated, quoted names.
+/// Every statement, built once from the validated, quoted names: those of
+/// the operations every SQL store shares, and those of `migrate`.
 struct Sql {
-    table: String,
-    create_table: String,
-    create_index: String,
-    create_owner_index: String,
-    add_owner: String,
-    insert: String,
-    load: String,
-    save: String,
-    exists: String,
-    delete: String,
-    delete_expired: String,
-    keys_of: String,
-    revoke_all: String,
-    health: String,
+    shared: Statements,
+    migration: Migration,
 }
 
 /// The column names of a table, by the quoted name `search_path` resolves.
@@ -150,60 +139,81 @@ impl Sql {
         // (to within 30 µs as late as the year 9999; the index needs no more).
         let deadline = |n: u8| format!("to_timestamp(${n}::float8 / 1000)");
         Self {
-            create_table: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
-                 key BYTEA PRIMARY KEY CHECK (octet_length(key) = 32), \
-                 version BIGINT NOT NULL, \
-                 expires_at TIMESTAMPTZ NOT NULL, \
-                 data BYTEA NOT NULL, \
-                 owner BYTEA)"
-            ),
-            create_index: format!(
-                r#"CREATE INDEX IF NOT EXISTS "{table}{INDEX_SUFFIX}" ON {t} (expires_at)"#
-            ),
-            // Without guests (NULL): the index holds logged-in sessions only.
-            create_owner_index: format!(
-                r#"CREATE INDEX IF NOT EXISTS "{table}{OWNER_INDEX_SUFFIX}" ON {t} (owner) WHERE owner IS NOT NULL"#
-            ),
-            add_owner: format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner BYTEA"),
-            insert: format!(
-                "INSERT INTO {t} (key, version, expires_at, data, owner) \
-                 VALUES ($1, $2, {}, $4, $5) ON CONFLICT (key) DO NOTHING",
-                deadline(3)
-            ),
-            load: format!("SELECT data FROM {t} WHERE key = $1"),
-            save: format!(
-                "UPDATE {t} SET version = $1, expires_at = {}, data = $3, owner = $4 \
-                 WHERE key = $5 AND version = $6",
-                deadline(2)
-            ),
-            exists: format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE key = $1)"),
-            delete: format!("DELETE FROM {t} WHERE key = $1"),
-            // The outer deadline check re-evaluates each row as it is deleted;
-            // SKIP LOCKED leaves rows a save is refreshing to the next run.
-            delete_expired: format!(
-                "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at <= now() \
-                 LIMIT {BATCH} FOR UPDATE SKIP LOCKED) AND expires_at <= now()"
-            ),
-            keys_of: format!("SELECT key FROM {t} WHERE owner = $1 AND expires_at > now()"),
-            revoke_all: format!("DELETE FROM {t} WHERE owner = $1 AND expires_at > now()"),
-            health: format!("SELECT key, version, expires_at, data, owner FROM {t} LIMIT 0"),
-            table: t,
+            migration: Migration {
+                create_table: format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\
+                     key BYTEA PRIMARY KEY CHECK (octet_length(key) = 32), \
+                     version BIGINT NOT NULL, \
+                     expires_at TIMESTAMPTZ NOT NULL, \
+                     data BYTEA NOT NULL, \
+                     owner BYTEA)"
+                ),
+                columns: COLUMNS,
+                create_index: format!(
+                    r#"CREATE INDEX IF NOT EXISTS "{table}{INDEX_SUFFIX}" ON {t} (expires_at)"#
+                ),
+                add_owner: format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS owner BYTEA"),
+                // Without guests (NULL): the index holds logged-in sessions only.
+                create_owner_index: format!(
+                    r#"CREATE INDEX IF NOT EXISTS "{table}{OWNER_INDEX_SUFFIX}" ON {t} (owner) WHERE owner IS NOT NULL"#
+                ),
+            },
+            shared: Statements {
+                insert: format!(
+                    "INSERT INTO {t} (key, version, expires_at, data, owner) \
+                     VALUES ($1, $2, {}, $4, $5) ON CONFLICT (key) DO NOTHING",
+                    deadline(3)
+                ),
+                load: format!("SELECT data FROM {t} WHERE key = $1"),
+                save: format!(
+                    "UPDATE {t} SET version = $1, expires_at = {}, data = $3, owner = $4 \
+                     WHERE key = $5 AND version = $6",
+                    deadline(2)
+                ),
+                exists: format!("SELECT 1 FROM {t} WHERE key = $1"),
+                delete: format!("DELETE FROM {t} WHERE key = $1"),
+                // The outer deadline check re-evaluates each row as it is deleted;
+                // SKIP LOCKED leaves rows a save is refreshing to the next run.
+                delete_expired: format!(
+                    "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at <= now() \
+                     LIMIT {BATCH} FOR UPDATE SKIP LOCKED) AND expires_at <= now()"
+                ),
+                keys_of: format!("SELECT key FROM {t} WHERE owner = $1 AND expires_at > now()"),
+                revoke_all: format!("DELETE FROM {t} WHERE owner = $1 AND expires_at > now()"),
+                health: format!("SELECT key, version, expires_at, data, owner FROM {t} LIMIT 0"),
+                table: t,
+            },
         }
     }
 }
 
-/// Milliseconds since the epoch, clamped to [`MAX_MILLIS`].
-fn millis(time: SystemTime) -> i64 {
-    sql::millis(time).min(MAX_MILLIS)
-}
+impl Engine for Postgres {
+    type Version = i64;
 
-/// A version as Postgres' `BIGINT`.
-fn version(version: u64) -> Result<i64, Error> {
-    i64::try_from(version).map_err(|_| {
-        Error::store_message("session version exceeds the BIGINT range")
-            .with_detail(version.to_string())
-    })
+    /// A version as Postgres' `BIGINT`.
+    fn version(version: u64) -> Result<i64, Error> {
+        i64::try_from(version).map_err(|_| {
+            Error::store_message("session version exceeds the BIGINT range")
+                .with_detail(version.to_string())
+        })
+    }
+
+    /// Milliseconds since the epoch, clamped to [`MAX_MILLIS`].
+    fn deadline(time: SystemTime) -> i64 {
+        sql::millis(time).min(MAX_MILLIS)
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    fn error(table: &Table<'_, Self>, err: sqlx::Error) -> Error {
+        // undefined_table, invalid_schema_name, undefined_column
+        let not_migrated = err
+            .as_database_error()
+            .is_some_and(|db| matches!(db.code().as_deref(), Some("42P01" | "3F000" | "42703")));
+        sql::error(err, not_migrated, BACKEND, &table.sql.table, table.pool)
+    }
 }
 
 impl PostgresStore {
@@ -217,13 +227,10 @@ impl PostgresStore {
     /// [`PostgresStore::health`] next, so that a missing table is reported at
     /// start-up rather than at the first request.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let options: PgConnectOptions = sql::parse_url(url, BACKEND)?;
-        let server = sql::server(
-            options.get_host(),
-            options.get_port(),
-            options.get_database(),
-        );
-        let pool = sql::connect::<Postgres>(options, BACKEND, &server).await?;
+        let pool = sql::connect::<Postgres>(url, BACKEND, |o: &PgConnectOptions| {
+            sql::server(o.get_host(), o.get_port(), o.get_database())
+        })
+        .await?;
         Ok(Self::from_pool(pool))
     }
 
@@ -250,11 +257,8 @@ impl PostgresStore {
     /// `<name>_expires_at_idx`, within Postgres' 63-byte limit. Names are
     /// quoted in SQL, so `Sessions` and `sessions` are different tables.
     pub fn table_name(mut self, name: &str) -> Self {
-        if let Err(err) =
-            sql::check_identifier("table name", name, MAX_IDENTIFIER - INDEX_SUFFIX.len())
-        {
-            panic!("PostgresStore::table_name: {err}");
-        }
+        sql::check_identifier("table name", name, MAX_IDENTIFIER - INDEX_SUFFIX.len())
+            .unwrap_or_else(|err| panic!("PostgresStore::table_name: {err}"));
         self.table = Arc::from(name);
         self.sql = Arc::new(Sql::new(self.schema.as_deref(), name));
         self
@@ -269,9 +273,8 @@ impl PostgresStore {
     /// If `name` is not 1 to 63 ASCII letters, digits or underscores starting
     /// with a letter or an underscore.
     pub fn schema(mut self, name: &str) -> Self {
-        if let Err(err) = sql::check_identifier("schema name", name, MAX_IDENTIFIER) {
-            panic!("PostgresStore::schema: {err}");
-        }
+        sql::check_identifier("schema name", name, MAX_IDENTIFIER)
+            .unwrap_or_else(|err| panic!("PostgresStore::schema: {err}"));
         self.schema = Some(Arc::from(name));
         self.sql = Arc::new(Sql::new(Some(name), &self.table));
         self
@@ -282,6 +285,11 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// The operations every SQL store shares, on this store's table.
+    fn table(&self) -> Table<'_, Postgres> {
+        Table::new(&self.pool, &self.sql.shared)
+    }
+
     /// Creates the schema (if one was set and it is missing), the table and
     /// its deadline and owner indexes; does nothing for those that exist, and
     /// adds the owner column to a table of an earlier version. Safe to run at
@@ -290,13 +298,8 @@ impl PostgresStore {
     /// (on the database for a new schema, on the schema for the table), and
     /// to own a table it upgrades.
     pub async fn migrate(&self) -> Result<(), Error> {
-        let failed = |e: sqlx::Error| {
-            Error::store(e).with_detail(format!(
-                "could not create the session table {}",
-                self.sql.table
-            ))
-        };
-        let mut tx = self.pool.begin().await.map_err(|e| self.error(e))?;
+        let failed = sql::not_created(&self.sql.shared.table);
+        let mut tx = self.pool.begin().await.map_err(|e| self.table().error(e))?;
         self.migrate_on(&mut tx).await.map_err(failed)?;
         tx.commit().await.map_err(failed)
     }
@@ -323,51 +326,15 @@ impl PostgresStore {
                     .await?;
             }
         }
-        sqlx::query(&self.sql.create_table)
-            .persistent(false)
-            .execute(&mut *connection)
-            .await?;
-        // Read first: `ADD COLUMN IF NOT EXISTS` locks the table out of every
-        // query even when the column exists. A table with other columns is
-        // not altered (its deadline index fails, and reports it).
-        let columns: Vec<String> = sqlx::query_scalar(COLUMNS)
-            .bind(&self.sql.table)
-            .fetch_all(&mut *connection)
-            .await?;
-        let add_owner = sql::upgrade(&columns) == Upgrade::AddOwner;
-        let statements = [
-            Some(&self.sql.create_index),
-            add_owner.then_some(&self.sql.add_owner),
-            Some(&self.sql.create_owner_index),
-        ];
-        for statement in statements.into_iter().flatten() {
-            sqlx::query(statement)
-                .persistent(false)
-                .execute(&mut *connection)
-                .await?;
-        }
-        Ok(())
+        let table = &self.sql.shared.table;
+        self.sql.migration.run::<Postgres>(connection, table).await
     }
 
     /// A cheap readiness probe: selects no rows from the table, naming every
     /// column, so an unreachable server, a missing or incomplete migration
     /// (catalogue #56) and an exhausted pool are all reported.
     pub async fn health(&self) -> Result<(), Error> {
-        sqlx::query(&self.sql.health)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| self.error(e))
-    }
-
-    /// A store error, with a detail that names the fix where there is one.
-    /// Only the driver's error is kept, as the source: no data, no SQL.
-    fn error(&self, err: sqlx::Error) -> Error {
-        // undefined_table, invalid_schema_name, undefined_column
-        let not_migrated = err
-            .as_database_error()
-            .is_some_and(|db| matches!(db.code().as_deref(), Some("42P01" | "3F000" | "42703")));
-        sql::error(err, not_migrated, BACKEND, &self.sql.table, &self.pool)
+        self.table().health().await
     }
 }
 
@@ -377,25 +344,11 @@ impl SessionStore for PostgresStore {
     }
 
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        let done = sqlx::query(&self.sql.insert)
-            .bind(key.as_bytes().as_slice())
-            .bind(version(record.version)?)
-            .bind(millis(record.expires_at))
-            .bind(record.encode())
-            .bind(sql::owner_digest(record.owner.as_deref()).map(Vec::from))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(done.rows_affected() == 1)
+        self.table().create(key, record).await
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
-        let bytes: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.load)
-            .bind(key.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        bytes.map(|bytes| Record::decode(&bytes)).transpose()
+        self.table().load(key).await
     }
 
     async fn save(
@@ -404,52 +357,17 @@ impl SessionStore for PostgresStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<SaveOutcome, Error> {
-        let done = sqlx::query(&self.sql.save)
-            .bind(version(record.version)?)
-            .bind(millis(record.expires_at))
-            .bind(record.encode())
-            .bind(sql::owner_digest(record.owner.as_deref()).map(Vec::from))
-            .bind(key.as_bytes().as_slice())
-            .bind(version(expected_version)?)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        if done.rows_affected() > 0 {
-            return Ok(SaveOutcome::Saved);
-        }
-        // Nothing was written; this only says why.
-        let exists: bool = sqlx::query_scalar(&self.sql.exists)
-            .bind(key.as_bytes().as_slice())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(if exists {
-            SaveOutcome::Conflict
-        } else {
-            SaveOutcome::Missing
-        })
+        self.table().save(key, record, expected_version).await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        let done = sqlx::query(&self.sql.delete)
-            .bind(key.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(done.rows_affected() > 0)
+        self.table().delete(key).await
     }
 
     /// Deletes expired rows 1,000 at a time (one short transaction each)
     /// until a batch comes back short; returns the total.
     async fn delete_expired(&self) -> Result<u64, Error> {
-        sql::in_batches(BATCH, || async {
-            let done = sqlx::query(&self.sql.delete_expired)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| self.error(e))?;
-            Ok(done.rows_affected())
-        })
-        .await
+        self.table().delete_expired(BATCH).await
     }
 
     fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
@@ -461,12 +379,7 @@ impl SessionStore for PostgresStore {
 impl UserIndex for PostgresStore {
     /// The keys of `user`'s rows not expired by the database's clock.
     async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar(&self.sql.keys_of)
-            .bind(sql::user_digest(user).as_slice())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        sql::session_keys(rows)
+        self.table().keys_of(user).await
     }
 
     async fn forget(&self, _user: &str, _stale: &[SessionKey]) -> Result<(), Error> {
@@ -475,12 +388,7 @@ impl UserIndex for PostgresStore {
 
     /// One `DELETE` of the rows [`UserIndex::keys_of`] lists; returns how many.
     async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
-        let done = sqlx::query(&self.sql.revoke_all)
-            .bind(sql::user_digest(user).as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(done.rows_affected())
+        self.table().revoke_all(user).await
     }
 }
 
@@ -493,17 +401,18 @@ mod tests {
     #[test]
     fn statements_quote_the_names() {
         let sql = Sql::new(Some("auth"), "Sessions");
-        assert_eq!(sql.table, r#""auth"."Sessions""#);
-        assert!(sql.create_index.starts_with(
+        assert_eq!(sql.shared.table, r#""auth"."Sessions""#);
+        assert!(sql.migration.create_index.starts_with(
             r#"CREATE INDEX IF NOT EXISTS "Sessions_expires_at_idx" ON "auth"."Sessions""#
         ));
-        assert!(sql.create_owner_index.starts_with(
+        assert!(sql.migration.create_owner_index.starts_with(
             r#"CREATE INDEX IF NOT EXISTS "Sessions_owner_idx" ON "auth"."Sessions""#
         ));
     }
 
     #[test]
     fn deadlines_are_clamped() {
+        let millis = Postgres::deadline;
         assert_eq!(millis(UNIX_EPOCH), 0);
         assert_eq!(millis(UNIX_EPOCH + Duration::from_millis(1_234)), 1_234);
         assert_eq!(

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteQueryResult, SqliteSynchronous,
 };
 
-use super::sql::{self, Upgrade, millis};
+use super::sql::{Engine, Migration, Statements, Table, millis};
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::Record;
@@ -98,29 +99,16 @@ pub struct SqliteStore {
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("table", &self.sql.table)
+            .field("table", &self.sql.shared.table)
             .finish_non_exhaustive()
     }
 }
 
-/// Every statement, written once for the table name.
-#[derive(Debug)]
+/// Every statement, written once for the table name: those of the
+/// operations every SQL store shares, and those of `migrate`.
 struct Sql {
-    table: String,
-    create_table: String,
-    create_index: String,
-    columns: String,
-    add_owner: String,
-    create_owner_index: String,
-    probe: String,
-    create: String,
-    load: String,
-    save: String,
-    exists: String,
-    delete: String,
-    delete_expired: String,
-    keys_of: String,
-    revoke_all: String,
+    shared: Statements,
+    migration: Migration,
 }
 
 impl Sql {
@@ -128,53 +116,101 @@ impl Sql {
     fn new(table: &str) -> Self {
         let t = format!("\"{table}\"");
         Self {
-            table: table.to_owned(),
-            create_table: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (\
-                 key BLOB PRIMARY KEY NOT NULL CHECK (typeof(key) = 'blob' AND length(key) = 32), \
-                 version INTEGER NOT NULL, \
-                 expires_at INTEGER NOT NULL, \
-                 data BLOB NOT NULL, \
-                 owner BLOB)"
-            ),
-            create_index: format!(
-                "CREATE INDEX IF NOT EXISTS \"{table}_expires_at\" ON {t} (expires_at)"
-            ),
-            columns: format!("SELECT name FROM pragma_table_info('{table}')"),
-            add_owner: format!("ALTER TABLE {t} ADD COLUMN owner BLOB"),
-            create_owner_index: format!(
-                "CREATE INDEX IF NOT EXISTS \"{table}_owner\" ON {t} (owner) \
-                 WHERE owner IS NOT NULL"
-            ),
-            probe: format!("SELECT key, version, expires_at, data, owner FROM {t} WHERE 0"),
-            create: format!(
-                "INSERT INTO {t} (key, version, expires_at, data, owner) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key) DO NOTHING"
-            ),
-            load: format!("SELECT data FROM {t} WHERE key = ?1"),
-            save: format!(
-                "UPDATE {t} SET version = ?1, expires_at = ?2, data = ?3, owner = ?6 \
-                 WHERE key = ?4 AND version = ?5"
-            ),
-            exists: format!("SELECT 1 FROM {t} WHERE key = ?1"),
-            delete: format!("DELETE FROM {t} WHERE key = ?1"),
-            // The deadline is checked by the DELETE itself, in the same
-            // statement as the removal (catalogue #60); the sub-select only
-            // bounds the batch, through the index on `expires_at`.
-            delete_expired: format!(
-                "DELETE FROM {t} WHERE expires_at <= ?1 AND rowid IN \
-                 (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT ?2)"
-            ),
-            keys_of: format!("SELECT key FROM {t} WHERE owner = ?1 AND expires_at > ?2"),
-            revoke_all: format!("DELETE FROM {t} WHERE owner = ?1 AND expires_at > ?2"),
+            migration: Migration {
+                create_table: format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (\
+                     key BLOB PRIMARY KEY NOT NULL CHECK (typeof(key) = 'blob' AND length(key) = 32), \
+                     version INTEGER NOT NULL, \
+                     expires_at INTEGER NOT NULL, \
+                     data BLOB NOT NULL, \
+                     owner BLOB)"
+                ),
+                columns: "SELECT name FROM pragma_table_info(?1)",
+                create_index: format!(
+                    "CREATE INDEX IF NOT EXISTS \"{table}_expires_at\" ON {t} (expires_at)"
+                ),
+                add_owner: format!("ALTER TABLE {t} ADD COLUMN owner BLOB"),
+                create_owner_index: format!(
+                    "CREATE INDEX IF NOT EXISTS \"{table}_owner\" ON {t} (owner) \
+                     WHERE owner IS NOT NULL"
+                ),
+            },
+            shared: Statements {
+                table: table.to_owned(),
+                insert: format!(
+                    "INSERT INTO {t} (key, version, expires_at, data, owner) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (key) DO NOTHING"
+                ),
+                load: format!("SELECT data FROM {t} WHERE key = ?1"),
+                save: format!(
+                    "UPDATE {t} SET version = ?1, expires_at = ?2, data = ?3, owner = ?4 \
+                     WHERE key = ?5 AND version = ?6"
+                ),
+                exists: format!("SELECT 1 FROM {t} WHERE key = ?1"),
+                delete: format!("DELETE FROM {t} WHERE key = ?1"),
+                // The deadline is checked by the DELETE itself, in the same
+                // statement as the removal (catalogue #60); the sub-select only
+                // bounds the batch, through the index on `expires_at`.
+                delete_expired: format!(
+                    "DELETE FROM {t} WHERE expires_at <= ?1 AND rowid IN \
+                     (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT {EXPIRED_BATCH})"
+                ),
+                keys_of: format!("SELECT key FROM {t} WHERE owner = ?1 AND expires_at > ?2"),
+                revoke_all: format!("DELETE FROM {t} WHERE owner = ?1 AND expires_at > ?2"),
+                health: format!("SELECT key, version, expires_at, data, owner FROM {t} WHERE 0"),
+            },
         }
     }
 }
 
-/// Versions are stored bit for bit as signed integers, so equality is kept
-/// for every `u64`.
-fn version(version: u64) -> i64 {
-    version.cast_signed()
+impl Engine for Sqlite {
+    type Version = i64;
+
+    /// Versions are stored bit for bit as signed integers, so equality is
+    /// kept for every `u64`.
+    fn version(version: u64) -> Result<i64, Error> {
+        Ok(version.cast_signed())
+    }
+
+    /// The application's clock (SQLite runs in this process), bound to the
+    /// statements that compare deadlines with the present.
+    fn now() -> Option<i64> {
+        Some(millis(SystemTime::now()))
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    fn duplicate_column(err: &sqlx::Error) -> bool {
+        matches!(err, sqlx::Error::Database(db) if db.message().contains("duplicate column"))
+    }
+
+    /// A store error, with a hint for the two failures an operator can fix.
+    fn error(table: &Table<'_, Self>, err: sqlx::Error) -> Error {
+        let hint = err.as_database_error().and_then(|db| {
+            let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
+            let message = db.message();
+            // An earlier version's table: "no such column" when read, "has no
+            // column named" when written.
+            let outdated = ["no such table", "no such column", "has no column named"];
+            if outdated.iter().any(|m| message.contains(m)) {
+                Some(format!(
+                    "table \"{}\" is missing or outdated: run `SqliteStore::migrate` at start-up \
+                     (it also upgrades a table made by an earlier version)",
+                    table.sql.table
+                ))
+            } else if code == SQLITE_BUSY || code == SQLITE_LOCKED {
+                Some("the database stayed locked by another writer past the busy timeout".into())
+            } else {
+                None
+            }
+        });
+        match hint {
+            Some(hint) => Error::store(err).with_detail(hint),
+            None => Error::store(err),
+        }
+    }
 }
 
 /// Whether `name` is a table name we accept, and why not.
@@ -261,34 +297,27 @@ impl SqliteStore {
         self
     }
 
+    /// The operations every SQL store shares, on this store's table.
+    fn table(&self) -> Table<'_, Sqlite> {
+        Table::new(&self.pool, &self.sql.shared)
+    }
+
     /// Creates the table and its deadline and owner indexes if they do not
     /// exist, adds the owner column to a table of an earlier version, then
     /// checks the result with [`SqliteStore::health`]. Idempotent and cheap:
     /// call it at every start-up. A table of that name with other columns is
     /// an error, never altered.
     pub async fn migrate(&self) -> Result<(), Error> {
-        for statement in [&self.sql.create_table, &self.sql.create_index] {
-            sqlx::query(statement)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| self.fail(e))?;
-        }
-        let columns: Vec<String> = sqlx::query_scalar(&self.sql.columns)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        if sql::upgrade(&columns) == Upgrade::AddOwner {
-            match sqlx::query(&self.sql.add_owner).execute(&self.pool).await {
-                // Another process added it since we looked.
-                Err(sqlx::Error::Database(db)) if db.message().contains("duplicate column") => {}
-                Err(e) => return Err(self.fail(e)),
-                Ok(_) => {}
-            }
-        }
-        sqlx::query(&self.sql.create_owner_index)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
+        let error = |e| self.table().error(e);
+        let mut connection = self.pool.acquire().await.map_err(error)?;
+        let table = &self.sql.shared.table;
+        let migrated = self
+            .sql
+            .migration
+            .run::<Sqlite>(&mut connection, table)
+            .await;
+        drop(connection);
+        migrated.map_err(error)?;
         self.health().await
     }
 
@@ -297,37 +326,7 @@ impl SqliteStore {
     /// fails here, at start-up, with an error that says what to run
     /// (catalogue #56).
     pub async fn health(&self) -> Result<(), Error> {
-        sqlx::query(&self.sql.probe)
-            .fetch_optional(&self.pool)
-            .await
-            .map(drop)
-            .map_err(|e| self.fail(e))
-    }
-
-    /// A store error, with a hint for the two failures an operator can fix.
-    fn fail(&self, err: sqlx::Error) -> Error {
-        let hint = err.as_database_error().and_then(|db| {
-            let code = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0) & 0xff;
-            let message = db.message();
-            // An earlier version's table: "no such column" when read, "has no
-            // column named" when written.
-            let outdated = ["no such table", "no such column", "has no column named"];
-            if outdated.iter().any(|m| message.contains(m)) {
-                Some(format!(
-                    "table \"{}\" is missing or outdated: run `SqliteStore::migrate` at start-up \
-                     (it also upgrades a table made by an earlier version)",
-                    self.sql.table
-                ))
-            } else if code == SQLITE_BUSY || code == SQLITE_LOCKED {
-                Some("the database stayed locked by another writer past the busy timeout".into())
-            } else {
-                None
-            }
-        });
-        match hint {
-            Some(hint) => Error::store(err).with_detail(hint),
-            None => Error::store(err),
-        }
+        self.table().health().await
     }
 }
 
@@ -337,25 +336,11 @@ impl SessionStore for SqliteStore {
     }
 
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        let done = sqlx::query(&self.sql.create)
-            .bind(key.as_bytes().as_slice())
-            .bind(version(record.version))
-            .bind(millis(record.expires_at))
-            .bind(record.encode())
-            .bind(sql::owner_digest(record.owner.as_deref()).map(Vec::from))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(done.rows_affected() == 1)
+        self.table().create(key, record).await
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
-        let bytes: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.load)
-            .bind(key.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        bytes.map(|bytes| Record::decode(&bytes)).transpose()
+        self.table().load(key).await
     }
 
     /// One conditional `UPDATE`. When it changes no row, a second query tells
@@ -368,37 +353,11 @@ impl SessionStore for SqliteStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<SaveOutcome, Error> {
-        let done = sqlx::query(&self.sql.save)
-            .bind(version(record.version))
-            .bind(millis(record.expires_at))
-            .bind(record.encode())
-            .bind(key.as_bytes().as_slice())
-            .bind(version(expected_version))
-            .bind(sql::owner_digest(record.owner.as_deref()).map(Vec::from))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        if done.rows_affected() > 0 {
-            return Ok(SaveOutcome::Saved);
-        }
-        let exists: Option<i64> = sqlx::query_scalar(&self.sql.exists)
-            .bind(key.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(match exists {
-            Some(_) => SaveOutcome::Conflict,
-            None => SaveOutcome::Missing,
-        })
+        self.table().save(key, record, expected_version).await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        let done = sqlx::query(&self.sql.delete)
-            .bind(key.as_bytes().as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(done.rows_affected() > 0)
+        self.table().delete(key).await
     }
 
     /// Deletes records whose deadline has passed (`expires_at <= now`, as
@@ -406,17 +365,7 @@ impl SessionStore for SqliteStore {
     /// comes back short. `now` is read once, so records expiring during the
     /// run wait for the next one and the loop always ends.
     async fn delete_expired(&self) -> Result<u64, Error> {
-        let now = millis(SystemTime::now());
-        sql::in_batches(EXPIRED_BATCH, || async {
-            let done = sqlx::query(&self.sql.delete_expired)
-                .bind(now)
-                .bind(EXPIRED_BATCH.cast_signed())
-                .execute(&self.pool)
-                .await
-                .map_err(|e| self.fail(e))?;
-            Ok(done.rows_affected())
-        })
-        .await
+        self.table().delete_expired(EXPIRED_BATCH).await
     }
 
     fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
@@ -428,13 +377,7 @@ impl SessionStore for SqliteStore {
 impl UserIndex for SqliteStore {
     /// The keys of `user`'s rows whose deadline has not passed.
     async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
-        let rows: Vec<Vec<u8>> = sqlx::query_scalar(&self.sql.keys_of)
-            .bind(sql::user_digest(user).as_slice())
-            .bind(millis(SystemTime::now()))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        sql::session_keys(rows)
+        self.table().keys_of(user).await
     }
 
     async fn forget(&self, _user: &str, _stale: &[SessionKey]) -> Result<(), Error> {
@@ -443,13 +386,7 @@ impl UserIndex for SqliteStore {
 
     /// One `DELETE` of the rows [`UserIndex::keys_of`] lists; returns how many.
     async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
-        let done = sqlx::query(&self.sql.revoke_all)
-            .bind(sql::user_digest(user).as_slice())
-            .bind(millis(SystemTime::now()))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
-        Ok(done.rows_affected())
+        self.table().revoke_all(user).await
     }
 }
 
@@ -488,13 +425,14 @@ mod tests {
             .unwrap();
         let store = SqliteStore::from_pool(pool).table_name("t");
         store.migrate().await.unwrap();
-        let plan: Vec<(i64, i64, i64, String)> =
-            sqlx::query_as(&format!("EXPLAIN QUERY PLAN {}", store.sql.delete_expired))
-                .bind(0i64)
-                .bind(10i64)
-                .fetch_all(&store.pool)
-                .await
-                .unwrap();
+        let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            store.sql.shared.delete_expired
+        ))
+        .bind(0i64)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
         let plan: Vec<_> = plan.into_iter().map(|row| row.3).collect();
         assert!(
             plan.iter().any(|step| step.contains("INDEX t_expires_at")),
@@ -517,7 +455,7 @@ mod tests {
             .unwrap();
         let store = SqliteStore::from_pool(pool).table_name("t");
         store.migrate().await.unwrap();
-        for statement in [&store.sql.keys_of, &store.sql.revoke_all] {
+        for statement in [&store.sql.shared.keys_of, &store.sql.shared.revoke_all] {
             let plan: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
                     .bind([0u8; 32].as_slice())
@@ -535,6 +473,7 @@ mod tests {
 
     #[test]
     fn versions_keep_equality_across_the_sign_bit() {
+        let version = |v| Sqlite::version(v).unwrap();
         assert_eq!(version(u64::MAX), -1);
         assert_ne!(version(u64::MAX), version(u64::MAX - 1));
     }

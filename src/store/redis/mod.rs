@@ -1,52 +1,23 @@
 //! `RedisStore`: sessions in Redis, one round trip per operation, versions checked on the server.
 
+mod index;
+mod scripts;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Pipeline, Script, ScriptInvocation, Value};
-use sha2::{Digest, Sha256};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
 
+use self::scripts::{INDEX, SAVE, save_outcome};
 use super::{SaveOutcome, SessionStore};
 use crate::error::{Error, ErrorKind};
 use crate::record::{Record, unix_millis};
 use crate::token::SessionKey;
-use crate::user_index::{ErasedUserIndex, UserIndex};
-
-/// Writes only if the stored version header (the value's first 8 bytes) is the
-/// expected one, and moves the expiry to the new deadline: 0 missing,
-/// 1 conflict, 2 saved.
-const SAVE: &str = r"
-local version = redis.call('GETRANGE', KEYS[1], 0, 7)
-if version == '' then return 0 end
-if version ~= ARGV[1] then return 1 end
-redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
-return 2";
-
-/// Files a session digest (`ARGV[1]`) in a user's set (`KEYS[1]`, the only
-/// key, so the script stays on one cluster slot) and makes the set live at
-/// least until `ARGV[2]` (unix ms). It never shortens the set's life: the
-/// set's expiry is estimated as the clock read *after* `PTTL` plus that TTL,
-/// which is never earlier than the real expiry, and moved only if that is
-/// before `ARGV[2]` (`PEXPIRETIME` would be exact but needs Redis 7). A set
-/// without an expiry keeps none. An `ARGV[2]` in the past empties a new set
-/// at once and leaves an existing one alone.
-const INDEX: &str = r"
-local ttl = redis.call('PTTL', KEYS[1])
-redis.call('SADD', KEYS[1], ARGV[1])
-if ttl == -1 then return 0 end
-local wanted = tonumber(ARGV[2])
-if ttl >= 0 then
-  local now = redis.call('TIME')
-  if now[1] * 1000 + math.floor(now[2] / 1000) + ttl >= wanted then return 0 end
-end
-redis.call('PEXPIREAT', KEYS[1], wanted)
-return 1";
-
-/// How long a user's set outlives the deadline of its longest-lived session,
-/// at most: margin for the millisecond rounding of the script's estimate.
-const INDEX_SLACK_MS: u64 = 1_000;
+use crate::user_index::ErasedUserIndex;
+#[cfg(doc)]
+use crate::user_index::UserIndex;
 
 /// Bytes of the big-endian version header in front of every stored record.
 const VERSION_HEADER: usize = 8;
@@ -174,98 +145,8 @@ impl RedisStore {
             .map_err(Error::store)
     }
 
-    /// Loads the scripts and tries `SET .. NX PXAT` on a probe key, so a
-    /// server without Lua or `PXAT` is refused at start-up rather than at the
-    /// first login (catalogue #56). Loaded scripts also spare the first
-    /// pipelined owned write a `NOSCRIPT` answer.
-    async fn check(&self) -> Result<(), Error> {
-        let mut connection = self.connection.clone();
-        let too_old = |e| {
-            Error::store(e)
-                .with_detail("the Redis server refused our commands (Redis 6.2 or later is needed)")
-        };
-        for script in [&self.save, &self.index] {
-            script
-                .prepare_invoke()
-                .load_async(&mut connection)
-                .await
-                .map_err(too_old)?;
-        }
-        let probe = format!("{}{{probe}}", self.prefix);
-        let in_a_second = millis(SystemTime::now() + Duration::from_secs(1));
-        redis::cmd("SET")
-            .arg(probe)
-            .arg(0)
-            .arg("NX")
-            .arg("PXAT")
-            .arg(in_a_second)
-            .query_async::<Option<String>>(&mut connection)
-            .await
-            .map_err(too_old)?;
-        Ok(())
-    }
-
     fn key(&self, key: &SessionKey) -> String {
         format!("{}{{{}}}", self.prefix, key.to_hex())
-    }
-
-    /// The key of `user`'s set of session digests. The user id is hashed, so
-    /// no id (with `{`, `}`, or any length) can change the hash tag or the
-    /// key's size.
-    fn user_key(&self, user: &str) -> String {
-        format!(
-            "{}user:{{{:x}}}",
-            self.prefix,
-            Sha256::digest(user.as_bytes())
-        )
-    }
-
-    /// The index script's call filing `key` under `owner` until `record`'s
-    /// deadline.
-    fn index_call(&self, owner: &str, key: &SessionKey, record: &Record) -> ScriptInvocation<'_> {
-        let mut invocation = self.index.key(self.user_key(owner));
-        invocation
-            .arg(key.to_hex())
-            .arg(millis(record.expires_at).saturating_add(INDEX_SLACK_MS));
-        invocation
-    }
-
-    /// Runs `pipeline` (the record's command, then the index script) and
-    /// returns the two answers, a server error in either one being an answer
-    /// rather than the failure of the whole pipeline.
-    async fn run_pair(&self, pipeline: &Pipeline) -> Result<(Value, Value), Error> {
-        let answers =
-            self.run(|mut connection| async move {
-                connection.req_packed_commands(pipeline, 0, 2).await
-            })
-            .await?;
-        match <[Value; 2]>::try_from(answers) {
-            Ok([record, index]) => Ok((record, index)),
-            Err(answers) => Err(Error::store_message("unexpected answer to a pipeline")
-                .with_detail(format!("{} answers for 2 commands", answers.len()))),
-        }
-    }
-
-    /// Checks the pipelined index script's `answer` for a record that was
-    /// written, and runs the script again on its own if it failed (`NOSCRIPT`
-    /// after a server restart, which this reloads it for, or any other
-    /// error): a written record is always filed under its owner.
-    async fn indexed(&self, answer: Value, invocation: &ScriptInvocation<'_>) -> Result<(), Error> {
-        match answer.extract_error() {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                tracing::debug!(error = %err, "the pipelined user index update failed; running it again");
-                self.file(invocation).await
-            }
-        }
-    }
-
-    /// Runs the index script on its own (loading it if the server lost it).
-    async fn file(&self, invocation: &ScriptInvocation<'_>) -> Result<(), Error> {
-        let _: i64 = self
-            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
-            .await?;
-        Ok(())
     }
 
     /// Runs `command` on the shared connection and, if that connection turns
@@ -409,62 +290,6 @@ impl SessionStore for RedisStore {
     fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
         Some(self)
     }
-}
-
-/// A set per user (see [`RedisStore`]); `SMEMBERS` and `SREM`, one round trip each.
-impl UserIndex for RedisStore {
-    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
-        let set = &self.user_key(user);
-        let members: Vec<Vec<u8>> = self
-            .run(|mut connection| async move { connection.smembers(set).await })
-            .await?;
-        Ok(members
-            .iter()
-            .filter_map(|member| parse_hex(member))
-            .map(SessionKey::from_bytes)
-            .collect())
-    }
-
-    async fn forget(&self, user: &str, stale: &[SessionKey]) -> Result<(), Error> {
-        if stale.is_empty() {
-            return Ok(());
-        }
-        let set = &self.user_key(user);
-        let members = &stale.iter().map(SessionKey::to_hex).collect::<Vec<_>>();
-        let _: u64 = self
-            .run(|mut connection| async move { connection.srem(set, members).await })
-            .await?;
-        Ok(())
-    }
-}
-
-fn save_outcome(answer: i64) -> Result<SaveOutcome, Error> {
-    match answer {
-        2 => Ok(SaveOutcome::Saved),
-        1 => Ok(SaveOutcome::Conflict),
-        0 => Ok(SaveOutcome::Missing),
-        other => Err(
-            Error::store_message("unexpected answer from the save script")
-                .with_detail(other.to_string()),
-        ),
-    }
-}
-
-/// The 32 bytes of 64 hex digits (either case), or `None`.
-fn parse_hex(text: &[u8]) -> Option<[u8; 32]> {
-    fn digit(c: u8) -> Option<u8> {
-        char::from(c)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    }
-    if text.len() != 64 {
-        return None;
-    }
-    let mut bytes = [0u8; 32];
-    for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
-        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
-    }
-    Some(bytes)
 }
 
 /// The stored value: the version header, then the encoded record.

@@ -1,0 +1,131 @@
+//! The user index of [`RedisStore`]: a set of session digests per user,
+//! kept by the `INDEX` script pipelined after each owned write, read and pruned
+//! through [`UserIndex`].
+
+use redis::aio::ConnectionLike;
+use redis::{AsyncCommands, Pipeline, ScriptInvocation, Value};
+use sha2::{Digest, Sha256};
+
+use super::{RedisStore, millis};
+use crate::error::Error;
+use crate::record::Record;
+use crate::token::SessionKey;
+use crate::user_index::UserIndex;
+
+/// How long a user's set outlives the deadline of its longest-lived session,
+/// at most: margin for the millisecond rounding of the script's estimate.
+const INDEX_SLACK_MS: u64 = 1_000;
+
+impl RedisStore {
+    /// The key of `user`'s set of session digests. The user id is hashed, so
+    /// no id (with `{`, `}`, or any length) can change the hash tag or the
+    /// key's size.
+    fn user_key(&self, user: &str) -> String {
+        format!(
+            "{}user:{{{:x}}}",
+            self.prefix,
+            Sha256::digest(user.as_bytes())
+        )
+    }
+
+    /// The index script's call filing `key` under `owner` until `record`'s
+    /// deadline.
+    pub(super) fn index_call(
+        &self,
+        owner: &str,
+        key: &SessionKey,
+        record: &Record,
+    ) -> ScriptInvocation<'_> {
+        let mut invocation = self.index.key(self.user_key(owner));
+        invocation
+            .arg(key.to_hex())
+            .arg(millis(record.expires_at).saturating_add(INDEX_SLACK_MS));
+        invocation
+    }
+
+    /// Runs `pipeline` (the record's command, then the index script) and
+    /// returns the two answers, a server error in either one being an answer
+    /// rather than the failure of the whole pipeline.
+    pub(super) async fn run_pair(&self, pipeline: &Pipeline) -> Result<(Value, Value), Error> {
+        let answers =
+            self.run(|mut connection| async move {
+                connection.req_packed_commands(pipeline, 0, 2).await
+            })
+            .await?;
+        match <[Value; 2]>::try_from(answers) {
+            Ok([record, index]) => Ok((record, index)),
+            Err(answers) => Err(Error::store_message("unexpected answer to a pipeline")
+                .with_detail(format!("{} answers for 2 commands", answers.len()))),
+        }
+    }
+
+    /// Checks the pipelined index script's `answer` for a record that was
+    /// written, and runs the script again on its own if it failed (`NOSCRIPT`
+    /// after a server restart, which this reloads it for, or any other
+    /// error): a written record is always filed under its owner.
+    pub(super) async fn indexed(
+        &self,
+        answer: Value,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<(), Error> {
+        match answer.extract_error() {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                tracing::debug!(error = %err, "the pipelined user index update failed; running it again");
+                self.file(invocation).await
+            }
+        }
+    }
+
+    /// Runs the index script on its own (loading it if the server lost it).
+    pub(super) async fn file(&self, invocation: &ScriptInvocation<'_>) -> Result<(), Error> {
+        let _: i64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        Ok(())
+    }
+}
+
+/// A set per user (see [`RedisStore`]); `SMEMBERS` and `SREM`, one round trip each.
+impl UserIndex for RedisStore {
+    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
+        let set = &self.user_key(user);
+        let members: Vec<Vec<u8>> = self
+            .run(|mut connection| async move { connection.smembers(set).await })
+            .await?;
+        Ok(members
+            .iter()
+            .filter_map(|member| parse_hex(member))
+            .map(SessionKey::from_bytes)
+            .collect())
+    }
+
+    async fn forget(&self, user: &str, stale: &[SessionKey]) -> Result<(), Error> {
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let set = &self.user_key(user);
+        let members = &stale.iter().map(SessionKey::to_hex).collect::<Vec<_>>();
+        let _: u64 = self
+            .run(|mut connection| async move { connection.srem(set, members).await })
+            .await?;
+        Ok(())
+    }
+}
+
+/// The 32 bytes of 64 hex digits (either case), or `None`.
+fn parse_hex(text: &[u8]) -> Option<[u8; 32]> {
+    fn digit(c: u8) -> Option<u8> {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    if text.len() != 64 {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(bytes)
+}
