@@ -157,6 +157,11 @@ fn add_vary(headers: &mut HeaderMap, token_header: &HeaderName) {
         })
     });
     if !covered {
-        headers.append(VARY, HeaderValue::from(token_header.clone()));
+        let value = if *token_header == http::header::COOKIE {
+            HeaderValue::from_static("cookie")
+        } else {
+            HeaderValue::from(token_header.clone())
+        };
+        headers.append(VARY, value);
     }
 }
