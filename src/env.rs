@@ -763,38 +763,4 @@ mod tests {
         assert!(distinct >= 40, "{distinct} distinct values");
         assert!(Keyring::new(&first).is_ok());
     }
-
-    #[test]
-    fn insecure_dev_secret_warns_on_every_call() {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone, Default)]
-        struct Captured(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Captured {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
-            insecure_dev_secret();
-            insecure_dev_secret();
-        });
-        let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        assert_eq!(logged.matches(" WARN ").count(), 2, "{logged}");
-        assert_eq!(
-            logged.matches("set SESSIONWARE_SECRET").count(),
-            2,
-            "{logged}"
-        );
-        assert!(logged.contains("will not survive a restart"), "{logged}");
-    }
 }

@@ -133,3 +133,26 @@ async fn cookie_attributes_and_idle_expiry_come_from_the_variables() {
         "{header}"
     );
 }
+
+/// `insecure_dev_secret` warns loudly every time it is called (every start).
+#[test]
+fn insecure_dev_secret_warns_on_every_call() {
+    let captured = common::Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        sessionware::insecure_dev_secret();
+        sessionware::insecure_dev_secret();
+    });
+    let logged = captured.text();
+    assert_eq!(logged.matches(" WARN ").count(), 2, "{logged}");
+    assert_eq!(
+        logged.matches("set SESSIONWARE_SECRET").count(),
+        2,
+        "{logged}"
+    );
+    assert!(logged.contains("will not survive a restart"), "{logged}");
+}
