@@ -12,7 +12,7 @@ use common::{FaultyStore, routes, secret, send, send_with};
 use hmac::{Hmac, Mac};
 use http::{HeaderValue, Request, StatusCode};
 use proptest::prelude::*;
-use sessionware::{MemoryStore, Record, SessionKey, SessionLayer, SessionStore};
+use sessionware::{Record, SessionKey, SessionLayer, SessionStore};
 use sha2::{Digest, Sha256};
 
 fn app(store: FaultyStore) -> Router {
@@ -311,10 +311,4 @@ proptest! {
             Ok(())
         })?;
     }
-}
-
-/// Guards the MemoryStore used above against accidental misuse in these tests.
-#[tokio::test]
-async fn memory_store_starts_empty() {
-    assert!(MemoryStore::new().is_empty());
 }
