@@ -4,17 +4,13 @@ use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlDatabaseError, MySqlPool, MyS
 use std::sync::Arc;
 
 use super::sql::{self, Backend, Engine, Statements, Table, Upgrade};
-use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
-use crate::record::Record;
-use crate::token::SessionKey;
-use crate::user_index::{ErasedUserIndex, UserIndex};
 
 /// The table used unless [`MySqlStore::table_name`] says otherwise.
 const DEFAULT_TABLE: &str = "sessionware_sessions";
 /// The longest table name accepted (MySQL allows 64).
 const MAX_IDENTIFIER: usize = 63;
-/// Rows removed by one `DELETE` of [`SessionStore::delete_expired`].
+/// Rows removed by one `DELETE` of [`SessionStore::delete_expired`](crate::SessionStore::delete_expired).
 const BATCH: u64 = 1_000;
 /// How this store names MySQL and itself in errors.
 const BACKEND: Backend = Backend {
@@ -50,7 +46,7 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 ///   `CLIENT_FOUND_ROWS`, so the row count is of *matched* rows, and a save
 ///   that happens to change nothing still counts as saved. Only a save that
 ///   matched nothing asks a second question (does the row exist?) to tell
-///   [`SaveOutcome::Conflict`] from [`SaveOutcome::Missing`]; that answer
+///   [`SaveOutcome::Conflict`](crate::SaveOutcome::Conflict) from [`SaveOutcome::Missing`](crate::SaveOutcome::Missing); that answer
 ///   only labels a save that already failed, so a race there cannot write
 ///   anything (catalogue #43, #44).
 /// * **Create is a plain `INSERT`**, and only a duplicate-key error on the
@@ -59,9 +55,9 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 ///   row for both an insert and a kept row under `CLIENT_FOUND_ROWS`: either
 ///   could report a session as created when it was not.
 /// * **Only digests reach SQL.** Every value is a bound parameter and the key
-///   is the 32 bytes of the [`SessionKey`] digest in a `BINARY(32)` column, so
+///   is the 32 bytes of the [`SessionKey`](crate::SessionKey) digest in a `BINARY(32)` column, so
 ///   no cookie text is ever part of a statement (catalogue #59).
-/// * **Expired rows** are removed by [`SessionStore::delete_expired`] (run it
+/// * **Expired rows** are removed by [`SessionStore::delete_expired`](crate::SessionStore::delete_expired) (run it
 ///   with [`CleanupTask`](crate::CleanupTask)), oldest first in batches of
 ///   1,000 through the index on `expires_at`. Each `DELETE` checks the
 ///   deadline itself, on the row as it is locked, so a just-refreshed session
@@ -69,10 +65,10 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 ///   (`UTC_TIMESTAMP(3)`, whatever the session's `time_zone`), one time source
 ///   for every instance (catalogue #24);
 ///   the layer still judges each load by its own clock.
-/// * **[`UserIndex`]**: `owner` holds the SHA-256 of the record's owner
+/// * **[`UserIndex`](crate::UserIndex)**: `owner` holds the SHA-256 of the record's owner
 ///   (NULL for a guest), written by the statement that writes the record. A
 ///   user's sessions are the rows with that digest not yet expired by the
-///   database's clock; [`UserIndex::revoke_all`] is one `DELETE` of them.
+///   database's clock; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all) is one `DELETE` of them.
 /// * **Deadlocks are retried.** A cleanup batch locks the deadline index
 ///   before the rows, a save the row before the index, so InnoDB may break
 ///   the cycle by rolling one of them back (`ER_LOCK_DEADLOCK`). Each write
@@ -337,59 +333,7 @@ impl MySqlStore {
     }
 }
 
-impl SessionStore for MySqlStore {
-    async fn health(&self) -> Result<(), Error> {
-        MySqlStore::health(self).await
-    }
-
-    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        self.table().create(key, record).await
-    }
-
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
-        self.table().load(key).await
-    }
-
-    async fn save(
-        &self,
-        key: &SessionKey,
-        record: &Record,
-        expected_version: u64,
-    ) -> Result<SaveOutcome, Error> {
-        self.table().save(key, record, expected_version).await
-    }
-
-    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        self.table().delete(key).await
-    }
-
-    /// Deletes expired rows 1,000 at a time (one short transaction each)
-    /// until a batch comes back short; returns the total.
-    async fn delete_expired(&self) -> Result<u64, Error> {
-        self.table().delete_expired(BATCH).await
-    }
-
-    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
-        Some(self)
-    }
-}
-
-/// The index is the `owner` column of each row: nothing to forget.
-impl UserIndex for MySqlStore {
-    /// The keys of `user`'s rows not expired by the database's clock.
-    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
-        self.table().keys_of(user).await
-    }
-
-    async fn forget(&self, _user: &str, _stale: &[SessionKey]) -> Result<(), Error> {
-        Ok(())
-    }
-
-    /// One `DELETE` of the rows [`UserIndex::keys_of`] lists; returns how many.
-    async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
-        self.table().revoke_all(user).await
-    }
-}
+sql::sql_store_impls!(MySqlStore, BATCH);
 
 #[cfg(test)]
 mod tests {

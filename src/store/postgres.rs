@@ -6,11 +6,7 @@ use std::time::SystemTime;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgQueryResult, Postgres};
 
 use super::sql::{self, Backend, Engine, Migration, Statements, Table};
-use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
-use crate::record::Record;
-use crate::token::SessionKey;
-use crate::user_index::{ErasedUserIndex, UserIndex};
 
 /// The table used unless [`PostgresStore::table_name`] says otherwise.
 const DEFAULT_TABLE: &str = "sessionware_sessions";
@@ -20,7 +16,7 @@ const INDEX_SUFFIX: &str = "_expires_at_idx";
 const OWNER_INDEX_SUFFIX: &str = "_owner_idx";
 /// Postgres truncates identifiers beyond 63 bytes.
 const MAX_IDENTIFIER: usize = 63;
-/// Rows removed by one `DELETE` of [`SessionStore::delete_expired`].
+/// Rows removed by one `DELETE` of [`SessionStore::delete_expired`](crate::SessionStore::delete_expired).
 const BATCH: u64 = 1_000;
 /// How this store names Postgres and itself in errors.
 const BACKEND: Backend = Backend {
@@ -41,23 +37,23 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 ///   is `UPDATE .. WHERE key = $4 AND version = $5`, so the version check and
 ///   the write are one atomic step in the database. Only a save that wrote
 ///   nothing asks a second question (does the row exist?) to tell
-///   [`SaveOutcome::Conflict`] from [`SaveOutcome::Missing`]; that answer
+///   [`SaveOutcome::Conflict`](crate::SaveOutcome::Conflict) from [`SaveOutcome::Missing`](crate::SaveOutcome::Missing); that answer
 ///   only labels a save that already failed, so a race there cannot write
 ///   anything (catalogue #43, #44).
 /// * **Only digests reach SQL.** Every value is a bound parameter; the key is
-///   the 32 bytes of the [`SessionKey`] digest (a `CHECK` keeps it at 32), so
+///   the 32 bytes of the [`SessionKey`](crate::SessionKey) digest (a `CHECK` keeps it at 32), so
 ///   no cookie text is ever part of a statement (catalogue #59).
-/// * **Expired rows** are removed by [`SessionStore::delete_expired`] (run it
+/// * **Expired rows** are removed by [`SessionStore::delete_expired`](crate::SessionStore::delete_expired) (run it
 ///   with [`CleanupTask`](crate::CleanupTask)), in batches of 1,000 through
 ///   the index on `expires_at`. Each batch checks `expires_at <= now()` inside
 ///   the `DELETE` itself and skips rows locked by a save in progress, so a
 ///   just-refreshed session is never removed (catalogue #60). "Now" is the
 ///   database's clock, one time source for every instance (catalogue #24);
 ///   the layer still judges each load by its own clock.
-/// * **[`UserIndex`]**: `owner` holds the SHA-256 of the record's owner
+/// * **[`UserIndex`](crate::UserIndex)**: `owner` holds the SHA-256 of the record's owner
 ///   (NULL for a guest), written by the statement that writes the record. A
 ///   user's sessions are the rows with that digest not yet expired by the
-///   database's clock; [`UserIndex::revoke_all`] is one `DELETE` of them.
+///   database's clock; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all) is one `DELETE` of them.
 /// * **The table**: the schema and table names are validated identifiers,
 ///   always quoted, so their case is kept as written.
 ///   [`PostgresStore::migrate`] creates (idempotently):
@@ -338,59 +334,7 @@ impl PostgresStore {
     }
 }
 
-impl SessionStore for PostgresStore {
-    async fn health(&self) -> Result<(), Error> {
-        PostgresStore::health(self).await
-    }
-
-    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        self.table().create(key, record).await
-    }
-
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
-        self.table().load(key).await
-    }
-
-    async fn save(
-        &self,
-        key: &SessionKey,
-        record: &Record,
-        expected_version: u64,
-    ) -> Result<SaveOutcome, Error> {
-        self.table().save(key, record, expected_version).await
-    }
-
-    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        self.table().delete(key).await
-    }
-
-    /// Deletes expired rows 1,000 at a time (one short transaction each)
-    /// until a batch comes back short; returns the total.
-    async fn delete_expired(&self) -> Result<u64, Error> {
-        self.table().delete_expired(BATCH).await
-    }
-
-    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
-        Some(self)
-    }
-}
-
-/// The index is the `owner` column of each row: nothing to forget.
-impl UserIndex for PostgresStore {
-    /// The keys of `user`'s rows not expired by the database's clock.
-    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
-        self.table().keys_of(user).await
-    }
-
-    async fn forget(&self, _user: &str, _stale: &[SessionKey]) -> Result<(), Error> {
-        Ok(())
-    }
-
-    /// One `DELETE` of the rows [`UserIndex::keys_of`] lists; returns how many.
-    async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
-        self.table().revoke_all(user).await
-    }
-}
+sql::sql_store_impls!(PostgresStore, BATCH);
 
 #[cfg(test)]
 mod tests {

@@ -9,18 +9,14 @@ use sqlx::sqlite::{
     SqliteQueryResult, SqliteSynchronous,
 };
 
-use super::sql::{Engine, Migration, Statements, Table, millis};
-use super::{SaveOutcome, SessionStore};
+use super::sql::{self, Engine, Migration, Statements, Table, millis};
 use crate::error::Error;
-use crate::record::Record;
-use crate::token::SessionKey;
-use crate::user_index::{ErasedUserIndex, UserIndex};
 
 /// The table used unless [`SqliteStore::table_name`] says otherwise.
 const DEFAULT_TABLE: &str = "sessionware_sessions";
 /// The longest table name [`SqliteStore::table_name`] accepts.
 const MAX_TABLE_NAME_LEN: usize = 63;
-/// Rows removed by one statement of [`SessionStore::delete_expired`]; the
+/// Rows removed by one statement of [`SessionStore::delete_expired`](crate::SessionStore::delete_expired); the
 /// write lock is released between batches so requests are not held up.
 const EXPIRED_BATCH: u64 = 1_000;
 /// How long a statement waits for another writer before failing with
@@ -49,17 +45,17 @@ const SQLITE_LOCKED: i32 = 6;
 /// * **Schema**: one table (default `sessionware_sessions`) of `key BLOB
 ///   PRIMARY KEY` (the 32 digest bytes, never cookie text), `version INTEGER`,
 ///   `expires_at INTEGER` (Unix milliseconds, indexed), `data BLOB` (the
-///   versioned [`Record::encode`] bytes) and `owner BLOB` (the SHA-256 of
+///   versioned [`Record::encode`](crate::Record::encode) bytes) and `owner BLOB` (the SHA-256 of
 ///   the record's owner, NULL for a guest; indexed without the NULLs).
 ///   Create it with [`SqliteStore::migrate`], which also adds `owner` to a
 ///   table of an earlier version: opening a store never changes the schema.
-/// * **[`UserIndex`]**: a user's sessions are the rows with the digest of
-///   their id, not yet expired; [`UserIndex::revoke_all`] is one `DELETE`
+/// * **[`UserIndex`](crate::UserIndex)**: a user's sessions are the rows with the digest of
+///   their id, not yet expired; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all) is one `DELETE`
 ///   of them. `owner` is written by the statement that writes the record.
 /// * **One statement per operation**: create is `INSERT .. ON CONFLICT DO
 ///   NOTHING`; save is one `UPDATE .. WHERE key = ? AND version = ?`, so the
 ///   version check and the write are a single atomic step.
-/// * **No native expiry**: run [`SessionStore::delete_expired`] periodically.
+/// * **No native expiry**: run [`SessionStore::delete_expired`](crate::SessionStore::delete_expired) periodically.
 ///   It deletes in batches of 1,000 through the deadline index, checking the
 ///   deadline inside each `DELETE`, so a session refreshed meanwhile survives.
 ///
@@ -330,65 +326,7 @@ impl SqliteStore {
     }
 }
 
-impl SessionStore for SqliteStore {
-    async fn health(&self) -> Result<(), Error> {
-        SqliteStore::health(self).await
-    }
-
-    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        self.table().create(key, record).await
-    }
-
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
-        self.table().load(key).await
-    }
-
-    /// One conditional `UPDATE`. When it changes no row, a second query tells
-    /// a conflict from a missing record. That answer may already be stale,
-    /// which is safe: nothing was written, and the layer treats both outcomes
-    /// as "reload before writing" or "the session is gone".
-    async fn save(
-        &self,
-        key: &SessionKey,
-        record: &Record,
-        expected_version: u64,
-    ) -> Result<SaveOutcome, Error> {
-        self.table().save(key, record, expected_version).await
-    }
-
-    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        self.table().delete(key).await
-    }
-
-    /// Deletes records whose deadline has passed (`expires_at <= now`, as
-    /// [`Record::is_expired`] judges), 1,000 per statement, until a batch
-    /// comes back short. `now` is read once, so records expiring during the
-    /// run wait for the next one and the loop always ends.
-    async fn delete_expired(&self) -> Result<u64, Error> {
-        self.table().delete_expired(EXPIRED_BATCH).await
-    }
-
-    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
-        Some(self)
-    }
-}
-
-/// The index is the `owner` column of each row: nothing to forget.
-impl UserIndex for SqliteStore {
-    /// The keys of `user`'s rows whose deadline has not passed.
-    async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
-        self.table().keys_of(user).await
-    }
-
-    async fn forget(&self, _user: &str, _stale: &[SessionKey]) -> Result<(), Error> {
-        Ok(())
-    }
-
-    /// One `DELETE` of the rows [`UserIndex::keys_of`] lists; returns how many.
-    async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
-        self.table().revoke_all(user).await
-    }
-}
+sql::sql_store_impls!(SqliteStore, EXPIRED_BATCH);
 
 #[cfg(test)]
 mod tests {
@@ -414,10 +352,8 @@ mod tests {
         }
     }
 
-    /// The batched delete finds expired rows through the deadline index,
-    /// never by scanning the table.
-    #[tokio::test]
-    async fn delete_expired_uses_the_deadline_index() {
+    /// A migrated store on a private in-memory database, table `t`.
+    async fn migrated_in_memory() -> SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(SqliteConnectOptions::new().in_memory(true))
@@ -425,6 +361,14 @@ mod tests {
             .unwrap();
         let store = SqliteStore::from_pool(pool).table_name("t");
         store.migrate().await.unwrap();
+        store
+    }
+
+    /// The batched delete finds expired rows through the deadline index,
+    /// never by scanning the table.
+    #[tokio::test]
+    async fn delete_expired_uses_the_deadline_index() {
+        let store = migrated_in_memory().await;
         let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
             "EXPLAIN QUERY PLAN {}",
             store.sql.shared.delete_expired
@@ -448,13 +392,7 @@ mod tests {
     /// guests out), for the listing and for `revoke_all`.
     #[tokio::test]
     async fn keys_of_uses_the_owner_index() {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(SqliteConnectOptions::new().in_memory(true))
-            .await
-            .unwrap();
-        let store = SqliteStore::from_pool(pool).table_name("t");
-        store.migrate().await.unwrap();
+        let store = migrated_in_memory().await;
         for statement in [&store.sql.shared.keys_of, &store.sql.shared.revoke_all] {
             let plan: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))

@@ -6,10 +6,13 @@
 //! (Postgres, MySQL), identifier checks, the checked first connection and
 //! error details that name the fix (`server`).
 
+mod impls;
 mod index;
 mod migrate;
 #[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
 mod server;
+
+pub(crate) use impls::sql_store_impls;
 
 use std::time::SystemTime;
 
