@@ -27,10 +27,14 @@ use http::{HeaderValue, Request, StatusCode};
 use tokio::runtime::Runtime;
 use tower::ServiceExt as _;
 
-/// 64 bytes with plenty of distinct values, as a real secret would have.
+/// A 64-byte secret: bench-only; never use a fixed secret (generate one with
+/// `openssl rand -hex 64`).
 fn secret() -> Vec<u8> {
-    (0u8..64)
-        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+    const HEX: &str = "0703ac1333f08af316890faadd10edd3985cb6998d1f05b9b8ea2a9c6095a307\
+                       5c54529fe62652588a8eba7383131d7f78b61c85a44cca48654dd6e9657bd2e7";
+    (0..HEX.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&HEX[i..i + 2], 16).unwrap())
         .collect()
 }
 

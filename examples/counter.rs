@@ -6,10 +6,10 @@
 //! curl -c jar -b jar http://127.0.0.1:3000
 //! ```
 //!
-//! With `SESSIONWARE_SECRET` set (hex or base64, at least 32 bytes), the
-//! layer comes from the environment (`SessionLayer::from_env`); otherwise a
-//! random secret is drawn at start (with a warning), so sessions end with the
-//! process.
+//! With `SESSIONWARE_SECRET` set (64 random bytes as hex or base64, such as
+//! `SESSIONWARE_SECRET=$(openssl rand -hex 64)`), the layer comes from the
+//! environment (`SessionLayer::from_env`); otherwise a random secret is drawn
+//! at start (with a warning), so sessions end with the process.
 
 use std::net::SocketAddr;
 

@@ -245,9 +245,10 @@ fn sessionware_app(store: impl sessionware::SessionStore, idle: Option<Duration>
         session.insert("n", 0u64)?;
         Ok("ok")
     }
-    let secret: Vec<u8> = (0u8..64)
-        .map(|i| i.wrapping_mul(37).wrapping_add(11))
-        .collect();
+    // One random secret per run, shared by every app this process builds; a
+    // deployment reads its secret from its secret store instead.
+    static SECRET: std::sync::OnceLock<[u8; 64]> = std::sync::OnceLock::new();
+    let secret = SECRET.get_or_init(rand::random);
     let mut layer = SessionLayer::new(store, secret).secure(false);
     if let Some(idle) = idle {
         layer = layer.expiry(Expiry::OnInactivity(idle));

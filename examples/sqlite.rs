@@ -7,8 +7,9 @@
 //! curl -c jar -b jar http://127.0.0.1:3000
 //! ```
 //!
-//! Set `SESSIONWARE_SECRET` (at least 32 bytes) to keep sessions valid across
-//! restarts: with a random secret, the old cookies no longer verify.
+//! Set `SESSIONWARE_SECRET` (64 random bytes as hex or base64:
+//! `SESSIONWARE_SECRET=$(openssl rand -hex 64)`) to keep sessions valid
+//! across restarts: with a random secret, the old cookies no longer verify.
 
 use std::time::Duration;
 

@@ -18,8 +18,9 @@ use crate::error::{Error, ErrorKind};
 /// use std::time::Duration;
 /// use sessionware::{Expiry, MemoryStore, SessionLayer};
 ///
+/// let secret: [u8; 64] = rand::random(); // in production: from your secret store
 /// // Sessions end after 30 idle minutes; the cookie's Max-Age follows.
-/// let layer = SessionLayer::new(MemoryStore::new(), [7u8, 1, 2, 3, 4, 5, 6, 8].repeat(4))
+/// let layer = SessionLayer::new(MemoryStore::new(), secret)
 ///     .expiry(Expiry::OnInactivity(Duration::from_secs(30 * 60)));
 /// assert!(layer.validate().is_ok());
 /// // A zero idle span is refused before the first request.
@@ -80,8 +81,8 @@ pub(crate) struct Config {
     pub(crate) login_metadata: bool,
     /// The header a trusted proxy puts the client's address in.
     pub(crate) client_ip_header: Option<http::HeaderName>,
-    /// The most sessions one user may have; a login beyond it evicts the
-    /// least recently seen.
+    /// The most sessions one user may have; a login beyond it signs out the
+    /// oldest sign-ins.
     pub(crate) max_sessions_per_user: Option<usize>,
     pub(crate) transport: Transport,
     /// Bind sessions to their `User-Agent`; a mismatch ends the session.
@@ -253,14 +254,10 @@ impl Config {
         }
     }
 
-    /// When a session created at `created_at` reaches its `max_lifetime`.
+    /// When a session created at `created_at` reaches its `max_lifetime`;
+    /// `None` without one, or when it lies beyond what a clock can tell.
     fn lifetime_end(&self, created_at: SystemTime) -> Option<SystemTime> {
-        let max = self.max_lifetime?;
-        Some(
-            created_at
-                .checked_add(max)
-                .unwrap_or(created_at + MAX_COOKIE_AGE),
-        )
+        created_at.checked_add(self.max_lifetime?)
     }
 
     /// Whether a session created at `created_at` with the deadline
@@ -289,7 +286,11 @@ impl Config {
             return false;
         };
         let remaining = expires_at.duration_since(now).unwrap_or_default();
-        span.saturating_sub(remaining) >= span.mul_f64(self.refresh_fraction)
+        // Saturating: any span and fraction `validate` accepts (even
+        // `Duration::MAX` and 1.0) is computed without a panic.
+        let threshold =
+            Duration::try_from_secs_f64(span.as_secs_f64() * self.refresh_fraction).unwrap_or(span);
+        span.saturating_sub(remaining) >= threshold
             && self.deadline(expiry, created_at, now) > expires_at
     }
 

@@ -10,6 +10,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use cookie::SameSite;
 use rand::TryRngCore as _;
 use rand::rngs::OsRng;
+use zeroize::Zeroizing;
 
 use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
@@ -104,7 +105,7 @@ impl SessionLayer {
     ///
     /// | variable | value | when not set |
     /// | --- | --- | --- |
-    /// | `SESSIONWARE_SECRET` | the secret, 32 bytes or more (64 recommended), as hex or base64 | an error |
+    /// | `SESSIONWARE_SECRET` | the secret: 64 random bytes (at least 32, and [hard to guess](Keyring::new)) as hex or base64, such as the output of `openssl rand -hex 64` | an error |
     /// | `SESSIONWARE_OLD_SECRETS` | retired secrets, comma-separated, at most [`MAX_RETIRED_SECRETS`](crate::MAX_RETIRED_SECRETS) (see [`Keyring`]) | none |
     /// | `SESSIONWARE_COOKIE_NAME` | [`cookie_name`](SessionLayer::cookie_name) | `id` |
     /// | `SESSIONWARE_SECURE` | [`secure`](SessionLayer::secure): `true`, `false`, `1`, `0`, `yes`, `no` | `true` |
@@ -130,8 +131,9 @@ impl SessionLayer {
     /// use std::collections::HashMap;
     /// use sessionware::{ErrorKind, MemoryStore, SessionLayer};
     ///
+    /// # let secret: String = rand::random::<[u8; 64]>().iter().map(|b| format!("{b:02x}")).collect();
     /// let vars = HashMap::from([
-    ///     ("SESSIONWARE_SECRET", "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0"),
+    ///     ("SESSIONWARE_SECRET", secret.as_str()), // from `openssl rand -hex 64`
     ///     ("SESSIONWARE_COOKIE_NAME", "__Host-id"),
     ///     ("SESSIONWARE_IDLE_TIMEOUT", "30m"),
     /// ]);
@@ -141,7 +143,7 @@ impl SessionLayer {
     ///
     /// // Every error names the variable and what it expects, never a secret.
     /// let vars = HashMap::from([
-    ///     ("SESSIONWARE_SECRET", "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0"),
+    ///     ("SESSIONWARE_SECRET", secret.as_str()),
     ///     ("SESSIONWARE_SAME_SITE", "sometimes"),
     /// ]);
     /// let err = SessionLayer::from_lookup(MemoryStore::new(), |name| vars.get(name).map(|v| v.to_string()))
@@ -156,8 +158,8 @@ impl SessionLayer {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::WeakSecret`] for a secret that is too short or has too
-    /// little variety, and [`ErrorKind::InvalidConfig`] for a missing secret,
+    /// [`ErrorKind::WeakSecret`] for a secret that is too short or too easy to
+    /// guess (see [`Keyring::new`]), and [`ErrorKind::InvalidConfig`] for a missing secret,
     /// a value that cannot be read, or a configuration that
     /// [`validate`](SessionLayer::validate) refuses. The message names the
     /// variable (a retired secret by its position, counting from 1, as in
@@ -175,16 +177,19 @@ impl SessionLayer {
         store: impl Storage,
         mut get: impl FnMut(&'static str) -> Result<Option<String>, Error>,
     ) -> Result<Self, Error> {
+        // The secrets' text is wiped once the keys are derived.
+        let secret = match secret_text(get(SECRET)?) {
+            Some(secret) => secret,
+            None => return Err(missing_secret()),
+        };
+        let old = secret_text(get(OLD_SECRETS)?);
+        let keyring = keyring(&secret, old.as_deref().map(String::as_str))?;
+        drop((secret, old));
         let mut optional = |name| -> Result<Option<String>, Error> {
             Ok(get(name)?
                 .map(|value| value.trim().to_owned())
                 .filter(|value| !value.is_empty()))
         };
-        let secret = match optional(SECRET)? {
-            Some(secret) => secret,
-            None => return Err(missing_secret()),
-        };
-        let keyring = keyring(&secret, optional(OLD_SECRETS)?.as_deref())?;
         let defaults = SessionLayer::with_keyring(store, keyring);
         let mut settings = Settings {
             layer: defaults.clone(),
@@ -337,8 +342,21 @@ fn keyring(secret: &str, old: Option<&str>) -> Result<Keyring, Error> {
     Ok(keyring)
 }
 
-/// Decodes a secret written as hex or base64. Errors give its length, never its text.
-fn decode_secret(name: &str, text: &str) -> Result<Vec<u8>, Error> {
+/// A secret variable's value, trimmed in place, in a buffer wiped when
+/// dropped; `None` if it is not set or blank.
+fn secret_text(value: Option<String>) -> Option<Zeroizing<String>> {
+    let mut text = Zeroizing::new(value?);
+    let end = text.trim_end().len();
+    text.truncate(end);
+    let start = text.len() - text.trim_start().len();
+    text.drain(..start);
+    (!text.is_empty()).then_some(text)
+}
+
+/// Decodes a secret written as hex or base64, into a buffer wiped when
+/// dropped (as is any partial output of a failed decoding). Errors give its
+/// length, never its text.
+fn decode_secret(name: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     let len = text.chars().count();
     if text.bytes().all(|b| b.is_ascii_hexdigit()) {
         if len % 2 == 1 {
@@ -348,13 +366,18 @@ fn decode_secret(name: &str, text: &str) -> Result<Vec<u8>, Error> {
         }
         let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
         let pairs = text.as_bytes().chunks_exact(2);
-        return Ok(pairs.map(|p| (digit(p[0]) << 4) | digit(p[1])).collect());
+        return Ok(Zeroizing::new(
+            pairs.map(|p| (digit(p[0]) << 4) | digit(p[1])).collect(),
+        ));
     }
+    let mut bytes = Zeroizing::new(vec![0u8; base64::decoded_len_estimate(text.len())]);
     // Neither decoder's error is kept: it would quote a character of the secret.
-    BASE64_STANDARD
-        .decode(text)
-        .or_else(|_| BASE64_URL_SAFE.decode(text))
-        .map_err(|_| invalid(format!("{name}: {EXPECTED_SECRET}; got {len} characters")))
+    let decoded = BASE64_STANDARD
+        .decode_slice(text, &mut bytes)
+        .or_else(|_| BASE64_URL_SAFE.decode_slice(text, &mut bytes))
+        .map_err(|_| invalid(format!("{name}: {EXPECTED_SECRET}; got {len} characters")))?;
+    bytes.truncate(decoded);
+    Ok(bytes)
 }
 
 fn parse_bool(text: String) -> Result<bool, &'static str> {
@@ -439,11 +462,9 @@ mod tests {
     use crate::MemoryStore;
     use std::collections::{HashMap, HashSet};
 
-    /// 64 bytes with every value distinct, in the forms an operator might paste.
+    /// A fixed 64-byte test secret that passes the strength check.
     fn secret_bytes() -> Vec<u8> {
-        (0u8..64)
-            .map(|b| b.wrapping_mul(29).wrapping_add(3))
-            .collect()
+        crate::token::test_secret(1)
     }
 
     fn hex(bytes: &[u8]) -> String {
@@ -489,7 +510,7 @@ mod tests {
         );
         assert!(forms[5].contains(['-', '_']), "{}", forms[5]);
         for form in &forms {
-            assert_eq!(decode_secret(SECRET, form).unwrap(), bytes, "{form}");
+            assert_eq!(*decode_secret(SECRET, form).unwrap(), bytes, "{form}");
         }
     }
 
@@ -542,9 +563,40 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::WeakSecret);
         assert!(
             err.to_string()
-                .contains("SESSIONWARE_SECRET: secret has too little variety"),
+                .contains("SESSIONWARE_SECRET: secret is too easy to guess"),
             "{err}"
         );
+    }
+
+    /// Long enough but guessable secrets are refused in either encoding, and
+    /// the error says how to make a good one.
+    #[test]
+    fn a_guessable_secret_is_refused_with_advice_in_hex_and_base64() {
+        use base64::engine::general_purpose::STANDARD;
+        let weak = [b"Passw0rd!".repeat(4), (0u8..64).collect()];
+        for form in weak.iter().flat_map(|w| [hex(w), STANDARD.encode(w)]) {
+            let err = build(&[(SECRET, &form)]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WeakSecret, "{form}");
+            let text = err.to_string();
+            assert!(text.contains("bits of estimated entropy"), "{text}");
+            assert!(text.contains("`openssl rand -hex 64`"), "{text}");
+            let err = build(&[(SECRET, &hex(&secret_bytes())), (OLD_SECRETS, &form)]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WeakSecret, "{form}");
+        }
+    }
+
+    /// Decoded secrets, and their text, sit in buffers wiped on drop. Freed
+    /// memory cannot be observed reliably; the types are checked instead.
+    #[test]
+    fn decoded_secrets_and_their_text_zeroize_on_drop() {
+        fn zeroize_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        let good = hex(&secret_bytes());
+        zeroize_on_drop(&decode_secret(SECRET, &good).unwrap());
+        let text = secret_text(Some(format!(" \t{good}\n"))).unwrap();
+        zeroize_on_drop(&text);
+        assert_eq!(text.as_str(), good);
+        assert!(secret_text(Some(" \n ".into())).is_none());
+        assert!(secret_text(None).is_none());
     }
 
     #[test]

@@ -12,7 +12,8 @@ type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The application secret is too short or has too little variety.
+    /// The application secret is too short or too easy to guess (see
+    /// [`Keyring::new`](crate::Keyring::new)).
     WeakSecret,
     /// A cookie attribute or layer option is invalid (checked when the layer is built).
     InvalidConfig,

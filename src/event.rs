@@ -18,7 +18,8 @@ use crate::token::SessionHandle;
 /// ```
 /// use sessionware::{MemoryStore, SessionEvent, SessionLayer};
 ///
-/// let layer = SessionLayer::new(MemoryStore::new(), [7u8, 1, 2, 3, 4, 5, 6, 8].repeat(4))
+/// let secret: [u8; 64] = rand::random(); // in production: from your secret store
+/// let layer = SessionLayer::new(MemoryStore::new(), secret)
 ///     .on_event(|event: &SessionEvent| {
 ///         if let SessionEvent::Rejected { reason } = event {
 ///             eprintln!("refused a session cookie: {reason:?}");

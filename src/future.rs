@@ -124,9 +124,7 @@ async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Resp
         Ok(value) => {
             let headers = response.headers_mut();
             headers.append(name, value);
-            if !headers.contains_key(CACHE_CONTROL) {
-                headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            }
+            forbid_storing(headers);
             response
         }
         Err(err) => {
@@ -134,6 +132,30 @@ async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Resp
             failure(&session)
         }
     }
+}
+
+/// A response that sets or clears the session's token must never be stored
+/// by a shared cache. The handler's `Cache-Control` stays if it already says
+/// `no-store`, or `private` without `public`; anything else (`public,
+/// max-age=600` would let a shared cache hand the cookie to other users, and
+/// so would a bare `max-age`) becomes `no-store`.
+fn forbid_storing(headers: &mut HeaderMap) {
+    let (mut no_store, mut private, mut public) = (false, false, false);
+    for value in headers.get_all(CACHE_CONTROL) {
+        for directive in value.to_str().unwrap_or("public").split(',') {
+            let name = directive.split('=').next().unwrap_or("").trim();
+            no_store |= name.eq_ignore_ascii_case("no-store");
+            private |= name.eq_ignore_ascii_case("private");
+            public |= name.eq_ignore_ascii_case("public") || name.eq_ignore_ascii_case("s-maxage");
+        }
+    }
+    if no_store || (private && !public) {
+        return;
+    }
+    if headers.contains_key(CACHE_CONTROL) {
+        tracing::debug!("Cache-Control replaced by no-store: the response sets the session token");
+    }
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 /// The response that replaces one whose session could not be saved.

@@ -24,7 +24,9 @@ pub(crate) struct Context {
     pub(crate) config: Config,
     /// Where fresh session values come from; tests swap it to force collisions.
     pub(crate) new_value: fn() -> Result<RandomValue, Error>,
-    pub(crate) rejections: RejectionLog,
+    /// The rate limit of client-triggered warnings, shared by every clone of
+    /// the layer and every service it makes.
+    pub(crate) rejections: Arc<RejectionLog>,
     pub(crate) events: Events,
 }
 
@@ -98,6 +100,8 @@ pub struct SessionLayer {
     keyring: Keyring,
     config: Config,
     new_value: fn() -> Result<RandomValue, Error>,
+    /// One warning limit for this layer value, its clones and their services.
+    rejections: Arc<RejectionLog>,
 }
 
 impl SessionLayer {
@@ -106,9 +110,11 @@ impl SessionLayer {
     ///
     /// # Panics
     ///
-    /// If `secret` is shorter than 32 bytes or has fewer than 8 distinct byte
-    /// values (use [`SessionLayer::try_new`] to get the error instead). Use 64
-    /// random bytes from a CSPRNG, kept in a secret manager.
+    /// If `secret` is shorter than 32 bytes or easy to guess, with less than
+    /// 128 bits of estimated entropy (see [`Keyring::new`]; use
+    /// [`SessionLayer::try_new`] to get the error instead). Use 64 random
+    /// bytes from a CSPRNG, kept in a secret manager: for example the output
+    /// of `openssl rand -hex 64`.
     pub fn new(store: impl Storage, secret: impl AsRef<[u8]>) -> Self {
         Self::try_new(store, secret).unwrap_or_else(|err| panic!("SessionLayer::new: {err}"))
     }
@@ -128,6 +134,7 @@ impl SessionLayer {
             keyring,
             config: Config::default(),
             new_value: RandomValue::generate,
+            rejections: Arc::default(),
         }
     }
 
@@ -258,10 +265,12 @@ impl SessionLayer {
         self
     }
 
-    /// The most sessions one user may have at once (ASVS 7.1.2; catalogue
-    /// #40). A login beyond it revokes the user's least recently seen
-    /// sessions until `max` remain, the new one included; their cookies are
-    /// guests from their next request. Default: unlimited. Needs a store
+    /// The most sessions one user may have at once (ASVS 7.1.2). A login
+    /// beyond it keeps the user's `max` most recent sign-ins, the new one
+    /// among them, and revokes the older ones; their cookies are guests from
+    /// their next request. Every login ranks sign-ins the same way (sign-in
+    /// time, then handle), so simultaneous logins agree on who stays and
+    /// exactly `max` remain. Default: unlimited. Needs a store
     /// with a [`UserIndex`](crate::UserIndex): with any other,
     /// [`validate`](Self::validate) fails and applying the layer panics.
     /// If the eviction fails (the store is down), the login still succeeds
@@ -358,7 +367,7 @@ impl<S> Layer<S> for SessionLayer {
             keyring: self.keyring.clone(),
             config: self.config.clone(),
             new_value: self.new_value,
-            rejections: RejectionLog::default(),
+            rejections: Arc::clone(&self.rejections),
             events: self.events.clone(),
         };
         SessionService::new(inner, Arc::new(ctx))
@@ -373,15 +382,17 @@ mod tests {
     /// Style rule 7: no secret or key material in `Debug` output.
     #[test]
     fn debug_shows_configuration_but_no_secret() {
-        let secret = b"correct horse battery staple, 40 bytes!!".to_vec();
+        use base64::Engine as _;
+        // A secret given as text, so that its text could show: base64 of random bytes.
+        let secret = base64::engine::general_purpose::STANDARD.encode(crate::token::test_secret(1));
         let layer = SessionLayer::new(MemoryStore::new(), &secret);
         let shown = format!("{layer:?}");
         assert!(shown.contains("cookie_name: \"id\""), "{shown}");
         assert!(
-            !shown.contains("horse") && !shown.contains("Keyring"),
+            !shown.contains(&secret[..16]) && !shown.contains("Keyring"),
             "{shown}"
         );
-        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
         assert!(!shown.contains(&hex[..16]));
     }
 }

@@ -19,7 +19,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! let secret = [0x5eu8, 0x55, 0x10, 0x4e, 0x7a, 0x3c, 0x99, 0x01].repeat(8); // use 64 random bytes
+//! let secret: [u8; 64] = rand::random(); // in production: 64 random bytes from your secret store
 //! let app = Router::new()
 //!     .route("/", get(count))
 //!     .layer(SessionLayer::new(MemoryStore::new(), &secret));
@@ -95,6 +95,7 @@
 mod cleanup;
 mod client;
 mod config;
+mod cycle;
 mod env;
 mod error;
 mod event;

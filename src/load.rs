@@ -38,7 +38,7 @@ pub(crate) async fn load(
         #[cfg(feature = "cookie-store")]
         Backend::Sealed(sealer) => {
             let opened = crate::store::cookie::open_presented(ctx, sealer, headers)
-                .filter(|opened| !agent_mismatch(request_agent, &opened.value));
+                .filter(|opened| !agent_mismatch(ctx, request_agent, &opened.value));
             if let Some(Verified { value, retired }) = opened {
                 let origin = Origin::Sealed(Sealed {
                     created_at: value.created_at,
@@ -86,7 +86,7 @@ async fn load_stored(
         });
         return;
     }
-    if agent_mismatch(state.request_agent, &record) {
+    if agent_mismatch(ctx, state.request_agent, &record) {
         match ctx.call(store.delete(&key)).await {
             Ok(_) => ctx.events.emit(|| SessionEvent::Destroyed {
                 handle: Some(key.handle()),
@@ -107,6 +107,7 @@ async fn load_stored(
         created_at: record.created_at,
         expires_at: record.expires_at,
         resign: retired,
+        lineage: record.lineage,
     });
     adopt(state, origin, record);
 }
@@ -123,13 +124,16 @@ fn adopt(state: &mut State, origin: Origin, record: Record) {
 
 /// Whether `record` is bound to another user agent than the request's (only
 /// with `bind_user_agent`): then the session ends.
-fn agent_mismatch(request_agent: Option<u64>, record: &Record) -> bool {
+fn agent_mismatch(ctx: &Context, request_agent: Option<u64>, record: &Record) -> bool {
     let mismatch = matches!(
         (request_agent, record.user_agent_digest),
         (Some(ours), Some(bound)) if ours != bound
     );
-    if mismatch {
-        tracing::warn!("session presented with another user agent; it is ended (bind_user_agent)");
+    if mismatch && let Some(suppressed) = ctx.rejections.allow() {
+        tracing::warn!(
+            suppressed,
+            "session presented with another user agent; it is ended (bind_user_agent)"
+        );
     }
     mismatch
 }

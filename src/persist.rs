@@ -8,7 +8,7 @@ use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
 use crate::event::SessionEvent;
 use crate::layer::Context;
-use crate::record::Record;
+use crate::record::{Record, json_len};
 use crate::session::{Origin, Session, State, Stored};
 use crate::state::Draft;
 use crate::store::{Backend, DynStore, SaveOutcome};
@@ -67,13 +67,18 @@ pub(crate) async fn persist(session: &Session) -> Result<CookieAction, Error> {
             let draft = Draft {
                 data: state.data,
                 expiry: state.expiry,
-                created_at: now,
+                created_at: if state.login {
+                    crate::cycle::sign_in_time(now)
+                } else {
+                    now
+                },
                 owner: state.owner,
                 metadata: state.metadata,
                 agent: state.request_agent,
+                lineage: None,
             };
-            let (action, key) = create(ctx, store, draft, now).await?;
-            crate::user_index::cap_sessions(ctx, owner.as_deref(), &key).await;
+            let (action, _) = create(ctx, store, draft, now).await?;
+            crate::user_index::cap_sessions(ctx, owner.as_deref()).await;
             Ok(action)
         }
         Origin::Stored(stored) => persist_stored(ctx, store, &state, stored).await,
@@ -126,10 +131,11 @@ async fn persist_stored(
         ctx.events.emit(|| SessionEvent::Destroyed {
             handle: Some(key.handle()),
         });
+        unindex(ctx, state.loaded_owner(), key).await;
         return Ok(CookieAction::Remove);
     }
     if state.cycle {
-        return cycle(ctx, store, state, stored).await;
+        return crate::cycle::cycle(ctx, store, state, stored).await;
     }
     let now = SystemTime::now();
     let expiry = state.expiry.unwrap_or(ctx.config.expiry);
@@ -197,28 +203,40 @@ async fn save(
                 ));
             }
             SaveOutcome::Missing => {
-                return Ok(dropped(key, "the session was ended by another request"));
+                return Ok(dropped(
+                    ctx,
+                    key,
+                    "the session was ended by another request",
+                ));
             }
             SaveOutcome::Conflict => tokio::time::sleep(backoff(attempt)).await,
         }
         let Some(current) = ctx.call(store.load(key)).await? else {
-            return Ok(dropped(key, "the session was ended by another request"));
+            return Ok(dropped(
+                ctx,
+                key,
+                "the session was ended by another request",
+            ));
         };
         if ctx
             .config
             .has_ended(current.created_at, current.expires_at, now)
         {
-            return Ok(dropped(key, "the session expired meanwhile"));
+            return Ok(dropped(ctx, key, "the session expired meanwhile"));
         }
         version = current.version;
+        let base_len = json_len(&current.data);
+        let owner = current.owner.clone();
         draft = Draft::merged(state, current);
         if draft.is_blank() {
             ctx.call(store.delete(key)).await?;
             ctx.events.emit(|| SessionEvent::Destroyed {
                 handle: Some(key.handle()),
             });
+            unindex(ctx, owner.as_deref(), key).await;
             return Ok(CookieAction::Remove);
         }
+        within_limit(ctx, &draft, base_len)?;
     }
     Err(Error::new(
         ErrorKind::Conflict,
@@ -227,52 +245,36 @@ async fn save(
     .with_detail(format!("gave up after {MAX_SAVE_ATTEMPTS} attempts")))
 }
 
-/// Moves the session to a fresh id. The old record is re-read (to keep
-/// concurrent changes), deleted, and only then is the new one created: if the
-/// old one is already gone, the session was ended elsewhere and is not revived
-/// under a new id either (catalogue #45).
-async fn cycle(
-    ctx: &Context,
-    store: &dyn DynStore,
-    state: &State,
-    stored: &Stored,
-) -> Result<CookieAction, Error> {
-    let key = &stored.key;
-    let now = SystemTime::now();
-    let current = ctx.call(store.load(key)).await?;
-    let Some(current) = current.filter(|record| {
-        !ctx.config
-            .has_ended(record.created_at, record.expires_at, now)
-    }) else {
-        return Ok(dropped(key, "the session was ended by another request"));
+/// Removes `key` from `owner`'s index entries after its record was deleted,
+/// so an index holds only live sessions. A failure is logged: the entry is
+/// then pruned the next time the user's sessions are read.
+pub(crate) async fn unindex(ctx: &Context, owner: Option<&str>, key: &SessionKey) {
+    let (Some(owner), Some(index)) = (owner, ctx.backend.index()) else {
+        return;
     };
-    let mut draft = Draft::merged(state, current);
-    if state.login {
-        // A login starts a new session: a new owner, a new lifetime.
-        draft.owner.clone_from(&state.owner);
-        draft.metadata.clone_from(&state.metadata);
-        draft.created_at = now;
+    if let Err(err) = ctx
+        .call(index.forget_keys(owner, std::slice::from_ref(key)))
+        .await
+    {
+        tracing::warn!(session = %key.log_id(), error = %err, "could not remove a deleted session from its user's index");
     }
-    if !ctx.call(store.delete(key)).await? {
-        return Ok(dropped(key, "the session was ended by another request"));
+}
+
+/// Refuses a merged draft whose data passes `max_data_size` and is larger
+/// than the stored copy it was merged onto (`base_len` bytes): concurrent
+/// requests that each stayed under the limit must not add up past it.
+pub(crate) fn within_limit(ctx: &Context, draft: &Draft, base_len: usize) -> Result<(), Error> {
+    let limit = ctx.config.max_data_size;
+    let merged = json_len(&draft.data);
+    if merged > limit && merged > base_len {
+        return Err(
+            Error::new(ErrorKind::TooLarge, "session data too large").with_detail(format!(
+                "merging this request's changes would make it {merged} bytes as JSON, over \
+                 max_data_size of {limit}; nothing was written"
+            )),
+        );
     }
-    if draft.is_blank() {
-        ctx.events.emit(|| SessionEvent::Destroyed {
-            handle: Some(key.handle()),
-        });
-        return Ok(CookieAction::Remove);
-    }
-    let owner = draft.owner.clone();
-    let (action, new_key) = create_quietly(ctx, store, draft, now).await?;
-    tracing::debug!(old = %key.log_id(), "session id cycled");
-    ctx.events.emit(|| SessionEvent::Cycled {
-        old: Some(key.handle()),
-        new: Some(new_key.handle()),
-    });
-    if state.login {
-        crate::user_index::cap_sessions(ctx, owner.as_deref(), &new_key).await;
-    }
-    Ok(action)
+    Ok(())
 }
 
 /// Stores the draft under a fresh id, never overwriting another session,
@@ -291,7 +293,7 @@ async fn create(
 }
 
 /// [`create`] without the event (a cycle reports its own).
-async fn create_quietly(
+pub(crate) async fn create_quietly(
     ctx: &Context,
     store: &dyn DynStore,
     draft: Draft,
@@ -328,6 +330,7 @@ fn record_of(ctx: &Context, draft: Draft, now: SystemTime, version: u64) -> Reco
     record.owner = draft.owner;
     record.metadata = draft.metadata;
     record.user_agent_digest = draft.agent;
+    record.lineage = draft.lineage;
     record.last_seen = now;
     record
 }
@@ -372,8 +375,12 @@ fn backoff(attempt: u32) -> Duration {
     ceiling.mul_f64(rand::random::<f64>())
 }
 
-fn dropped(key: &SessionKey, why: &'static str) -> CookieAction {
-    tracing::warn!(session = %key.log_id(), why, "session changes dropped; the session is not revived");
+/// The changes of a session that was ended meanwhile are dropped; the warning
+/// is rate-limited (a client can race its own requests).
+pub(crate) fn dropped(ctx: &Context, key: &SessionKey, why: &'static str) -> CookieAction {
+    if let Some(suppressed) = ctx.rejections.allow() {
+        tracing::warn!(session = %key.log_id(), why, suppressed, "session changes dropped; the session is not revived");
+    }
     CookieAction::Keep
 }
 
@@ -421,8 +428,7 @@ mod tests {
     }
 
     fn app(store: MemoryStore, source: fn() -> Result<RandomValue, Error>) -> Router {
-        let layer =
-            SessionLayer::new(store, [7u8, 1, 2, 3, 4, 5, 6, 8].repeat(5)).new_value(source);
+        let layer = SessionLayer::new(store, crate::token::test_secret(1)).new_value(source);
         Router::new().route("/", get(write)).layer(layer)
     }
 

@@ -61,6 +61,12 @@ pub struct Record {
     /// With `SessionLayer::bind_user_agent`: 64 bits of the SHA-256 of the
     /// `User-Agent` the session is bound to.
     pub user_agent_digest: Option<u64>,
+    /// For a session moved to a fresh id by `cycle_id` (or a login of the
+    /// same user): the handle of the first session of its line. `None` for
+    /// a session that was never cycled, whose line is its own handle.
+    /// Revocation ends a whole line, so a session that changes its id while
+    /// it is revoked cannot escape under the new one.
+    pub lineage: Option<crate::token::SessionHandle>,
 }
 
 /// What the layer notes about the client at login when
@@ -94,6 +100,8 @@ struct Wire {
     m: Option<SessionMetadata>,
     #[serde(default)]
     g: Option<u64>,
+    #[serde(default)]
+    l: Option<String>,
     d: Map<String, Value>,
 }
 
@@ -112,6 +120,8 @@ struct WireRef<'a> {
     m: Option<&'a SessionMetadata>,
     #[serde(skip_serializing_if = "Option::is_none")]
     g: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    l: Option<String>,
     d: &'a Map<String, Value>,
 }
 
@@ -168,6 +178,7 @@ impl Record {
             last_seen: created_at,
             metadata: None,
             user_agent_digest: None,
+            lineage: None,
         }
     }
 
@@ -187,6 +198,7 @@ impl Record {
             s: unix_millis(self.last_seen),
             m: self.metadata.as_ref(),
             g: self.user_agent_digest,
+            l: self.lineage.map(|handle| handle.to_string()),
             d: &self.data,
         };
         let mut bytes = Vec::with_capacity(64 + self.data.len() * 16);
@@ -226,6 +238,13 @@ impl Record {
                     last_seen: wire.s.map_or(created_at, from_millis),
                     metadata: wire.m,
                     user_agent_digest: wire.g,
+                    lineage: match wire.l {
+                        Some(text) => Some(
+                            text.parse()
+                                .map_err(|_| corrupt("invalid lineage handle".into()))?,
+                        ),
+                        None => None,
+                    },
                 })
             }
             Some((version, _)) => Err(corrupt(format!("unknown format version {version}"))),

@@ -183,14 +183,21 @@ impl Session {
         Ok(value)
     }
 
-    /// Removes every key. An emptied stored session is deleted after the
-    /// response and its cookie cleared.
+    /// Removes every key and signs the user out: afterwards [`is_empty`]
+    /// is true and [`user`] is `None`. Unless the request inserts again, the
+    /// stored session is deleted after the response and its cookie cleared.
+    /// To drop data but stay signed in, [`remove`] the keys one by one.
+    ///
+    /// [`is_empty`]: Session::is_empty
+    /// [`user`]: Session::user
+    /// [`remove`]: Session::remove
     pub fn clear(&self) {
         self.with_loaded(|state| {
             state.data.clear();
             state.data_len = None;
             state.changes.clear();
             state.cleared = true;
+            state.sign_out();
         });
     }
 
@@ -201,8 +208,10 @@ impl Session {
     }
 
     /// Moves the session to a fresh id after the response: the data is kept,
-    /// the old record is deleted and a new cookie is set. Call it on login
-    /// and on every privilege change, against session fixation.
+    /// the new record is created, then the old one deleted, and a new cookie
+    /// is set. Call it on login and on every privilege change, against
+    /// session fixation. A revocation of the user that runs meanwhile ends
+    /// the session under its new id too (no cookie is then set).
     pub fn cycle_id(&self) {
         self.with_loaded(|state| state.cycle = true);
     }
@@ -210,19 +219,32 @@ impl Session {
     /// Binds the session to `user` and, after the response, moves it to a
     /// fresh id (against fixation, catalogue #33) whose lifetime starts now.
     /// Data kept before login (a cart) stays, unless the session belonged to
-    /// another user: then it is cleared first (catalogue #34). With a store
+    /// another user: then it is cleared first, and a per-session expiry of
+    /// theirs ("remember me") is dropped, so the new user starts from the
+    /// layer's expiry (catalogue #34). With a store
     /// that keeps a [`UserIndex`](crate::UserIndex), the session is listed
     /// under `user` from then on; with `login_metadata` on, the client's user
     /// agent and address are noted.
     pub fn login(&self, user: impl Into<String>) {
         let user = user.into();
-        let metadata = self.inner.client.as_ref().map(|client| client.metadata());
+        let metadata = self
+            .inner
+            .client
+            .as_ref()
+            .filter(|_| self.inner.ctx.config.login_metadata)
+            .map(|client| client.metadata());
         self.with_loaded(|state| {
             if state.owner.as_deref().is_some_and(|owner| owner != user) {
+                // Another user's session: nothing of theirs carries over,
+                // neither data nor a per-session expiry ("remember me").
                 state.data.clear();
                 state.changes.clear();
                 state.data_len = None;
                 state.cleared = true;
+                state.sign_out();
+                state.expiry = None;
+                state.expiry_changed = true;
+                state.metadata = None;
             }
             state.owner = Some(user);
             state.login = true;
@@ -258,7 +280,7 @@ impl Session {
         self.with_loaded(|state| {
             state.destroyed = true;
             state.data.clear();
-            state.owner = None;
+            state.sign_out();
         });
     }
 

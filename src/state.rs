@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::config::Expiry;
 use crate::record::{Record, SessionMetadata};
-use crate::token::{RandomValue, SessionKey};
+use crate::token::{RandomValue, SessionHandle, SessionKey};
 
 /// Where the session's data came from.
 #[derive(Debug, Clone)]
@@ -36,6 +36,15 @@ pub(crate) struct Stored {
     pub(crate) expires_at: SystemTime,
     /// A retired key signed the cookie: re-issue it under the current one.
     pub(crate) resign: bool,
+    /// The record's lineage as loaded (see `Record::lineage`).
+    pub(crate) lineage: Option<SessionHandle>,
+}
+
+impl Stored {
+    /// The line this session belongs to: the handle of its first session.
+    pub(crate) fn lineage(&self) -> SessionHandle {
+        self.lineage.unwrap_or_else(|| self.key.handle())
+    }
 }
 
 /// What a sealed cookie said besides the data.
@@ -65,6 +74,9 @@ pub(crate) struct State {
     pub(crate) data_len: Option<usize>,
     /// The user the session belongs to, as loaded or set by `login`.
     pub(crate) owner: Option<String>,
+    /// The loaded owner, once `destroy`, `clear` or a login as someone else
+    /// took the session from them: whose index entry the write removes.
+    pub(crate) former_owner: Option<String>,
     /// `login` was called: the session moves to a fresh id, owned by `owner`,
     /// and its lifetime starts afresh.
     pub(crate) login: bool,
@@ -91,6 +103,7 @@ impl State {
             expiry_changed: false,
             data_len: None,
             owner: None,
+            former_owner: None,
             login: false,
             metadata: None,
             agent: None,
@@ -110,6 +123,19 @@ impl State {
             || self.cycle
             || self.destroyed
             || self.expiry_changed
+    }
+
+    /// Signs the session out: no owner any more, and the loaded one is
+    /// remembered so that its index entry goes with the write.
+    pub(crate) fn sign_out(&mut self) {
+        if let Some(owner) = self.owner.take() {
+            self.former_owner.get_or_insert(owner);
+        }
+    }
+
+    /// The owner whose index lists the loaded session.
+    pub(crate) fn loaded_owner(&self) -> Option<&str> {
+        self.former_owner.as_deref().or(self.owner.as_deref())
     }
 
     /// Applies this request's changes on top of `base` (a fresher copy).
@@ -135,6 +161,7 @@ pub(crate) struct Draft {
     pub(crate) owner: Option<String>,
     pub(crate) metadata: Option<SessionMetadata>,
     pub(crate) agent: Option<u64>,
+    pub(crate) lineage: Option<SessionHandle>,
 }
 
 impl Draft {
@@ -147,6 +174,7 @@ impl Draft {
             owner: state.owner.clone(),
             metadata: state.metadata.clone(),
             agent: state.request_agent.or(state.agent),
+            lineage: stored.lineage,
         }
     }
 
@@ -160,9 +188,15 @@ impl Draft {
                 current.expiry
             },
             created_at: current.created_at,
-            owner: current.owner,
+            // A cleared session is signed out, whatever the stored copy says.
+            owner: if state.cleared {
+                state.owner.clone()
+            } else {
+                current.owner
+            },
             metadata: current.metadata,
             agent: state.request_agent.or(current.user_agent_digest),
+            lineage: current.lineage,
         }
     }
 

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::event::SessionEvent;
 use crate::layer::Context;
 use crate::record::{Record, SessionMetadata};
@@ -104,8 +104,10 @@ pub trait UserIndex: SessionStore {
         }
     }
 
-    /// Ends the session `handle` of `user`; `Ok(false)` if no live session
-    /// of theirs has that handle (a user can never revoke another's).
+    /// Ends the session `handle` of `user`; `Ok(false)` if no session of
+    /// theirs has that handle (a user can never revoke another's). A session
+    /// that changes its id at that moment (`cycle_id`) is ended under its new
+    /// id too.
     fn revoke(
         &self,
         user: &str,
@@ -115,30 +117,31 @@ pub trait UserIndex: SessionStore {
         Self: Sized,
     {
         async move {
-            let target = live(self, user)
-                .await?
-                .into_iter()
-                .find(|(key, _)| key.handle() == *handle);
-            let Some((key, _)) = target else {
+            let listed = owned(self, user).await?.entries;
+            let Some(line) = line_of(&listed, handle) else {
                 return Ok(false);
             };
-            let removed = self.delete(&key).await?;
-            self.forget(user, &[key]).await?;
-            Ok(removed)
+            let ended =
+                revoke_where(self, user, move |key, record| lineage(key, record) == line).await?;
+            Ok(!ended.is_empty())
         }
     }
 
-    /// Ends every session of `user` (a password reset, a disabled account);
-    /// returns how many.
+    /// Ends every session of `user` (a password reset, a disabled account),
+    /// whatever their deadlines say on this instance's clock; returns how
+    /// many records it deleted. When it returns, every session of `user`
+    /// that existed when it began is ended, including one that was moving to
+    /// a fresh id meanwhile.
     fn revoke_all(&self, user: &str) -> impl Future<Output = Result<u64, Error>> + Send
     where
         Self: Sized,
     {
-        revoke_where(self, user, |_| true)
+        async move { Ok(revoke_where(self, user, |_, _| true).await?.len() as u64) }
     }
 
-    /// Ends every session of `user` except `keep` ("log out everywhere
-    /// else"); returns how many.
+    /// Ends every session of `user` except `keep`, and what `keep` becomes
+    /// if it changes its id meanwhile ("log out everywhere else"); returns
+    /// how many records it deleted.
     fn revoke_others(
         &self,
         user: &str,
@@ -147,48 +150,151 @@ pub trait UserIndex: SessionStore {
     where
         Self: Sized,
     {
-        let keep = *keep;
-        revoke_where(self, user, move |key| key.handle() != keep)
+        async move {
+            let listed = owned(self, user).await?.entries;
+            let keep = line_of(&listed, keep).unwrap_or(*keep);
+            let ended =
+                revoke_where(self, user, move |key, record| lineage(key, record) != keep).await?;
+            Ok(ended.len() as u64)
+        }
     }
 }
 
-/// The sessions filed under `user` whose record is live and names them; the
-/// other entries are forgotten.
-async fn live<S: UserIndex>(store: &S, user: &str) -> Result<Vec<(SessionKey, Record)>, Error> {
-    let now = SystemTime::now();
-    let mut live = Vec::new();
+/// How many times a revocation lists a user's sessions again because one it
+/// listed vanished under it (a session moving to a fresh id, a logout)
+/// before it gives up with an error.
+const MAX_REVOCATION_ROUNDS: usize = 8;
+
+/// The line a record belongs to: the handle of the first session of its
+/// sign-in, kept when `cycle_id` moves it to a fresh id.
+fn lineage(key: &SessionKey, record: &Record) -> SessionHandle {
+    record.lineage.unwrap_or_else(|| key.handle())
+}
+
+/// The line of the session `handle` among `listed`, or `handle` itself if a
+/// listed session descends from it.
+fn line_of(listed: &[(SessionKey, Record)], handle: &SessionHandle) -> Option<SessionHandle> {
+    listed.iter().find_map(|(key, record)| {
+        if key.handle() == *handle {
+            Some(lineage(key, record))
+        } else {
+            (record.lineage == Some(*handle)).then_some(*handle)
+        }
+    })
+}
+
+/// What one listing of a user's index entries found.
+struct Owned {
+    /// The records that name the user, expired or not.
+    entries: Vec<(SessionKey, Record)>,
+    /// Whether an entry's record vanished between the listing and its load.
+    vanished: bool,
+}
+
+/// The sessions filed under `user` whose record names them, expired or not
+/// (revocation does not judge deadlines: another instance's clock may still
+/// accept one). Entries whose record is gone or names someone else are
+/// forgotten.
+async fn owned<S: UserIndex>(store: &S, user: &str) -> Result<Owned, Error> {
+    let mut entries = Vec::new();
     let mut stale = Vec::new();
+    let mut vanished = false;
     for key in store.keys_of(user).await? {
         match store.load(&key).await? {
-            Some(record) if record.owner.as_deref() == Some(user) && !record.is_expired(now) => {
-                live.push((key, record));
+            Some(record) if record.owner.as_deref() == Some(user) => entries.push((key, record)),
+            Some(_) => stale.push(key),
+            None => {
+                vanished = true;
+                stale.push(key);
             }
-            _ => stale.push(key),
         }
     }
     if !stale.is_empty() {
         store.forget(user, &stale).await?;
     }
-    Ok(live)
+    Ok(Owned { entries, vanished })
 }
 
+/// The sessions filed under `user` whose record is live and names them.
+async fn live<S: UserIndex>(store: &S, user: &str) -> Result<Vec<(SessionKey, Record)>, Error> {
+    let now = SystemTime::now();
+    let mut entries = owned(store, user).await?.entries;
+    entries.retain(|(_, record)| !record.is_expired(now));
+    Ok(entries)
+}
+
+/// Deletes the sessions of `user` that `chosen` picks, and lists again until
+/// a round saw nothing vanish under it: a session that moved to a fresh id
+/// while it was being revoked is then found under its new id (its new record
+/// is indexed before its old one is deleted, and if the old one is gone when
+/// the move deletes it, the move deletes its new record itself). Returns the
+/// deleted keys.
 async fn revoke_where<S: UserIndex>(
     store: &S,
     user: &str,
-    mut chosen: impl FnMut(&SessionKey) -> bool + Send,
-) -> Result<u64, Error> {
-    let mut removed = 0;
-    let mut gone = Vec::new();
-    for (key, _) in live(store, user).await? {
-        if chosen(&key) {
-            removed += u64::from(store.delete(&key).await?);
-            gone.push(key);
+    chosen: impl Fn(&SessionKey, &Record) -> bool + Send,
+) -> Result<Vec<SessionKey>, Error> {
+    let mut ended = Vec::new();
+    for _ in 0..MAX_REVOCATION_ROUNDS {
+        let Owned { entries, vanished } = owned(store, user).await?;
+        let mut raced = vanished;
+        let mut gone = Vec::new();
+        for (key, record) in entries {
+            if chosen(&key, &record) {
+                if store.delete(&key).await? {
+                    ended.push(key);
+                } else {
+                    raced = true;
+                }
+                gone.push(key);
+            }
+        }
+        if !gone.is_empty() {
+            store.forget(user, &gone).await?;
+        }
+        if !raced {
+            return Ok(ended);
         }
     }
-    if !gone.is_empty() {
-        store.forget(user, &gone).await?;
+    Err(Error::new(
+        ErrorKind::Conflict,
+        "the user's sessions kept changing during a revocation",
+    )
+    .with_detail(format!(
+        "sessions vanished under each of {MAX_REVOCATION_ROUNDS} listings"
+    )))
+}
+
+/// Keeps the `max` most recent sign-ins of `user` and revokes the rest;
+/// returns the handles it revoked. The sessions of one line (a sign-in
+/// moving to a fresh id) count once. The order (sign-in time, then handle)
+/// is the same for every caller, so concurrent logins agree on who stays:
+/// exactly `max` sign-ins remain, the newest.
+async fn keep_newest<S: UserIndex>(
+    store: &S,
+    user: &str,
+    max: usize,
+) -> Result<Vec<SessionHandle>, Error> {
+    let mut lines: Vec<(SystemTime, SessionHandle)> = Vec::new();
+    for (key, record) in live(store, user).await? {
+        let line = lineage(&key, &record);
+        match lines.iter_mut().find(|(_, seen)| *seen == line) {
+            Some((signed_in, _)) => *signed_in = (*signed_in).max(record.created_at),
+            None => lines.push((record.created_at, line)),
+        }
     }
-    Ok(removed)
+    if lines.len() <= max {
+        return Ok(Vec::new());
+    }
+    lines.sort_unstable_by(|a, b| b.cmp(a));
+    // Only the lines this listing ranked out: a sign-in that arrives while
+    // this runs is left to its own login's check.
+    let evicted: Vec<SessionHandle> = lines.iter().skip(max).map(|(_, line)| *line).collect();
+    let ended = revoke_where(store, user, move |key, record| {
+        evicted.contains(&lineage(key, record))
+    })
+    .await?;
+    Ok(ended.iter().map(SessionKey::handle).collect())
 }
 
 fn info(key: &SessionKey, record: Record) -> SessionInfo {
@@ -210,6 +316,11 @@ pub trait ErasedUserIndex: Send + Sync {
     fn sessions_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, Vec<SessionInfo>>;
     /// [`UserIndex::revoke`].
     fn revoke_one<'a>(&'a self, user: &'a str, handle: &'a SessionHandle) -> IndexFuture<'a, bool>;
+    /// [`UserIndex::forget`]: drops entries whose records were deleted.
+    fn forget_keys<'a>(&'a self, user: &'a str, keys: &'a [SessionKey]) -> IndexFuture<'a, ()>;
+    /// Keeps the `max` most recent sign-ins of `user` and revokes the
+    /// others; returns the handles of the revoked sessions.
+    fn keep_newest<'a>(&'a self, user: &'a str, max: usize) -> IndexFuture<'a, Vec<SessionHandle>>;
 }
 
 impl<S: UserIndex> ErasedUserIndex for S {
@@ -219,33 +330,31 @@ impl<S: UserIndex> ErasedUserIndex for S {
     fn revoke_one<'a>(&'a self, user: &'a str, handle: &'a SessionHandle) -> IndexFuture<'a, bool> {
         Box::pin(self.revoke(user, handle))
     }
+    fn forget_keys<'a>(&'a self, user: &'a str, keys: &'a [SessionKey]) -> IndexFuture<'a, ()> {
+        Box::pin(self.forget(user, keys))
+    }
+    fn keep_newest<'a>(&'a self, user: &'a str, max: usize) -> IndexFuture<'a, Vec<SessionHandle>> {
+        Box::pin(keep_newest(self, user, max))
+    }
 }
 
-/// After a login: with `max_sessions_per_user`, revokes the user's least
-/// recently seen sessions beyond the cap, never `new` (catalogue #40). A
-/// failure is logged; the login stands.
-pub(crate) async fn cap_sessions(ctx: &Context, owner: Option<&str>, new: &SessionKey) {
+/// After a login: with `max_sessions_per_user`, keeps the user's `max` most
+/// recent sign-ins and revokes the older ones. Concurrent logins agree on
+/// the order, so exactly `max` remain. A failure is logged; the login stands.
+pub(crate) async fn cap_sessions(ctx: &Context, owner: Option<&str>) {
     let (Some(user), Some(max)) = (owner, ctx.config.max_sessions_per_user) else {
         return;
     };
     let Some(index) = ctx.backend.index() else {
         return;
     };
-    let new = new.handle();
-    let evict = async {
-        // Most recently seen first; the new session is kept whatever its rank.
-        let sessions = index.sessions_of(user).await?;
-        let older = sessions.iter().filter(|info| info.handle != new);
-        for info in older.skip(max.saturating_sub(1)) {
-            index.revoke_one(user, &info.handle).await?;
-            ctx.events.emit(|| SessionEvent::Revoked {
-                handle: info.handle,
-            });
-            tracing::info!(session = %info.handle, "session evicted: max_sessions_per_user reached");
+    match ctx.call(index.keep_newest(user, max)).await {
+        Ok(revoked) => {
+            for handle in revoked {
+                ctx.events.emit(|| SessionEvent::Revoked { handle });
+                tracing::info!(session = %handle, "session evicted: max_sessions_per_user reached");
+            }
         }
-        Ok::<(), Error>(())
-    };
-    if let Err(err) = ctx.call(evict).await {
-        tracing::error!(error = %err, "could not enforce max_sessions_per_user");
+        Err(err) => tracing::error!(error = %err, "could not enforce max_sessions_per_user"),
     }
 }

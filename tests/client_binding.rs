@@ -130,3 +130,34 @@ async fn login_metadata_is_kept_only_when_asked() {
         assert!(store.user_index().is_some());
     }
 }
+
+/// `bind_user_agent` alone binds the session to a digest of the user agent
+/// and keeps no personal data: no user agent, no address in the listing.
+#[tokio::test]
+async fn binding_the_user_agent_alone_keeps_no_personal_data() {
+    let store = MemoryStore::new();
+    let layer = SessionLayer::new(store.clone(), secret())
+        .bind_user_agent(true)
+        .client_ip_header(HeaderName::from_static("x-forwarded-for"));
+    let app = Router::new()
+        .route(
+            "/signin",
+            get(|s: Session| async move { s.login("ferris") }),
+        )
+        .layer(layer);
+    let request = Request::builder()
+        .uri("/signin")
+        .header("user-agent", "Firefox/140")
+        .header("x-forwarded-for", "203.0.113.9")
+        .body(Body::empty())
+        .unwrap();
+    send_request(&app, request).await.cookie_pair();
+    let sessions = store.sessions("ferris").await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].metadata, None);
+    let shown = format!("{sessions:?}");
+    assert!(
+        !shown.contains("Firefox") && !shown.contains("203.0.113.9"),
+        "{shown}"
+    );
+}

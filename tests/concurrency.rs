@@ -115,7 +115,7 @@ async fn case_41_concurrent_writes_to_disjoint_keys_all_survive() {
     for task in tasks {
         assert_eq!(task.await.unwrap(), http::StatusCode::OK);
     }
-    let key = sessionware_key_of(&cookie);
+    let key = common::key_of(&cookie);
     let record = sessionware::SessionStore::load(&store.inner, &key)
         .await
         .unwrap()
@@ -127,17 +127,6 @@ async fn case_41_concurrent_writes_to_disjoint_keys_all_survive() {
         record.data.keys()
     );
     assert_eq!(record.version, 1 + N as u64);
-}
-
-/// The store key of a cookie pair: SHA-256 of the decoded random value.
-fn sessionware_key_of(pair: &str) -> sessionware::SessionKey {
-    use base64::Engine as _;
-    use sha2::Digest as _;
-    let value = pair.strip_prefix("id=").unwrap();
-    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(&value[..43])
-        .unwrap();
-    sessionware::SessionKey::from_bytes(sha2::Sha256::digest(random).into())
 }
 
 /// Catalogue #43: A loads, B destroys, A saves: A's save is rejected, the

@@ -187,7 +187,7 @@ async fn expiry_and_store_failures_are_reported() {
 #[tokio::test]
 async fn resigning_and_eviction_are_reported() {
     let store = FaultyStore::default();
-    let old: Vec<u8> = (0u8..64).map(|b| b ^ 0xa5).collect();
+    let old: Vec<u8> = secret().iter().map(|b| b ^ 0xa5).collect();
     let cookie = send(
         &routes().layer(SessionLayer::new(store.clone(), &old)),
         "/insert",

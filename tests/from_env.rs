@@ -17,16 +17,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Secrets unrelated to `secret()` as far as the keys go (HKDF sees to it).
 fn old_secret() -> Vec<u8> {
-    (0u8..64)
-        .map(|b| b.wrapping_mul(31).wrapping_add(7))
-        .collect()
+    secret().iter().map(|b| b ^ 0x0f).collect()
 }
 
 fn other_secret() -> Vec<u8> {
-    (0u8..64)
-        .map(|b| b.wrapping_mul(53).wrapping_add(19))
-        .collect()
+    secret().iter().map(|b| b ^ 0xf0).collect()
 }
 
 /// An app whose layer is configured by `vars`, as `from_env` would read them.
@@ -155,4 +152,47 @@ fn insecure_dev_secret_warns_on_every_call() {
         "{logged}"
     );
     assert!(logged.contains("will not survive a restart"), "{logged}");
+}
+
+/// A guessable secret is refused whatever its encoding, as the current or a
+/// retired secret: the error is `WeakSecret`, names the variable, gives the
+/// estimate and says how to make a good one. The first one is the hex secret
+/// the `from_lookup` documentation used to show.
+#[test]
+fn a_guessable_secret_from_the_environment_is_refused_with_advice() {
+    let old_doc_secret = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
+    let weak = [
+        old_doc_secret.to_owned(),
+        hex(b"my-app-session-secret-2024-production-key"),
+        STANDARD.encode(b"Passw0rd!".repeat(4)),
+        URL_SAFE_NO_PAD.encode([7u8, 1, 2, 3, 4, 5, 6, 8].repeat(8)),
+    ];
+    for value in weak {
+        for (name, vars) in [
+            (
+                "SESSIONWARE_SECRET",
+                vec![("SESSIONWARE_SECRET", value.clone())],
+            ),
+            (
+                "SESSIONWARE_OLD_SECRETS[1]",
+                vec![
+                    ("SESSIONWARE_SECRET", hex(&secret())),
+                    ("SESSIONWARE_OLD_SECRETS", value.clone()),
+                ],
+            ),
+        ] {
+            let vars: HashMap<&str, String> = vars.into_iter().collect();
+            let err = SessionLayer::from_lookup(FaultyStore::default(), |n| vars.get(n).cloned())
+                .unwrap_err();
+            assert_eq!(err.kind(), sessionware::ErrorKind::WeakSecret, "{value}");
+            let text = err.to_string();
+            assert!(text.contains(name), "{text}");
+            assert!(
+                text.contains("bits of estimated entropy, at least 128"),
+                "{text}"
+            );
+            assert!(text.contains("`openssl rand -hex 64`"), "{text}");
+            assert!(!text.contains(&value[..16]), "the secret leaked: {text}");
+        }
+    }
 }

@@ -88,10 +88,9 @@ async fn case_6_and_10_format_digest_and_purpose_separation() {
 #[tokio::test]
 async fn case_2_foreign_secret_is_a_guest() {
     let other = FaultyStore::default();
-    let foreign_app = routes().layer(SessionLayer::new(
-        other,
-        [9u8, 8, 7, 6, 5, 4, 3, 2].repeat(5),
-    ));
+    // Another application's secret: ours with every byte changed.
+    let foreign_secret: Vec<u8> = secret().iter().map(|b| b ^ 0x5a).collect();
+    let foreign_app = routes().layer(SessionLayer::new(other, foreign_secret));
     let foreign = send(&foreign_app, "/insert", None).await.cookie_pair();
     let (store, app, _) = genuine().await;
     assert_guest(&store, &app, &[&foreign]).await;
@@ -310,5 +309,36 @@ proptest! {
             prop_assert_eq!(store.faults.lookups(), before);
             Ok(())
         })?;
+    }
+}
+
+/// Other cookies' bytes never hide ours: a sibling app's `tracker=José` (as
+/// UTF-8 or Latin-1 bytes, before or after ours, in the same header) leaves
+/// our well-formed cookie found.
+#[tokio::test]
+async fn non_ascii_bytes_in_other_cookies_never_hide_ours() {
+    let (_store, app, value) = genuine().await;
+    let ours = format!("id={value}");
+    let utf8 = "tracker=Jos\u{e9}".as_bytes().to_vec();
+    let latin1 = b"tracker=Jos\xe9".to_vec();
+    for other in [utf8, latin1, b"x=\x80\xff; y=1".to_vec()] {
+        for ours_first in [true, false] {
+            let mut raw = Vec::new();
+            let (first, second) = if ours_first {
+                (ours.as_bytes(), other.as_slice())
+            } else {
+                (other.as_slice(), ours.as_bytes())
+            };
+            raw.extend_from_slice(first);
+            raw.extend_from_slice(b"; ");
+            raw.extend_from_slice(second);
+            let request = Request::builder()
+                .uri("/get")
+                .header("cookie", HeaderValue::from_bytes(&raw).unwrap())
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let reply = common::send_request(&app, request).await;
+            assert_eq!(reply.body, "Some(1)", "{:?}", String::from_utf8_lossy(&raw));
+        }
     }
 }

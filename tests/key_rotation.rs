@@ -14,16 +14,13 @@ use hmac::{Hmac, Mac};
 use sessionware::{Expiry, Keyring, SessionLayer};
 use sha2::Sha256;
 
+/// Two secrets unrelated as far as the keys go (HKDF sees to it).
 fn old_secret() -> Vec<u8> {
-    (0u8..64)
-        .map(|b| b.wrapping_mul(31).wrapping_add(7))
-        .collect()
+    common::secret().iter().map(|b| b ^ 0x0f).collect()
 }
 
 fn new_secret() -> Vec<u8> {
-    (0u8..64)
-        .map(|b| b.wrapping_mul(53).wrapping_add(19))
-        .collect()
+    common::secret().iter().map(|b| b ^ 0xf0).collect()
 }
 
 fn app(store: &FaultyStore, keyring: Keyring) -> Router {

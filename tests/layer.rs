@@ -646,3 +646,108 @@ fn case_69_cookie_name_with_separators_is_invalid() {
         ErrorKind::InvalidConfig
     );
 }
+
+/// Routes for the sign-in flows below.
+fn accounts(layer: SessionLayer) -> Router {
+    use axum::extract::Path;
+    Router::new()
+        .route(
+            "/login/{name}",
+            get(|s: Session, Path(name): Path<String>| async move { s.login(name) }),
+        )
+        .route(
+            "/remember/{name}",
+            get(|s: Session, Path(name): Path<String>| async move {
+                s.login(name);
+                s.set_expiry(Expiry::OnInactivity(Duration::from_secs(30 * 86_400)));
+            }),
+        )
+        .route(
+            "/whoami",
+            get(|s: Session| async move { format!("{:?} {}", s.user(), s.is_empty()) }),
+        )
+        .route(
+            "/put",
+            get(|s: Session| async move { s.insert("cart", 3).unwrap() }),
+        )
+        .route("/clear", get(|s: Session| async move { s.clear() }))
+        .route(
+            "/public",
+            get(|s: Session| async move {
+                s.insert("seen", true).unwrap();
+                ([("cache-control", "public, max-age=600")], "cacheable?")
+            }),
+        )
+        .layer(layer)
+}
+
+/// `clear` on a signed-in session signs the user out too: the session is
+/// empty and anonymous, its record deleted and its cookie removed.
+#[tokio::test]
+async fn clear_signs_the_user_out_and_ends_the_session() {
+    let store = FaultyStore::default();
+    let app = accounts(SessionLayer::new(store.clone(), secret()));
+    let cookie = send(&app, "/login/ada", None).await.cookie_pair();
+    send(&app, "/put", Some(&cookie)).await;
+    assert_eq!(
+        send(&app, "/whoami", Some(&cookie)).await.body,
+        "Some(\"ada\") false"
+    );
+    let cleared = send(&app, "/clear", Some(&cookie)).await;
+    assert!(cleared.set_cookie().unwrap().contains("Max-Age=0"));
+    assert_eq!(send(&app, "/whoami", Some(&cookie)).await.body, "None true");
+    assert!(
+        store.inner.is_empty(),
+        "the cleared session's record is deleted"
+    );
+    assert!(
+        sessionware::UserIndex::sessions(&store.inner, "ada")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A login as another user over a "remember me" session starts from the
+/// layer's expiry: B never inherits A's persistent 30-day cookie.
+#[tokio::test]
+async fn a_login_as_another_user_does_not_inherit_a_remembered_expiry() {
+    let app = accounts(SessionLayer::new(MemoryStore::new(), secret()));
+    let remembered = send(&app, "/remember/alice", None).await;
+    assert!(remembered.set_cookie().unwrap().contains("Max-Age="));
+    let as_b = send(&app, "/login/bob", Some(&remembered.cookie_pair())).await;
+    let header = as_b.set_cookie().unwrap();
+    assert!(
+        !header.contains("Max-Age"),
+        "a browser-session cookie: {header}"
+    );
+    assert_eq!(
+        send(&app, "/whoami", Some(&as_b.cookie_pair())).await.body,
+        "Some(\"bob\") true"
+    );
+    // The same user logging in again keeps what they chose.
+    let again = send(&app, "/remember/carol", None).await.cookie_pair();
+    let relogin = send(&app, "/login/carol", Some(&again)).await;
+    assert!(relogin.set_cookie().unwrap().contains("Max-Age="));
+}
+
+/// A response that sets the session cookie is never publicly cacheable,
+/// whatever `Cache-Control` the handler chose.
+#[tokio::test]
+async fn a_response_setting_the_cookie_is_never_publicly_cacheable() {
+    let app = accounts(SessionLayer::new(MemoryStore::new(), secret()));
+    let reply = send(&app, "/public", None).await;
+    assert!(reply.set_cookie().is_some());
+    let values: Vec<_> = reply.headers.get_all("cache-control").iter().collect();
+    assert_eq!(values.len(), 1, "{values:?}");
+    assert_eq!(values[0], "no-store");
+    // A response that sets no cookie keeps the handler's choice.
+    let cookie = reply.cookie_pair();
+    let unchanged = send(&app, "/public", Some(&cookie)).await;
+    if unchanged.set_cookie().is_none() {
+        assert_eq!(
+            unchanged.headers.get("cache-control").unwrap(),
+            "public, max-age=600"
+        );
+    }
+}

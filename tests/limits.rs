@@ -130,3 +130,102 @@ async fn partitioned_cookies_say_so() {
         .unwrap();
     assert!(removal.contains("Partitioned"), "{removal}");
 }
+
+/// Concurrent requests that each stay under `max_data_size` cannot add up
+/// past it: the merge after a version conflict checks the limit again, and a
+/// merge that would pass it fails its request (500) and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_cannot_merge_a_session_past_max_data_size() {
+    const LIMIT: usize = 1024;
+    let store = FaultyStore::default();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let app = Router::new()
+        .route(
+            "/start",
+            get(|s: Session| async move { s.insert("n", 0).unwrap() }),
+        )
+        .route(
+            "/fill/{key}",
+            get(
+                |axum::extract::State(barrier): axum::extract::State<
+                    std::sync::Arc<tokio::sync::Barrier>,
+                >,
+                 s: Session,
+                 Path(key): Path<String>| async move {
+                    // Everyone loads the same version before anyone saves.
+                    barrier.wait().await;
+                    s.insert(&key, "x".repeat(900)).unwrap();
+                },
+            ),
+        )
+        .route(
+            "/keys",
+            get(|s: Session| async move {
+                (0..16)
+                    .filter(|i| s.get::<String>(&format!("k{i}")).unwrap().is_some())
+                    .count()
+                    .to_string()
+            }),
+        )
+        .with_state(barrier)
+        .layer(SessionLayer::new(store.clone(), secret()).max_data_size(LIMIT));
+    let cookie = send(&app, "/start", None).await.cookie_pair();
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (app, cookie) = (app.clone(), cookie.clone());
+        requests.spawn(async move { send(&app, &format!("/fill/k{i}"), Some(&cookie)).await });
+    }
+    let replies = requests.join_all().await;
+    let saved = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    let failed = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::INTERNAL_SERVER_ERROR)
+        .count();
+    assert_eq!(saved + failed, 16);
+    assert_eq!(saved, 1, "only one 900-byte value fits under {LIMIT} bytes");
+    assert_eq!(send(&app, "/keys", Some(&cookie)).await.body, "1");
+    let key = common::key_of(&cookie);
+    let record = sessionware::SessionStore::load(&store.inner, &key)
+        .await
+        .unwrap()
+        .unwrap();
+    let size = serde_json::to_vec(&record.data).unwrap().len();
+    assert!(
+        size <= LIMIT,
+        "stored session of {size} bytes, limit {LIMIT}"
+    );
+}
+
+/// Every configuration `validate` accepts is panic-free on every request,
+/// even an idle span of `Duration::MAX` refreshed at every request.
+#[tokio::test]
+async fn extreme_durations_and_fractions_never_panic_a_request() {
+    for (span, fraction, lifetime) in [
+        (Duration::MAX, 1.0, None),
+        (Duration::MAX, 0.0, Some(Duration::MAX)),
+        (Duration::from_nanos(1), 1.0, Some(Duration::from_nanos(1))),
+        (Duration::from_secs(u64::MAX / 2), 0.5, Some(Duration::MAX)),
+    ] {
+        let layer = SessionLayer::new(FaultyStore::default(), secret())
+            .expiry(Expiry::OnInactivity(span))
+            .refresh_fraction(fraction);
+        let layer = match lifetime {
+            Some(max) => layer.max_lifetime(max),
+            None => layer,
+        };
+        layer.validate().unwrap();
+        let app = routes().layer(layer);
+        let first = send(&app, "/insert", None).await;
+        assert_eq!(first.status, StatusCode::OK, "{span:?} {fraction}");
+        if first.set_cookie().is_some() {
+            let cookie = first.cookie_pair();
+            for path in ["/get", "/insert", "/get"] {
+                let reply = send(&app, path, Some(&cookie)).await;
+                assert_eq!(reply.status, StatusCode::OK, "{span:?} {fraction} {path}");
+            }
+        }
+    }
+}

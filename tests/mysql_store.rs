@@ -309,8 +309,8 @@ async fn migrate_never_alters_a_table_of_other_columns() {
 /// `keys_of` lists live sessions only, by the database's clock; `revoke_all`
 /// removes exactly those.
 #[tokio::test]
-async fn keys_of_ignores_expired_rows() {
-    table::keys_of_ignores_expired_rows(&store().await).await;
+async fn revoke_all_deletes_expired_rows_too() {
+    table::revoke_all_deletes_expired_rows_too(&store().await).await;
 }
 
 /// The owner column is the SHA-256 of the user id (NULL for a guest),

@@ -293,11 +293,11 @@ async fn a_fresh_table_has_the_owner_column_and_its_index() {
     );
 }
 
-/// `keys_of` lists a user's live sessions only: not the expired ones still
-/// in the table, not another user's, not guests; `revoke_all` removes
-/// exactly those it lists, and leaves the expired row to `delete_expired`.
+/// `keys_of` lists every row of a user, including an expired one still in
+/// the table (another node's clock may still accept it): not another user's,
+/// not guests. `revoke_all` deletes all of them, expired or not.
 #[tokio::test]
-async fn keys_of_ignores_expired_rows() {
+async fn revoke_all_deletes_expired_rows_too() {
     let store = store().await;
     let (live, stale) = (key(), key());
     store
@@ -310,12 +310,16 @@ async fn keys_of_ignores_expired_rows() {
         .await
         .unwrap();
     store.create(&key(), &owned(None, HOUR)).await.unwrap();
-    assert_eq!(store.keys_of("alice").await.unwrap(), [live]);
-    assert_eq!(store.revoke_all("alice").await.unwrap(), 1);
+    let mut listed = store.keys_of("alice").await.unwrap();
+    let mut expected = vec![live, stale];
+    listed.sort_by_key(|key| *key.as_bytes());
+    expected.sort_by_key(|key| *key.as_bytes());
+    assert_eq!(listed, expected);
+    assert_eq!(store.revoke_all("alice").await.unwrap(), 2);
     assert!(store.load(&live).await.unwrap().is_none());
     assert!(
-        store.load(&stale).await.unwrap().is_some(),
-        "expired rows are left to delete_expired"
+        store.load(&stale).await.unwrap().is_none(),
+        "an expired row is revoked too"
     );
     assert_eq!(store.keys_of("bob").await.unwrap().len(), 1);
 }
@@ -365,6 +369,60 @@ async fn opening_an_unusable_path_is_a_clear_error() {
         assert!(std::error::Error::source(&err).is_some());
         assert!(started.elapsed() < Duration::from_secs(10));
     }
+}
+
+/// The database holds every session: a file `open` creates is readable and
+/// writable by its owner only, and so are the `-wal` and `-shm` files SQLite
+/// makes beside it, even under the usual umask 022 (which leaves files
+/// world-readable). The check runs in a child process, the test binary
+/// itself, whose umask it sets. An existing file keeps its mode.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_file_and_its_wal_and_shm_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    const NAME: &str = "a_new_database_file_and_its_wal_and_shm_are_private";
+    const CHILD: &str = "SESSIONWARE_TEST_UMASK_022";
+    if std::env::var_os(CHILD).is_none() {
+        let output = std::process::Command::new("/bin/sh")
+            .args(["-c", "umask 022 && exec \"$0\" \"$@\""])
+            .arg(std::env::current_exe().unwrap())
+            .args([NAME, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let shown = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{shown}");
+        assert!(shown.contains("1 passed"), "the child ran no test: {shown}");
+        return;
+    }
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let dir = fresh_dir();
+    // The umask is in force: a file made without a mode of its own is world-readable.
+    std::fs::write(dir.join("plain"), b"").unwrap();
+    assert_eq!(mode(&dir.join("plain")), 0o644);
+
+    let path = dir.join("sessions.db");
+    let store = store_at(&path).await;
+    assert!(store.create(&key(), &record(HOUR)).await.unwrap());
+    let beside = |suffix: &str| {
+        let mut name = path.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    for file in [path.clone(), beside("-wal"), beside("-shm")] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+
+    let existing = dir.join("existing.db");
+    std::fs::write(&existing, b"").unwrap();
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let store = store_at(&existing).await;
+    assert!(store.create(&key(), &record(HOUR)).await.unwrap());
+    assert_eq!(mode(&existing), 0o640);
 }
 
 /// A file that is not a database is refused at start-up too.

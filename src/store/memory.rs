@@ -35,26 +35,79 @@ impl Hasher for DigestHasher {
 struct Entry {
     expires_ms: u64,
     version: u64,
+    /// When the record was last written, in seconds: the eviction order
+    /// within each class.
+    seen_s: u32,
+    /// Whether the session belongs to a user: anonymous sessions are evicted first.
+    owned: bool,
     /// The record in its compact encoded form (about 50 bytes beyond the data).
     bytes: Box<[u8]>,
 }
 
-type Shard = HashMap<SessionKey, Entry, BuildHasherDefault<DigestHasher>>;
+/// One lock's worth of sessions.
+#[derive(Default)]
+struct Shard {
+    map: HashMap<SessionKey, Entry, BuildHasherDefault<DigestHasher>>,
+    /// How many of `map`'s sessions belong to no user, so a search for an
+    /// anonymous session to evict skips the shards that have none.
+    anonymous: usize,
+}
+
+impl Shard {
+    fn insert(&mut self, key: SessionKey, entry: Entry) -> Option<Entry> {
+        self.anonymous += usize::from(!entry.owned);
+        let old = self.map.insert(key, entry);
+        self.uncount(old.as_ref());
+        old
+    }
+
+    fn remove(&mut self, key: &SessionKey) -> Option<Entry> {
+        let old = self.map.remove(key);
+        self.uncount(old.as_ref());
+        old
+    }
+
+    fn uncount(&mut self, old: Option<&Entry>) {
+        if old.is_some_and(|entry| !entry.owned) {
+            self.anonymous -= 1;
+        }
+    }
+
+    /// The least recently seen session of the wanted class, removed.
+    fn evict(&mut self, owned: bool) -> Option<(SessionKey, Entry)> {
+        if !owned && self.anonymous == 0 {
+            return None;
+        }
+        let key = self
+            .map
+            .iter()
+            .filter(|(_, entry)| entry.owned == owned)
+            .min_by_key(|(_, entry)| (entry.seen_s, entry.expires_ms))
+            .map(|(key, _)| *key)?;
+        self.remove(&key).map(|entry| (key, entry))
+    }
+}
+
+/// How many times a create in a full store evicts a session and tries again
+/// to claim the room before it reports the store as full.
+const MAX_ROOM_ATTEMPTS: usize = 1_000;
 
 struct Inner {
     shards: Box<[Mutex<Shard>]>,
     len: AtomicUsize,
     max_sessions: AtomicUsize,
-    /// The user index: the keys of each user's sessions. Entries of deleted
-    /// or expired sessions are pruned when read and by `delete_expired`.
+    /// The user index: the keys of each user's sessions. Deletes and
+    /// evictions remove their entries; entries of expired sessions are
+    /// pruned when read and by `delete_expired`.
     users: Mutex<HashMap<String, HashSet<SessionKey>>>,
 }
 
 /// An in-process store: fast, bounded if you ask, and gone when the process exits.
 ///
 /// Sessions are spread over 64 independently locked shards, so concurrent
-/// requests on different cores rarely wait for each other. Records are kept
-/// encoded (about 50 bytes beyond the session's own data).
+/// requests on different cores rarely wait for each other; no operation
+/// ever holds two shard locks at once. Records are kept encoded (about 50
+/// bytes beyond the session's own data).
 ///
 /// Use it for development, tests, and single-instance deployments that accept
 /// losing sessions on restart. With more than one instance, use a shared store.
@@ -114,12 +167,21 @@ impl MemoryStore {
         self.inner.max_sessions.load(Ordering::Relaxed)
     }
 
-    /// Caps the number of sessions (default: unbounded). Creating a session in
-    /// a full store first drops the expired sessions of its shard, then evicts
-    /// the session closest to its deadline among those of its shard (1/64 of
-    /// all sessions, so the cost of a full store stays bounded; other shards
-    /// are searched only if that one is empty). Evicted users become guests.
-    /// The limit applies to every clone of this store.
+    /// Caps the number of sessions (default: unbounded). Creating a session
+    /// in a full store first drops the expired sessions of its shard, then
+    /// evicts one session, in this order:
+    ///
+    /// 1. an anonymous session (one that belongs to no user), the least
+    ///    recently seen of the new session's shard, else of the first other
+    ///    shard that holds one;
+    /// 2. only if no anonymous session is left anywhere, a signed-in user's
+    ///    session, the least recently seen of its shard (else of another).
+    ///
+    /// So a flood of new visitors evicts other visitors, never a signed-in
+    /// user while a visitor's session is left. Each search covers one shard
+    /// (1/64 of all sessions) at a time, so a full store stays cheap. Evicted
+    /// sessions are guests on their next request. The limit applies to every
+    /// clone of this store and is never exceeded, whatever the concurrency.
     pub fn max_sessions(self, max: usize) -> Self {
         self.inner.max_sessions.store(max.max(1), Ordering::Relaxed);
         self
@@ -158,52 +220,99 @@ impl MemoryStore {
         }
     }
 
+    /// Removes a deleted or evicted session's index entry. Called with no
+    /// shard lock held.
+    fn unindex(&self, key: &SessionKey, entry: &Entry) {
+        if !entry.owned {
+            return;
+        }
+        let Some(owner) = Record::decode(&entry.bytes).ok().and_then(|r| r.owner) else {
+            return;
+        };
+        let mut users = self.users();
+        if let Some(keys) = users.get_mut(&owner) {
+            keys.remove(key);
+            if keys.is_empty() {
+                users.remove(&owner);
+            }
+        }
+    }
+
     fn contains(&self, key: &SessionKey) -> bool {
-        self.lock(Self::shard_index(key)).contains_key(key)
+        self.lock(Self::shard_index(key)).map.contains_key(key)
     }
 
     fn remove_expired(&self, shard: &mut Shard, now: u64) -> u64 {
-        let before = shard.len();
-        shard.retain(|_, entry| entry.expires_ms > now);
-        let removed = before - shard.len();
+        let before = shard.map.len();
+        let mut anonymous = 0;
+        shard.map.retain(|_, entry| {
+            let live = entry.expires_ms > now;
+            anonymous += usize::from(!live && !entry.owned);
+            live
+        });
+        shard.anonymous -= anonymous;
+        let removed = before - shard.map.len();
         self.inner.len.fetch_sub(removed, Ordering::Relaxed);
         removed as u64
     }
 
-    /// Makes room for one more session when the store is full.
-    fn make_room(&self, home: usize, home_shard: &mut Shard) {
-        if self.len() < self.max() {
-            return;
-        }
-        self.remove_expired(home_shard, now_ms());
-        if self.len() < self.max() {
-            return;
-        }
-        if evict_soonest(home_shard) {
-            self.inner.len.fetch_sub(1, Ordering::Relaxed);
-            return;
-        }
-        for index in (0..SHARDS).filter(|&i| i != home) {
-            if evict_soonest(&mut self.lock(index)) {
-                self.inner.len.fetch_sub(1, Ordering::Relaxed);
-                return;
+    /// Claims room for one more session, evicting while the store is full.
+    fn claim_room(&self, home: usize) -> Result<(), Error> {
+        for _ in 0..MAX_ROOM_ATTEMPTS {
+            let len = self.len();
+            if len < self.max() {
+                let claimed = self.inner.len.compare_exchange(
+                    len,
+                    len + 1,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+                if claimed.is_ok() {
+                    return Ok(());
+                }
+            } else if !self.evict_one(home) {
+                // Every session is a claim not yet inserted: let it land.
+                std::thread::yield_now();
             }
         }
+        Err(
+            Error::store_message("MemoryStore is full").with_detail(format!(
+                "no room for a new session after {MAX_ROOM_ATTEMPTS} evictions; \
+                 max_sessions is {}",
+                self.max()
+            )),
+        )
     }
-}
 
-fn evict_soonest(shard: &mut Shard) -> bool {
-    let soonest = shard
-        .iter()
-        .min_by_key(|(_, e)| e.expires_ms)
-        .map(|(k, _)| *k);
-    soonest.is_some_and(|key| shard.remove(&key).is_some())
+    /// Frees one place: an expired session of the home shard, else an
+    /// anonymous session, else a user's (see [`MemoryStore::max_sessions`]).
+    /// Locks one shard at a time.
+    fn evict_one(&self, home: usize) -> bool {
+        if self.remove_expired(&mut self.lock(home), now_ms()) > 0 {
+            return true;
+        }
+        let others = (0..SHARDS).filter(|&index| index != home);
+        let order: Vec<usize> = std::iter::once(home).chain(others).collect();
+        for owned in [false, true] {
+            for &index in &order {
+                let evicted = self.lock(index).evict(owned);
+                if let Some((key, entry)) = evicted {
+                    self.inner.len.fetch_sub(1, Ordering::Relaxed);
+                    self.unindex(&key, &entry);
+                    return true;
+                }
+            }
+        }
+        false
+    }
 }
 
 fn entry_of(record: &Record) -> Entry {
     Entry {
         expires_ms: unix_millis(record.expires_at),
         version: record.version,
+        seen_s: u32::try_from(unix_millis(record.last_seen) / 1000).unwrap_or(u32::MAX),
+        owned: record.owner.is_some(),
         // An exact-size copy: shrinking the encoding buffer in place would
         // leave a free fragment behind every stored session.
         bytes: Box::from(record.encode().as_slice()),
@@ -217,27 +326,27 @@ impl SessionStore for MemoryStore {
     }
 
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        let entry = entry_of(record); // encoded before taking the lock
+        let entry = entry_of(record); // encoded before taking a lock
         let home = Self::shard_index(key);
+        if self.contains(key) {
+            return Ok(false);
+        }
+        self.claim_room(home)?;
         let mut shard = self.lock(home);
-        if self.len() >= self.max() && !shard.contains_key(key) {
-            self.make_room(home, &mut shard);
+        if shard.map.contains_key(key) {
+            drop(shard);
+            self.inner.len.fetch_sub(1, Ordering::Relaxed);
+            return Ok(false);
         }
-        match shard.entry(*key) {
-            std::collections::hash_map::Entry::Occupied(_) => Ok(false),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(entry);
-                self.inner.len.fetch_add(1, Ordering::Relaxed);
-                drop(shard);
-                self.index(key, record);
-                Ok(true)
-            }
-        }
+        shard.insert(*key, entry);
+        drop(shard);
+        self.index(key, record);
+        Ok(true)
     }
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
         let shard = self.lock(Self::shard_index(key));
-        match shard.get(key) {
+        match shard.map.get(key) {
             Some(entry) => Record::decode(&entry.bytes).map(Some),
             None => Ok(None),
         }
@@ -251,11 +360,11 @@ impl SessionStore for MemoryStore {
     ) -> Result<SaveOutcome, Error> {
         let encoded = entry_of(record);
         let mut shard = self.lock(Self::shard_index(key));
-        match shard.get_mut(key) {
+        match shard.map.get(key) {
             None => Ok(SaveOutcome::Missing),
             Some(entry) if entry.version != expected_version => Ok(SaveOutcome::Conflict),
-            Some(entry) => {
-                *entry = encoded;
+            Some(_) => {
+                shard.insert(*key, encoded);
                 drop(shard);
                 self.index(key, record);
                 Ok(SaveOutcome::Saved)
@@ -264,11 +373,13 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        let removed = self.lock(Self::shard_index(key)).remove(key).is_some();
-        if removed {
-            self.inner.len.fetch_sub(1, Ordering::Relaxed);
-        }
-        Ok(removed)
+        let removed = self.lock(Self::shard_index(key)).remove(key);
+        let Some(entry) = removed else {
+            return Ok(false);
+        };
+        self.inner.len.fetch_sub(1, Ordering::Relaxed);
+        self.unindex(key, &entry);
+        Ok(true)
     }
 
     async fn delete_expired(&self) -> Result<u64, Error> {
@@ -279,7 +390,7 @@ impl SessionStore for MemoryStore {
         }
         // Index entries of sessions that are gone (expired, evicted, deleted).
         // Lock order: the index, then a shard; no path takes them the other
-        // way round (create and save release their shard before indexing).
+        // way round (every write releases its shard before indexing).
         self.users().retain(|_, keys| {
             keys.retain(|key| self.contains(key));
             !keys.is_empty()

@@ -67,8 +67,10 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 ///   the layer still judges each load by its own clock.
 /// * **[`UserIndex`](crate::UserIndex)**: `owner` holds the SHA-256 of the record's owner
 ///   (NULL for a guest), written by the statement that writes the record. A
-///   user's sessions are the rows with that digest not yet expired by the
-///   database's clock; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all) is one `DELETE` of them.
+///   user's sessions are the rows with that digest, expired or not (another
+///   node's clock may still accept one); [`UserIndex::revoke_all`](crate::UserIndex::revoke_all)
+///   `DELETE`s them, again until a statement deletes nothing, so a session
+///   that changed its id meanwhile is caught.
 /// * **Deadlocks are retried.** A cleanup batch locks the deadline index
 ///   before the rows, a save the row before the index, so InnoDB may break
 ///   the cycle by rolling one of them back (`ER_LOCK_DEADLOCK`). Each write
@@ -167,12 +169,8 @@ impl Sql {
                     "DELETE FROM {t} WHERE `expires_at` <= {NOW_MILLIS} \
                      ORDER BY `expires_at`, `key` LIMIT {BATCH}"
                 ),
-                keys_of: format!(
-                    "SELECT `key` FROM {t} WHERE `owner` = ? AND `expires_at` > {NOW_MILLIS}"
-                ),
-                revoke_all: format!(
-                    "DELETE FROM {t} WHERE `owner` = ? AND `expires_at` > {NOW_MILLIS}"
-                ),
+                keys_of: format!("SELECT `key` FROM {t} WHERE `owner` = ?"),
+                revoke_all: format!("DELETE FROM {t} WHERE `owner` = ?"),
                 health: format!(
                     "SELECT `key`, `version`, `expires_at`, `data`, `owner` FROM {t} LIMIT 0"
                 ),

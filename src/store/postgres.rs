@@ -52,8 +52,10 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 ///   the layer still judges each load by its own clock.
 /// * **[`UserIndex`](crate::UserIndex)**: `owner` holds the SHA-256 of the record's owner
 ///   (NULL for a guest), written by the statement that writes the record. A
-///   user's sessions are the rows with that digest not yet expired by the
-///   database's clock; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all) is one `DELETE` of them.
+///   user's sessions are the rows with that digest, expired or not (another
+///   node's clock may still accept one); [`UserIndex::revoke_all`](crate::UserIndex::revoke_all)
+///   `DELETE`s them, again until a statement deletes nothing, so a session
+///   that changed its id meanwhile is caught.
 /// * **The table**: the schema and table names are validated identifiers,
 ///   always quoted, so their case is kept as written.
 ///   [`PostgresStore::migrate`] creates (idempotently):
@@ -174,8 +176,8 @@ impl Sql {
                     "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE expires_at <= now() \
                      LIMIT {BATCH} FOR UPDATE SKIP LOCKED) AND expires_at <= now()"
                 ),
-                keys_of: format!("SELECT key FROM {t} WHERE owner = $1 AND expires_at > now()"),
-                revoke_all: format!("DELETE FROM {t} WHERE owner = $1 AND expires_at > now()"),
+                keys_of: format!("SELECT key FROM {t} WHERE owner = $1"),
+                revoke_all: format!("DELETE FROM {t} WHERE owner = $1"),
                 health: format!("SELECT key, version, expires_at, data, owner FROM {t} LIMIT 0"),
                 table: t,
             },

@@ -50,8 +50,8 @@ const SQLITE_LOCKED: i32 = 6;
 ///   Create it with [`SqliteStore::migrate`], which also adds `owner` to a
 ///   table of an earlier version: opening a store never changes the schema.
 /// * **[`UserIndex`](crate::UserIndex)**: a user's sessions are the rows with the digest of
-///   their id, not yet expired; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all) is one `DELETE`
-///   of them. `owner` is written by the statement that writes the record.
+///   their id, expired or not; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all) `DELETE`s
+///   them (again, until one deletes nothing). `owner` is written by the statement that writes the record.
 /// * **One statement per operation**: create is `INSERT .. ON CONFLICT DO
 ///   NOTHING`; save is one `UPDATE .. WHERE key = ? AND version = ?`, so the
 ///   version check and the write are a single atomic step.
@@ -151,8 +151,8 @@ impl Sql {
                     "DELETE FROM {t} WHERE expires_at <= ?1 AND rowid IN \
                      (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT {EXPIRED_BATCH})"
                 ),
-                keys_of: format!("SELECT key FROM {t} WHERE owner = ?1 AND expires_at > ?2"),
-                revoke_all: format!("DELETE FROM {t} WHERE owner = ?1 AND expires_at > ?2"),
+                keys_of: format!("SELECT key FROM {t} WHERE owner = ?1"),
+                revoke_all: format!("DELETE FROM {t} WHERE owner = ?1"),
                 health: format!("SELECT key, version, expires_at, data, owner FROM {t} WHERE 0"),
             },
         }
@@ -209,6 +209,30 @@ impl Engine for Sqlite {
     }
 }
 
+/// Creates the database file at `path`, empty (SQLite takes an empty file for
+/// a new database) and readable and writable by its owner only, unless a
+/// file is there already. `create_new` makes this one atomic step, so an
+/// existing file, or one made meanwhile, keeps its mode.
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// Elsewhere the file is created by SQLite, with the system's defaults.
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// Whether `name` is a table name we accept, and why not.
 fn check_table_name(name: &str) -> Result<(), &'static str> {
     let mut chars = name.chars();
@@ -238,12 +262,24 @@ impl SqliteStore {
     /// directory, a directory, a file that is not a database, no permission)
     /// is a clear error here, not at the first request.
     ///
+    /// The file holds every session's data, so on Unix a file that `open`
+    /// creates is readable and writable by its owner only (mode `0600`,
+    /// whatever the umask), and SQLite gives the `-wal` and `-shm` files next
+    /// to it the same mode. The mode of an existing file is left as it is.
+    ///
     /// Opening never changes the schema: call [`SqliteStore::migrate`] next,
     /// after [`SqliteStore::table_name`] if you use one. `path` is a file;
     /// for anything else (`:memory:`, read-only, encryption) build the pool
     /// yourself and use [`SqliteStore::from_pool`].
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref();
+        let cannot_open = |err: Box<dyn std::error::Error + Send + Sync>| {
+            Error::store(err).with_detail(format!(
+                "could not open the SQLite database at {}",
+                path.display()
+            ))
+        };
+        create_private(path).map_err(|e| cannot_open(e.into()))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -257,12 +293,7 @@ impl SqliteStore {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| {
-                Error::store(e).with_detail(format!(
-                    "could not open the SQLite database at {}",
-                    path.display()
-                ))
-            })?;
+            .map_err(|e| cannot_open(e.into()))?;
         Ok(Self::from_pool(pool))
     }
 

@@ -95,8 +95,9 @@ pub(crate) fn find(
 /// results are ambiguous.
 ///
 /// With cookies, it looks among every `Cookie` header (HTTP/2 may split
-/// them); headers that are not UTF-8 are skipped whole (catalogue #15), and
-/// only an exact name match counts (#18). With the header transport, each
+/// them); a pair of ours that is not UTF-8 is skipped, while other cookies'
+/// bytes, whatever they are, never affect ours; only an exact name match
+/// counts. With the header transport, each
 /// value of the token header is a candidate (after `Bearer ` for bearer
 /// tokens; other schemes are not ours).
 pub(crate) fn find_with<T: PartialEq>(
@@ -107,13 +108,17 @@ pub(crate) fn find_with<T: PartialEq>(
 ) -> Presented<T> {
     let mut judge = Judge::new(check);
     for header in headers {
-        let Ok(text) = header.to_str() else { continue };
         match transport {
             Transport::Cookie => {
-                // Only pairs that start with our name are handed to the
-                // parser; the parser then decides whether the name matches.
-                let pairs = text.split(';').map(str::trim_start);
-                let ours = pairs.filter(|pair| pair.starts_with(cookie_name));
+                // Split as bytes: other cookies' bytes (a sibling app's
+                // `tracker=José`) never hide ours. Only pairs that start
+                // with our name are read as text and handed to the parser,
+                // which then decides whether the name matches.
+                let pairs = header.as_bytes().split(|&b| b == b';');
+                let ours = pairs
+                    .map(<[u8]>::trim_ascii_start)
+                    .filter(|pair| pair.starts_with(cookie_name.as_bytes()))
+                    .filter_map(|pair| std::str::from_utf8(pair).ok());
                 for cookie in ours.filter_map(|pair| Cookie::parse(pair).ok()) {
                     if cookie.name() == cookie_name && !judge.offer(cookie.value_trimmed()) {
                         return Presented::Ambiguous;
@@ -121,6 +126,7 @@ pub(crate) fn find_with<T: PartialEq>(
                 }
             }
             Transport::Header { bearer, .. } => {
+                let Ok(text) = header.to_str() else { continue };
                 let token = if *bearer {
                     match text.trim().split_once(' ') {
                         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token,
@@ -188,7 +194,7 @@ mod tests {
     use crate::MAX_RETIRED_SECRETS;
 
     fn keyring() -> Keyring {
-        Keyring::new((0u8..64).collect::<Vec<_>>()).unwrap()
+        Keyring::new(crate::token::test_secret(1)).unwrap()
     }
 
     fn signed() -> (RandomValue, String) {
@@ -307,7 +313,7 @@ mod tests {
     /// no longer in the ring does not.
     #[test]
     fn case_70_72_retired_keys_verify_and_removed_ones_do_not() {
-        let old: Vec<u8> = (100u8..164).collect();
+        let old = crate::token::test_secret(2);
         let value = RandomValue::generate().unwrap();
         let text = sign(Keyring::new(&old).unwrap().signing(), "id", &value);
         let cookie = headers(&[&format!("id={text}")]);
@@ -336,14 +342,12 @@ mod tests {
     fn a_keyring_holds_at_most_eight_retired_secrets_all_checked() {
         let mut ring = keyring();
         for n in 0..MAX_RETIRED_SECRETS as u8 {
-            ring = ring
-                .retired((n * 10..n * 10 + 40).collect::<Vec<u8>>())
-                .unwrap();
+            ring = ring.retired(crate::token::test_secret(10 + n)).unwrap();
         }
         assert_eq!(ring.retired_count(), MAX_RETIRED_SECRETS);
         let err = ring
             .clone()
-            .retired((200u8..240).collect::<Vec<u8>>())
+            .retired(crate::token::test_secret(200))
             .unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::InvalidConfig);
         let weak = keyring().retired([0u8; 64]).unwrap_err();

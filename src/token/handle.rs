@@ -60,19 +60,27 @@ impl fmt::Debug for SessionHandle {
 impl FromStr for SessionHandle {
     type Err = Error;
 
-    /// Parses the 32 hexadecimal characters of [`Display`](fmt::Display).
+    /// Parses the one textual form of a handle, as [`Display`](fmt::Display)
+    /// writes it: exactly 32 lowercase hexadecimal digits (`0-9`, `a-f`).
+    /// Anything else (uppercase, a sign, whitespace, another length) is
+    /// refused, so equal handles always have equal text.
     fn from_str(text: &str) -> Result<Self, Error> {
         let invalid = || {
             Error::new(ErrorKind::InvalidConfig, "invalid session handle")
-                .with_detail("expected 32 hexadecimal characters")
+                .with_detail("expected 32 lowercase hexadecimal digits (0-9, a-f)")
         };
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Ok(b - b'0'),
+            b'a'..=b'f' => Ok(b - b'a' + 10),
+            _ => Err(invalid()),
+        };
+        let text = text.as_bytes();
         if text.len() != 32 {
             return Err(invalid());
         }
         let mut bytes = [0u8; 16];
-        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
-            let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| invalid())?;
+        for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
         }
         Ok(Self(bytes))
     }
@@ -109,18 +117,58 @@ mod tests {
 
     const PINNED: &str = "4fc6b30063f1c830f32954956c74ecff";
 
+    /// A handle has exactly one text: what `Display` writes parses back to
+    /// the same handle, and every other spelling of it is refused.
+    #[test]
+    fn only_the_canonical_lowercase_text_parses() {
+        for seed in 0..=255u8 {
+            let handle = SessionKey::from_bytes([seed; 32]).handle();
+            let text = handle.to_string();
+            assert_eq!(text.parse::<SessionHandle>().unwrap(), handle);
+            assert!(text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        }
+        let canonical = PINNED;
+        let error = canonical[1..].parse::<SessionHandle>().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+        assert_eq!(
+            error.to_string(),
+            "invalid session handle: expected 32 lowercase hexadecimal digits (0-9, a-f)"
+        );
+        let others = [
+            canonical.to_uppercase(),
+            format!("{}F{}", &canonical[..2], &canonical[3..]),
+            // `u8::from_str_radix` accepts a sign: "+f" is 15 to it.
+            format!("+f{}", &canonical[2..]),
+            format!("-f{}", &canonical[2..]),
+            format!(" {}", &canonical[1..]),
+            format!("{}\n", &canonical[..31]),
+            format!("{canonical} "),
+            format!("{}\t{}", &canonical[..16], &canonical[17..]),
+            canonical[..31].to_owned(),
+            format!("{canonical}0"),
+            format!("0x{}", &canonical[2..]),
+            format!("{}é{}", &canonical[..15], &canonical[17..]),
+            format!("{}٣{}", &canonical[..15], &canonical[17..]),
+            format!("{}\u{ff46}", &canonical[..29]),
+        ];
+        for other in &others {
+            assert!(other.parse::<SessionHandle>().is_err(), "{other:?}");
+            let json = serde_json::to_string(other).unwrap();
+            assert!(
+                serde_json::from_str::<SessionHandle>(&json).is_err(),
+                "{json}"
+            );
+        }
+        assert_eq!(others[1].len(), 32);
+        assert_eq!(others[2].len(), 32);
+        assert_eq!(others[11].len(), 32);
+        assert_eq!(others[12].len(), 32);
+    }
+
     #[test]
     fn parse_round_trips_and_refuses_garbage() {
         let handle = SessionKey::from_bytes([1; 32]).handle();
         assert_eq!(handle.to_string().parse::<SessionHandle>().unwrap(), handle);
-        assert_eq!(
-            handle
-                .to_string()
-                .to_uppercase()
-                .parse::<SessionHandle>()
-                .unwrap(),
-            handle
-        );
         for bad in ["", "zz", &"g".repeat(32), &"a".repeat(31), &"é".repeat(16)] {
             assert!(bad.parse::<SessionHandle>().is_err(), "{bad:?}");
         }

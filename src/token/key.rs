@@ -1,12 +1,13 @@
 //! Keys derived from the application secret with HKDF-SHA256, one per purpose.
 
-use std::collections::HashSet;
 use std::fmt;
 
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use zeroize::Zeroizing;
 
+use super::strength::{MIN_SECRET_BITS, estimated_bits};
 use crate::error::{Error, ErrorKind};
 
 /// HKDF `info` label of the cookie-signing key. Every purpose gets its own
@@ -14,27 +15,30 @@ use crate::error::{Error, ErrorKind};
 /// change without silently reusing keys.
 pub(crate) const SIGNING_LABEL: &[u8] = b"sessionware/v1/cookie-signing";
 
-/// The shortest secret accepted, in bytes.
+/// The shortest secret accepted, in bytes. It is only the first check: a
+/// secret must also look random, with at least 128 bits of estimated entropy
+/// (see [`Keyring::new`]).
 pub const MIN_SECRET_LEN: usize = 32;
-
-/// The fewest distinct byte values a secret must contain; it catches all-zero,
-/// one-letter and short repeated-pattern secrets.
-const MIN_DISTINCT_BYTES: usize = 8;
 
 /// A 256-bit key for one purpose, derived from the secret, with its HMAC
 /// state prepared once (keying HMAC costs two SHA-256 blocks per use otherwise).
+///
+/// The key bytes are wiped as soon as the HMAC state is keyed. The state
+/// itself (SHA-256 midstates of the key) is not wiped on drop: `hmac` 0.12
+/// and `sha2` 0.10 do not implement `Zeroize` for it.
 #[derive(Clone)]
 pub(crate) struct DerivedKey {
     #[cfg(test)]
-    bytes: [u8; 32],
+    bytes: Zeroizing<[u8; 32]>,
     keyed: Hmac<Sha256>,
 }
 
-/// HKDF-SHA256 (no salt) of `secret` under `label`: 32 bytes for one purpose.
-pub(crate) fn derive_bytes(secret: &[u8], label: &[u8]) -> [u8; 32] {
-    let mut bytes = [0u8; 32];
+/// HKDF-SHA256 (no salt) of `secret` under `label`: 32 bytes for one purpose,
+/// wiped when dropped.
+pub(crate) fn derive_bytes(secret: &[u8], label: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
     Hkdf::<Sha256>::new(None, secret)
-        .expand(label, &mut bytes)
+        .expand(label, bytes.as_mut())
         .expect("32 bytes is a valid HKDF-SHA256 output length");
     bytes
 }
@@ -42,8 +46,8 @@ pub(crate) fn derive_bytes(secret: &[u8], label: &[u8]) -> [u8; 32] {
 impl DerivedKey {
     pub(crate) fn derive(secret: &[u8], label: &[u8]) -> Self {
         let bytes = derive_bytes(secret, label);
-        let keyed =
-            <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("HMAC takes any key length");
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(bytes.as_ref())
+            .expect("HMAC takes any key length");
         Self {
             #[cfg(test)]
             bytes,
@@ -72,12 +76,14 @@ impl fmt::Debug for DerivedKey {
 /// every cookie that fails the current key, so hostile cookies stay cheap.
 pub const MAX_RETIRED_SECRETS: usize = 8;
 
-/// The keys derived from one secret, one per purpose.
+/// The keys derived from one secret, one per purpose. The sealing key's
+/// bytes are wiped when dropped; the signing key as far as `hmac` allows
+/// (see [`DerivedKey`]).
 #[derive(Clone)]
 pub(crate) struct Keys {
     signing: DerivedKey,
     #[cfg(feature = "cookie-store")]
-    sealing: [u8; 32],
+    sealing: Zeroizing<[u8; 32]>,
 }
 
 impl Keys {
@@ -98,8 +104,8 @@ impl Keys {
 ///
 /// ```
 /// use sessionware::{Keyring, MemoryStore, SessionLayer};
-/// # let new_secret = [1u8, 2, 3, 4, 5, 6, 7, 8].repeat(8);
-/// # let old_secret = [9u8, 8, 7, 6, 5, 4, 3, 2].repeat(8);
+/// # let new_secret: [u8; 64] = rand::random(); // in production: from your secret store
+/// # let old_secret: [u8; 64] = rand::random();
 /// let keyring = Keyring::new(&new_secret)?.retired(&old_secret)?;
 /// let layer = SessionLayer::with_keyring(MemoryStore::new(), keyring);
 /// # Ok::<(), sessionware::Error>(())
@@ -129,10 +135,23 @@ pub struct Keyring {
 impl Keyring {
     /// A keyring whose current secret is `secret`.
     ///
+    /// Use 64 random bytes from a CSPRNG, kept in a secret manager: for
+    /// example the output of `openssl rand -hex 64`, which
+    /// `SESSIONWARE_SECRET` ([`SessionLayer::from_env`](crate::SessionLayer::from_env))
+    /// takes as it is (hex or base64).
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::WeakSecret`] if `secret` is shorter than
-    /// [`MIN_SECRET_LEN`] bytes or has fewer than 8 distinct byte values.
+    /// [`MIN_SECRET_LEN`] bytes, or if it is guessable: it must have at least
+    /// 128 bits of estimated entropy. The estimate gives each byte the bits of
+    /// the smallest usual alphabet holding the secret (digits, hex, letters,
+    /// printable ASCII, any byte), nothing to bytes that continue a sequence
+    /// (`1234`, `abcd`, any fixed step) or repeat an earlier 3-byte pattern
+    /// or separator, and about 13 bits to each word. Random bytes and their
+    /// hex or base64 text pass with a wide margin; counting, repeated blocks,
+    /// `Passw0rd!`-style text and passphrases of fewer than ten words are
+    /// refused. The error says how many bits the secret has.
     pub fn new(secret: impl AsRef<[u8]>) -> Result<Self, Error> {
         Ok(Self {
             current: Keys::derive(secret.as_ref())?,
@@ -180,7 +199,7 @@ impl Keyring {
     pub(crate) fn sealing(&self) -> impl Iterator<Item = &[u8; 32]> {
         std::iter::once(&self.current)
             .chain(&self.retired)
-            .map(|keys| &keys.sealing)
+            .map(|keys| &*keys.sealing)
     }
 }
 
@@ -192,7 +211,8 @@ impl fmt::Debug for Keyring {
     }
 }
 
-/// Refuses secrets an attacker could guess (catalogue #73).
+/// Refuses secrets an attacker could guess: too short, or with too little
+/// estimated entropy (see [`estimated_bits`]).
 fn check_secret(secret: &[u8]) -> Result<(), Error> {
     if secret.len() < MIN_SECRET_LEN {
         return Err(
@@ -202,18 +222,33 @@ fn check_secret(secret: &[u8]) -> Result<(), Error> {
             )),
         );
     }
-    let distinct = secret.iter().collect::<HashSet<_>>().len();
-    if distinct < MIN_DISTINCT_BYTES {
+    let bits = estimated_bits(secret);
+    if bits < MIN_SECRET_BITS {
         return Err(
-            Error::new(ErrorKind::WeakSecret, "secret has too little variety").with_detail(
-                format!(
-                    "must contain at least {MIN_DISTINCT_BYTES} distinct byte values, got {distinct}; \
-                     generate it with a CSPRNG (for example `openssl rand -hex 64`)"
-                ),
-            ),
+            Error::new(ErrorKind::WeakSecret, "secret is too easy to guess").with_detail(format!(
+                "it has about {} bits of estimated entropy, at least {MIN_SECRET_BITS} needed; \
+                 use 64 random bytes, for example from `openssl rand -hex 64` \
+                 (SESSIONWARE_SECRET takes them as hex or base64)",
+                bits.floor()
+            )),
         );
     }
     Ok(())
+}
+
+/// A fixed 64-byte secret for unit tests, one per `seed`: SHA-256 output, so
+/// it passes the strength check. Test-only; never use a fixed secret.
+#[cfg(test)]
+pub(crate) fn test_secret(seed: u8) -> Vec<u8> {
+    use sha2::Digest as _;
+    (0u8..2)
+        .flat_map(|half| {
+            Sha256::new()
+                .chain_update(b"sessionware unit-test secret")
+                .chain_update([seed, half])
+                .finalize()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -251,12 +286,56 @@ mod tests {
         let err = Keyring::new([0u8; 64]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::WeakSecret);
         assert!(Keyring::new(b"abababababababababababababababababababab").is_err());
-        assert!(Keyring::new((0u8..32).collect::<Vec<_>>()).is_ok());
+        assert!(Keyring::new(test_secret(1)).is_ok());
+    }
+
+    /// A long enough but guessable secret is refused with its estimate, the
+    /// bar, and how to make a good one; a retired secret is checked alike.
+    #[test]
+    fn guessable_secrets_are_refused_with_the_estimate_and_advice() {
+        let err = Keyring::new([0u8; 64]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WeakSecret);
+        assert_eq!(
+            err.to_string(),
+            "secret is too easy to guess: it has about 16 bits of estimated entropy, at least \
+             128 needed; use 64 random bytes, for example from `openssl rand -hex 64` \
+             (SESSIONWARE_SECRET takes them as hex or base64)"
+        );
+        for weak in [
+            b"12345678".repeat(4),
+            b"Passw0rd!".repeat(4),
+            (0u8..64).collect(),
+        ] {
+            let err = Keyring::new(&weak).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::WeakSecret, "{weak:?}");
+            let err = Keyring::new(test_secret(1))
+                .unwrap()
+                .retired(&weak)
+                .unwrap_err();
+            assert!(err.to_string().contains("openssl rand -hex 64"), "{err}");
+        }
+        let strong = Keyring::new(test_secret(1))
+            .unwrap()
+            .retired(test_secret(2));
+        assert_eq!(strong.unwrap().retired_count(), 1);
+    }
+
+    /// Derived key bytes are wiped when dropped. Memory after a drop cannot be
+    /// observed reliably, so this checks the types: it fails to compile if a
+    /// key is ever kept in a type that does not zeroize on drop.
+    #[test]
+    fn derived_key_bytes_zeroize_on_drop() {
+        fn zeroize_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        let secret = test_secret(1);
+        zeroize_on_drop(&derive_bytes(&secret, SIGNING_LABEL));
+        zeroize_on_drop(&DerivedKey::derive(&secret, SIGNING_LABEL).bytes);
+        #[cfg(feature = "cookie-store")]
+        zeroize_on_drop(&Keyring::new(&secret).unwrap().current.sealing);
     }
 
     #[test]
     fn debug_prints_no_key_material() {
-        let keyring = Keyring::new((0u8..64).collect::<Vec<_>>()).unwrap();
+        let keyring = Keyring::new(test_secret(1)).unwrap();
         assert_eq!(format!("{keyring:?}"), "Keyring { retired: 0, .. }");
         assert_eq!(format!("{:?}", keyring.signing()), "DerivedKey(..)");
     }

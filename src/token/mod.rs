@@ -11,6 +11,7 @@ mod id;
 mod key;
 mod sign;
 mod store_key;
+mod strength;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -24,18 +25,24 @@ pub(crate) use id::RandomValue;
 pub(crate) use id::fill_random;
 #[cfg(all(test, feature = "cookie-store"))]
 pub(crate) use key::derive_bytes;
+#[cfg(test)]
+pub(crate) use key::test_secret;
 pub use key::{Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN};
 pub(crate) use sign::{Rejection, sign};
 pub use store_key::SessionKey;
 
-/// Warnings about rejected cookies allowed per second and layer; the rest are
-/// counted and reported in the next warning, so a flood cannot become a log
-/// flood (catalogue #77).
+/// Warnings a client can trigger (rejected cookies, a session presented
+/// with another user agent, changes dropped) allowed per second and
+/// `SessionLayer`; the rest are counted and reported in the next warning, so
+/// a flood cannot become a log flood.
 const WARNINGS_PER_SECOND: u64 = 10;
 
 static REJECTED_TOTAL: AtomicU64 = AtomicU64::new(0);
 
-/// Rate-limited `warn!` of rejected cookies. Never logs the value.
+/// The rate limit of the warnings clients can trigger: one per
+/// `SessionLayer` value, shared by its clones and by every service it makes
+/// (axum applies a layer once per route, and per connection). Never logs a
+/// cookie value.
 #[derive(Debug, Default)]
 pub(crate) struct RejectionLog {
     window: AtomicU64,
@@ -44,23 +51,40 @@ pub(crate) struct RejectionLog {
 }
 
 impl RejectionLog {
+    /// Logs a rejected cookie (rate-limited) and counts it.
     pub(crate) fn warn(&self, reason: &str) {
         REJECTED_TOTAL.fetch_add(1, Ordering::Relaxed);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if self.window.swap(now, Ordering::Relaxed) != now {
-            self.in_window.store(0, Ordering::Relaxed);
-        }
-        if self.in_window.fetch_add(1, Ordering::Relaxed) < WARNINGS_PER_SECOND {
-            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+        if let Some(suppressed) = self.allow() {
             tracing::warn!(
                 reason,
                 suppressed,
                 "session cookie rejected; request continues as a guest"
             );
+        }
+    }
+
+    /// Whether a warning may be logged now: `Some(n)` with the number of
+    /// warnings suppressed since the last one logged, or `None` (counted).
+    pub(crate) fn allow(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        // Only the first caller of a new second opens its window; a caller
+        // that read the clock just before the boundary never reopens it.
+        let window = self.window.load(Ordering::Relaxed);
+        if now > window
+            && self
+                .window
+                .compare_exchange(window, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.in_window.store(0, Ordering::Relaxed);
+        }
+        if self.in_window.fetch_add(1, Ordering::Relaxed) < WARNINGS_PER_SECOND {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
         } else {
             self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
         }
     }
 }

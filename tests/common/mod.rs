@@ -14,13 +14,17 @@ use tower::ServiceExt as _;
 
 pub mod outage;
 pub mod proxy;
+pub mod serve;
 #[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
 pub mod table;
 
-/// A 64-byte test secret (never use a fixed secret in an application).
+/// A 64-byte test secret: test-only; never use a fixed secret in an
+/// application (generate one with `openssl rand -hex 64`).
 pub fn secret() -> Vec<u8> {
-    (0u8..64)
-        .map(|b| b.wrapping_mul(37).wrapping_add(11))
+    const HEX: &str = "a76198f6fcc5fc0a269e1d7b79b01498c962da0ed5ca9368744cd8f310fde139d2f308879fd43015e47bd32d8f8c3e27ba8ec8d4cc41068daa8260604c5ff2a7";
+    (0..HEX.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&HEX[i..i + 2], 16).unwrap())
         .collect()
 }
 
@@ -308,4 +312,16 @@ pub fn routes() -> Router {
                 StatusCode::SERVICE_UNAVAILABLE
             }),
         )
+}
+
+/// The store key of a session cookie pair `id=<value>.<tag>`: the SHA-256
+/// of its random value, as the layer computes it.
+pub fn key_of(pair: &str) -> SessionKey {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let value = pair.split_once('=').unwrap().1;
+    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&value[..43])
+        .unwrap();
+    SessionKey::from_bytes(sha2::Sha256::digest(random).into())
 }

@@ -298,11 +298,10 @@ pub fn user(name: &str) -> String {
     format!("{name}-{:08x}", rand::random::<u32>())
 }
 
-/// `keys_of` lists a user's live sessions only: not the expired ones still
-/// in the table (by the database's clock), not another user's, not guests;
-/// `revoke_all` removes exactly those it lists, and leaves the expired row
-/// to `delete_expired`.
-pub async fn keys_of_ignores_expired_rows<S: UserIndex>(store: &S) {
+/// `keys_of` lists every row of a user, including one the database's clock
+/// judges expired (another node's clock may still accept it): not another
+/// user's, not guests. `revoke_all` deletes all of them, expired or not.
+pub async fn revoke_all_deletes_expired_rows_too<S: UserIndex>(store: &S) {
     let (alice, bob) = (user("alice"), user("bob"));
     let (live, expired) = (random_key(), random_key());
     store
@@ -321,12 +320,16 @@ pub async fn keys_of_ignores_expired_rows<S: UserIndex>(store: &S) {
         .create(&random_key(), &owned(None, 60_000))
         .await
         .unwrap();
-    assert_eq!(store.keys_of(&alice).await.unwrap(), [live]);
-    assert_eq!(store.revoke_all(&alice).await.unwrap(), 1);
+    let mut listed = store.keys_of(&alice).await.unwrap();
+    let mut expected = vec![live, expired];
+    listed.sort_by_key(|key| *key.as_bytes());
+    expected.sort_by_key(|key| *key.as_bytes());
+    assert_eq!(listed, expected);
+    assert_eq!(store.revoke_all(&alice).await.unwrap(), 2);
     assert!(store.load(&live).await.unwrap().is_none());
     assert!(
-        store.load(&expired).await.unwrap().is_some(),
-        "expired rows are left to delete_expired"
+        store.load(&expired).await.unwrap().is_none(),
+        "an expired row is revoked too"
     );
     assert_eq!(store.keys_of(&bob).await.unwrap().len(), 1);
 }

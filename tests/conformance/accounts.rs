@@ -3,6 +3,8 @@
 //! and the per-user cap through real requests (catalogue #33, #34, #39, #40).
 //! A store's test file runs it with `accounts_suite!(make_store())`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -22,7 +24,11 @@ macro_rules! accounts_suite {
             revoke_all_and_revoke_others_count_exactly, case_33_login_cycles_and_binds,
             case_34_an_identity_switch_clears_the_previous_users_data,
             case_39_revoked_sessions_are_guests_on_every_instance,
-            case_40_a_login_past_the_cap_evicts_the_least_recently_seen);
+            a_login_past_the_cap_signs_out_the_oldest_sign_in,
+            a_revocation_is_final_while_the_session_changes_id_back_to_back,
+            concurrent_logins_past_the_cap_leave_exactly_the_cap,
+            the_index_holds_only_live_sessions_after_logouts_and_id_changes,
+            revocation_deletes_sessions_whatever_their_deadline);
     };
     (@tests $make:expr; $($name:ident),*) => {
         $(
@@ -145,6 +151,8 @@ fn routes() -> Router {
             }),
         )
         .route("/logout", get(|s: Session| async move { s.logout() }))
+        .route("/cycle", get(|s: Session| async move { s.cycle_id() }))
+        .route("/clear", get(|s: Session| async move { s.clear() }))
         .route(
             "/whoami",
             get(|s: Session| async move { format!("{:?}", s.user()) }),
@@ -256,11 +264,9 @@ pub async fn case_39_revoked_sessions_are_guests_on_every_instance<S: UserIndex 
     );
 }
 
-/// Catalogue #40: with a cap of 2, a third login revokes the user's least
-/// recently seen session; the others, and the new one, stay.
-pub async fn case_40_a_login_past_the_cap_evicts_the_least_recently_seen<S: UserIndex + Clone>(
-    store: S,
-) {
+/// With a cap of 2, a third login signs out the user's oldest sign-in,
+/// even one used a moment ago; the others, and the new one, stay.
+pub async fn a_login_past_the_cap_signs_out_the_oldest_sign_in<S: UserIndex + Clone>(store: S) {
     let app = app(&store, Some(2));
     let name = user("frank");
     let login = format!("/login/{name}");
@@ -268,16 +274,142 @@ pub async fn case_40_a_login_past_the_cap_evicts_the_least_recently_seen<S: User
     tokio::time::sleep(Duration::from_millis(20)).await;
     let second = send(&app, &login, None).await.cookie_pair();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    send(&app, "/put/recent", Some(&first)).await; // the first is now the most recently seen
+    send(&app, "/put/recent", Some(&first)).await; // used last, yet signed in first
     tokio::time::sleep(Duration::from_millis(20)).await;
     let third = send(&app, &login, None).await.cookie_pair();
     let me = format!("Some({name:?})");
     assert_eq!(
-        send(&app, "/whoami", Some(&second)).await.body,
+        send(&app, "/whoami", Some(&first)).await.body,
         "None",
-        "evicted"
+        "the oldest sign-in is signed out"
     );
-    assert_eq!(send(&app, "/whoami", Some(&first)).await.body, me);
+    assert_eq!(send(&app, "/whoami", Some(&second)).await.body, me);
     assert_eq!(send(&app, "/whoami", Some(&third)).await.body, me);
     assert_eq!(store.sessions(&name).await.unwrap().len(), 2);
+}
+
+/// A revocation that returns is final: a client changing its session's id
+/// back to back (each request with the newest cookie) while the user is
+/// revoked ends up a guest under every id it was ever given.
+pub async fn a_revocation_is_final_while_the_session_changes_id_back_to_back<
+    S: UserIndex + Clone,
+>(
+    store: S,
+) {
+    let app = app(&store, None);
+    for round in 0..20 {
+        let name = user("gina");
+        let first = send(&app, &format!("/login/{name}"), None)
+            .await
+            .cookie_pair();
+        let stop = Arc::new(AtomicBool::new(false));
+        let cycler = tokio::spawn({
+            let (app, stop, first) = (app.clone(), Arc::clone(&stop), first.clone());
+            async move {
+                let mut seen = vec![first];
+                while !stop.load(Ordering::SeqCst) {
+                    let reply = send(&app, "/cycle", seen.last().map(String::as_str)).await;
+                    if reply.status != http::StatusCode::OK || reply.set_cookie().is_none() {
+                        break; // ended: a guest changes nothing
+                    }
+                    seen.push(reply.cookie_pair());
+                }
+                seen
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(u64::from(rand::random::<u8>() % 8))).await;
+        let revoked = store.revoke_all(&name).await.unwrap();
+        stop.store(true, Ordering::SeqCst);
+        let seen = cycler.await.unwrap();
+        assert!(revoked >= 1, "round {round}: revoke_all found nothing");
+        for cookie in &seen {
+            assert_eq!(
+                send(&app, "/whoami", Some(cookie)).await.body,
+                "None",
+                "round {round}: a session escaped revoke_all by changing its id ({} ids)",
+                seen.len()
+            );
+        }
+        assert!(store.sessions(&name).await.unwrap().is_empty());
+    }
+}
+
+/// Simultaneous logins of one user under `max_sessions_per_user(n)` agree on
+/// who stays: exactly `n` sessions remain, never fewer.
+pub async fn concurrent_logins_past_the_cap_leave_exactly_the_cap<S: UserIndex + Clone>(store: S) {
+    for (cap, logins) in [(1, 2), (1, 2), (1, 5), (2, 6), (3, 8)] {
+        let app = app(&store, Some(cap));
+        let name = user("hana");
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..logins {
+            let (app, path) = (app.clone(), format!("/login/{name}"));
+            tasks.spawn(async move { send(&app, &path, None).await.cookie_pair() });
+        }
+        let cookies = tasks.join_all().await;
+        let me = format!("Some({name:?})");
+        let mut signed_in = 0;
+        for cookie in &cookies {
+            signed_in += usize::from(send(&app, "/whoami", Some(cookie)).await.body == me);
+        }
+        assert_eq!(signed_in, cap, "{logins} logins under a cap of {cap}");
+        assert_eq!(store.sessions(&name).await.unwrap().len(), cap);
+    }
+}
+
+/// Logout, `clear`, and moving to a fresh id remove the old index entry with
+/// the record: the index never holds more than the user's live sessions.
+pub async fn the_index_holds_only_live_sessions_after_logouts_and_id_changes<
+    S: UserIndex + Clone,
+>(
+    store: S,
+) {
+    let app = app(&store, None);
+    let name = user("ivan");
+    let login = format!("/login/{name}");
+    for _ in 0..20 {
+        let cookie = send(&app, &login, None).await.cookie_pair();
+        let cycled = send(&app, "/cycle", Some(&cookie)).await.cookie_pair();
+        send(&app, "/logout", Some(&cycled)).await;
+    }
+    assert!(store.keys_of(&name).await.unwrap().is_empty());
+    let mut cookie = send(&app, &login, None).await.cookie_pair();
+    for _ in 0..10 {
+        cookie = send(&app, "/cycle", Some(&cookie)).await.cookie_pair();
+    }
+    cookie = send(&app, &login, Some(&cookie)).await.cookie_pair();
+    assert_eq!(store.keys_of(&name).await.unwrap().len(), 1);
+    let cleared = send(&app, "/clear", Some(&cookie)).await;
+    assert!(cleared.set_cookie().unwrap().contains("Max-Age=0"));
+    assert!(store.keys_of(&name).await.unwrap().is_empty());
+}
+
+/// Revocation deletes every session of the user, including one this
+/// instance's clock (or the database's) already judges expired: another
+/// node whose clock is behind may still accept it.
+pub async fn revocation_deletes_sessions_whatever_their_deadline<S: UserIndex>(store: S) {
+    let name = user("judy");
+    let live = random_key();
+    store
+        .create(&live, &owned(Some(&name), MINUTE))
+        .await
+        .unwrap();
+    let [ending, single] = [random_key(), random_key()];
+    for key in [&ending, &single] {
+        let mut record = owned(Some(&name), MINUTE);
+        record.expires_at = record.created_at + Duration::from_millis(300);
+        store.create(key, &record).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // A store with its own expiry (Redis) may have dropped them already.
+    if store.load(&single).await.unwrap().is_some() {
+        assert!(store.revoke(&name, &single.handle()).await.unwrap());
+    }
+    let present = store.load(&ending).await.unwrap().is_some();
+    assert_eq!(
+        store.revoke_all(&name).await.unwrap(),
+        1 + u64::from(present)
+    );
+    for key in [&live, &ending, &single] {
+        assert!(store.load(key).await.unwrap().is_none());
+    }
 }

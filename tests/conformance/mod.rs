@@ -286,9 +286,7 @@ pub async fn ten_thousand_sessions_are_counted_after_cleanup<S: SessionStore>(st
 }
 
 fn secret() -> Vec<u8> {
-    (0u8..64)
-        .map(|b| b.wrapping_mul(91).wrapping_add(3))
-        .collect()
+    crate::common::secret()
 }
 
 async fn send(

@@ -28,13 +28,17 @@ pub(super) use self::migrate::{Upgrade, upgrade};
 #[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
 pub(super) use self::server::*;
 use super::SaveOutcome;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::record::Record;
 use crate::token::SessionKey;
 
 /// How many times a write is tried when the engine rolled it back to break
 /// a deadlock ([`Engine::deadlocked`]).
 const WRITE_ATTEMPTS: u32 = 3;
+
+/// How many `DELETE`s [`Table::revoke_all`] runs before it gives up on a
+/// user whose sessions keep appearing.
+const MAX_REVOKE_STATEMENTS: usize = 8;
 
 /// Milliseconds since the epoch, saturating, as a signed `BIGINT` or SQLite
 /// integer holds them; a time before the epoch is 0.
@@ -119,10 +123,10 @@ pub(super) struct Statements {
     /// Deletes at most one batch of rows past their deadline, checking the
     /// deadline in the `DELETE` itself; its one parameter, if any, is "now".
     pub(super) delete_expired: String,
-    /// The keys of the rows of an owner digest not yet expired; then "now",
-    /// if the engine binds it.
+    /// The keys of the rows of an owner digest, expired or not (the layer
+    /// judges deadlines, and revocation ignores them).
     pub(super) keys_of: String,
-    /// Deletes the rows [`Statements::keys_of`] lists; same parameters.
+    /// Deletes the rows [`Statements::keys_of`] lists; same parameter.
     pub(super) revoke_all: String,
     /// Selects no row but names every column.
     pub(super) health: String,
@@ -247,14 +251,10 @@ where
         .await
     }
 
-    /// The keys of `user`'s rows whose deadline has not passed.
+    /// The keys of `user`'s rows, expired or not.
     pub(super) async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
         let digest = index::user_digest(user);
         let query = sqlx::query_scalar(&self.sql.keys_of).bind(digest.as_slice());
-        let query = match DB::now() {
-            Some(now) => query.bind(now),
-            None => query,
-        };
         let rows: Vec<Vec<u8>> = query
             .fetch_all(self.pool)
             .await
@@ -262,17 +262,32 @@ where
         index::session_keys(rows)
     }
 
-    /// One `DELETE` of the rows [`Table::keys_of`] lists; returns how many.
+    /// Deletes every row of `user`, expired or not (another node's clock
+    /// may still accept one), and repeats the `DELETE` until one deletes
+    /// nothing: a session that moved to a fresh id while the first ran (its
+    /// new row inserted after that statement's snapshot) is deleted by the
+    /// next. Returns how many rows were deleted.
     pub(super) async fn revoke_all(&self, user: &str) -> Result<u64, Error> {
-        let (digest, now) = (index::user_digest(user), DB::now());
-        let done = self
-            .write(|| {
-                let query = sqlx::query(&self.sql.revoke_all).bind(digest.as_slice());
-                at(query, now)
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(DB::rows_affected(&done))
+        let digest = index::user_digest(user);
+        let mut total = 0;
+        for _ in 0..MAX_REVOKE_STATEMENTS {
+            let done = self
+                .write(|| sqlx::query(&self.sql.revoke_all).bind(digest.as_slice()))
+                .await
+                .map_err(|e| self.error(e))?;
+            let deleted = DB::rows_affected(&done);
+            if deleted == 0 {
+                return Ok(total);
+            }
+            total += deleted;
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            "the user's sessions kept changing during a revocation",
+        )
+        .with_detail(format!(
+            "each of {MAX_REVOKE_STATEMENTS} DELETE statements found new rows"
+        )))
     }
 
     /// Selects no rows from the table, naming every column.
