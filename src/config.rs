@@ -508,4 +508,59 @@ mod tests {
         assert_eq!(removal.http_only(), Some(true));
         assert_eq!(removal.same_site(), Some(SameSite::Lax));
     }
+
+    mod arithmetic {
+        use super::*;
+        use proptest::prelude::*;
+        use std::time::UNIX_EPOCH;
+
+        fn duration() -> impl Strategy<Value = Duration> {
+            prop_oneof![
+                Just(Duration::ZERO),
+                Just(Duration::MAX),
+                (any::<u64>(), 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+                (0u64..10_000_000).prop_map(Duration::from_millis),
+            ]
+        }
+
+        fn time() -> impl Strategy<Value = SystemTime> {
+            // From the epoch to about 584 million years on: every deadline a
+            // record can decode to.
+            any::<u64>().prop_map(|ms| UNIX_EPOCH + Duration::from_millis(ms))
+        }
+
+        fn expiry() -> impl Strategy<Value = Expiry> {
+            prop_oneof![
+                Just(Expiry::OnSessionEnd),
+                duration().prop_map(Expiry::OnInactivity),
+                time().prop_map(Expiry::AtDateTime),
+            ]
+        }
+
+        proptest! {
+            /// Whatever durations and fraction `validate` accepts, the deadline
+            /// arithmetic of a request never panics, at any instants.
+            #[test]
+            fn deadline_arithmetic_never_panics(
+                expiry in expiry(),
+                session_end in duration(),
+                lifetime in proptest::option::of(duration()),
+                fraction in prop_oneof![Just(0.0f64), Just(1.0f64), 0.0f64..=1.0],
+                created_at in time(),
+                expires_at in time(),
+                now in time(),
+            ) {
+                let mut config = Config::default();
+                config.expiry = expiry;
+                config.session_end_timeout = session_end;
+                config.max_lifetime = lifetime;
+                config.refresh_fraction = fraction;
+                prop_assume!(config.validate().is_ok());
+                let deadline = config.deadline(expiry, created_at, now);
+                let _ = config.has_ended(created_at, deadline, now);
+                let _ = config.needs_refresh(expiry, created_at, expires_at, now);
+                let _ = config.session_cookie("v".into(), expiry, expires_at, now);
+            }
+        }
+    }
 }
