@@ -550,11 +550,13 @@ mod tests {
                 expires_at in time(),
                 now in time(),
             ) {
-                let mut config = Config::default();
-                config.expiry = expiry;
-                config.session_end_timeout = session_end;
-                config.max_lifetime = lifetime;
-                config.refresh_fraction = fraction;
+                let config = Config {
+                    expiry,
+                    session_end_timeout: session_end,
+                    max_lifetime: lifetime,
+                    refresh_fraction: fraction,
+                    ..Config::default()
+                };
                 prop_assume!(config.validate().is_ok());
                 let deadline = config.deadline(expiry, created_at, now);
                 let _ = config.has_ended(created_at, deadline, now);

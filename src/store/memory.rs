@@ -328,9 +328,8 @@ impl SessionStore for MemoryStore {
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
         let entry = entry_of(record); // encoded before taking a lock
         let home = Self::shard_index(key);
-        if self.contains(key) {
-            return Ok(false);
-        }
+        // Room is claimed first: a taken key (a broken random generator) is
+        // found under the lock below and gives the claim back.
         self.claim_room(home)?;
         let mut shard = self.lock(home);
         if shard.map.contains_key(key) {
