@@ -4,7 +4,8 @@
 //!
 //! A store keeps [`Record`]s under [`SessionKey`]s. It never sees a cookie:
 //! the key is the SHA-256 digest of the cookie's random value. Every store
-//! shipped with sessionware passes the one conformance suite in `tests/`.
+//! shipped with sessionware passes the one conformance suite in
+//! `tests/stores/conformance/`.
 //!
 //! 1. [`create`](SessionStore::create) inserts only if the key is absent and
 //!    says whether it did. It never overwrites (catalogue #35, #46).

@@ -1,5 +1,6 @@
-//! Shared pieces of the integration tests: a fault-injecting, counting store
-//! and helpers that send real requests through a `Router`.
+//! Shared by both test binaries (`tests/http/` and `tests/stores/`): a
+//! fault-injecting, counting store and helpers that send real requests
+//! through a `Router`.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
@@ -12,11 +13,7 @@ use http::{HeaderMap, Request, StatusCode};
 use sessionware::{Error, MemoryStore, Record, SaveOutcome, SessionKey, SessionStore, UserIndex};
 use tower::ServiceExt as _;
 
-pub mod outage;
-pub mod proxy;
 pub mod serve;
-#[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
-pub mod table;
 
 /// A 64-byte test secret: test-only; never use a fixed secret in an
 /// application (generate one with `openssl rand -hex 64`).

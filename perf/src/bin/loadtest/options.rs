@@ -1,0 +1,115 @@
+//! The command line: options as flags or `LOADTEST_` environment variables.
+
+use std::time::Duration;
+
+use crate::apps::{APPS, App, SCENARIOS, Scenario};
+use crate::client::ClientKind;
+
+pub(crate) struct Options {
+    pub(crate) duration: Duration,
+    pub(crate) warmup: Duration,
+    pub(crate) connections: usize,
+    pub(crate) rounds: usize,
+    pub(crate) server_threads: usize,
+    pub(crate) client_threads: usize,
+    pub(crate) client: ClientKind,
+    pub(crate) shared_session: bool,
+    /// Load one app on one scenario only (for profiling): no table.
+    pub(crate) only: Option<(App, Scenario)>,
+    /// Add the two Redis apps.
+    pub(crate) redis: bool,
+    pub(crate) redis_url: String,
+    /// Connections in tower-sessions-redis-store's `fred` pool.
+    pub(crate) redis_pool: usize,
+    /// How many times a cell disturbed by other programs is measured again.
+    pub(crate) retry_disturbed: usize,
+}
+
+/// `--name value`, `--name=value`, or the `LOADTEST_NAME` variable.
+fn option(args: &[String], name: &str) -> Option<String> {
+    let flag = format!("--{name}");
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if *arg == flag {
+            return iter.next().cloned();
+        }
+        if let Some(value) = arg.strip_prefix(&flag).and_then(|v| v.strip_prefix('=')) {
+            return Some(value.to_owned());
+        }
+    }
+    let var = format!("LOADTEST_{}", name.to_uppercase().replace('-', "_"));
+    std::env::var(var).ok()
+}
+
+fn parsed<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    match option(args, name) {
+        None => default,
+        Some(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("--{name}: cannot parse {text:?}")),
+    }
+}
+
+impl Options {
+    pub(crate) fn from_env() -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.iter().any(|a| a == "--help" || a == "-h") {
+            println!(
+                "usage: loadtest [--duration SECS] [--warmup SECS] [--connections N] [--rounds N]\n\
+                 \x20               [--server-threads N] [--client-threads N] [--client raw|hyper]\n\
+                 \x20               [--shared-session] [--only APP/SCENARIO]\n\
+                 \x20               [--redis] [--redis-url URL] [--redis-pool N] [--retry-disturbed N]\n\
+                 APP: bare, tower-sessions, sessionware, tower-sessions-redis or sessionware-redis;\n\
+                 SCENARIO: ignore, read, write or new. --redis needs a Redis server (--redis-url)."
+            );
+            std::process::exit(0);
+        }
+        let client = match option(&args, "client").as_deref() {
+            None | Some("raw") => ClientKind::Raw,
+            Some("hyper") => ClientKind::Hyper,
+            Some(other) => panic!("--client: expected raw or hyper, got {other:?}"),
+        };
+        let flag = |name: &str| {
+            let var = format!("LOADTEST_{}", name.to_uppercase().replace('-', "_"));
+            args.iter().any(|a| *a == format!("--{name}"))
+                || std::env::var(var).is_ok_and(|v| v != "0")
+        };
+        let shared_session = flag("shared-session");
+        let only = option(&args, "only").map(|text| {
+            let (app, scenario) = text.split_once('/').unwrap_or((&text, ""));
+            let app = APPS
+                .into_iter()
+                .find(|a| a.key() == app)
+                .unwrap_or_else(|| panic!("--only: unknown app {app:?}"));
+            let scenario = SCENARIOS
+                .into_iter()
+                .find(|s| s.path()[1..] == *scenario)
+                .unwrap_or_else(|| panic!("--only: unknown scenario {scenario:?}"));
+            (app, scenario)
+        });
+        Self {
+            duration: Duration::from_secs_f64(parsed(&args, "duration", 3.0)),
+            warmup: Duration::from_secs_f64(parsed(&args, "warmup", 0.5)),
+            connections: parsed(&args, "connections", 32usize).max(1),
+            rounds: parsed(&args, "rounds", 3usize).max(1),
+            server_threads: parsed(&args, "server-threads", 1usize).max(1),
+            client_threads: parsed(&args, "client-threads", 1usize).max(1),
+            client,
+            shared_session,
+            redis: flag("redis") || only.is_some_and(|(app, _)| app.uses_redis()),
+            only,
+            redis_url: option(&args, "redis-url")
+                .or_else(|| std::env::var("REDIS_URL").ok())
+                .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
+            redis_pool: parsed(&args, "redis-pool", 1usize).max(1),
+            retry_disturbed: parsed(&args, "retry-disturbed", 0usize),
+        }
+    }
+
+    /// How long a session may sit idle: long enough that no session used in
+    /// one cell is refreshed by a read during it, short enough that what a
+    /// killed run leaves in Redis goes away soon.
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(600).max((self.warmup + self.duration) * 20)
+    }
+}

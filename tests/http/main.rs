@@ -1,0 +1,32 @@
+//! The layer driven through requests: one test binary for everything that
+//! sends requests through a `Router` (or a plain tower service) and checks
+//! what comes back, one module per theme. The stores' own suites are in
+//! `tests/stores/`.
+//!
+//! All these tests share one process. A test that reads the logs does it
+//! through [`capture`] (one subscriber, lines tagged per test) or through a
+//! subscriber scoped to its own thread; none touches the process environment.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod capture;
+
+mod client_binding;
+mod concurrency;
+#[cfg(feature = "cookie-store")]
+mod cookie_store;
+mod events;
+mod from_env;
+mod header_transport;
+mod hostile_cookies;
+mod key_rotation;
+mod layer;
+mod limits;
+mod log_limits;
+mod log_secrets;
+mod memory_bounds;
+mod plain_tower;
+mod revocation_races;
+mod secrets;
+mod state_machine;

@@ -1,0 +1,35 @@
+//! Every store against its real backend: one test binary with the
+//! conformance, accounts and features suites (`conformance`) run against
+//! each store, and each store's own guarantees, one module per store. A
+//! module is compiled with its store's feature; the Redis, PostgreSQL and
+//! MySQL/MariaDB modules need their server running and fail, saying how to
+//! start it, when it is not (they never skip).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod conformance;
+#[cfg(any(
+    feature = "redis-store",
+    feature = "postgres-store",
+    feature = "mysql-store"
+))]
+mod outage;
+#[cfg(any(
+    feature = "redis-store",
+    feature = "postgres-store",
+    feature = "mysql-store"
+))]
+mod proxy;
+#[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
+mod sql;
+
+mod memory;
+#[cfg(feature = "mysql-store")]
+mod mysql;
+#[cfg(feature = "postgres-store")]
+mod postgres;
+#[cfg(feature = "redis-store")]
+mod redis;
+#[cfg(feature = "sqlite-store")]
+mod sqlite;
