@@ -166,7 +166,7 @@ mod tests {
         assert_eq!(
             store.calls.load(Ordering::SeqCst),
             1,
-            "one run at start, not two (catalogue #60)"
+            "one run at start, not two"
         );
         tokio::time::sleep(Duration::from_secs(60)).await;
         assert_eq!(

@@ -41,7 +41,7 @@ pub enum Expiry {
 }
 
 /// Browsers cap cookie lifetimes at 400 days; we never ask for more, which also
-/// keeps the arithmetic far from overflow (catalogue #65).
+/// keeps the arithmetic far from overflow.
 const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
 /// How the session token travels between client and server.
@@ -128,7 +128,8 @@ fn is_token_char(b: u8) -> bool {
 
 impl Config {
     /// Refuses configurations that would misbehave or weaken security
-    /// (catalogue #61 and #69): it runs when the layer is applied to a service.
+    /// (see *Configuration mistakes* in docs/threat-model.md): it runs when the
+    /// layer is applied to a service.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         let name = self.cookie_name.as_ref();
         if name.is_empty() || !name.bytes().all(is_token_char) {
@@ -234,7 +235,7 @@ impl Config {
 
     /// The server-side deadline of a session with `expiry`, created at
     /// `created_at` and active at `now`: the expiry's, or the end of its
-    /// `max_lifetime` if that comes first (catalogue #22).
+    /// `max_lifetime` if that comes first (the absolute timeout).
     pub(crate) fn deadline(
         &self,
         expiry: Expiry,
@@ -310,7 +311,7 @@ impl Config {
     }
 
     /// The cookie that carries `value`. Persistent expiries get a `Max-Age`
-    /// that never outlives the server-side deadline (catalogue #65).
+    /// that never outlives the server-side deadline.
     pub(crate) fn session_cookie(
         &self,
         value: String,
@@ -349,7 +350,7 @@ mod tests {
         config.validate()
     }
 
-    /// Catalogue #69: injection characters in name, path or domain are refused.
+    /// Injection characters in name, path or domain are refused.
     #[test]
     fn case_69_injection_characters_are_refused() {
         for bad in ["a;b", "a,b", "a b", "a\r\nb", "a=b", ""] {
@@ -370,7 +371,7 @@ mod tests {
         assert!(with(|_| {}).is_ok());
     }
 
-    /// Catalogue #61: `__Host-` needs Secure, Path=/ and no Domain; SameSite=None needs Secure.
+    /// `__Host-` needs Secure, Path=/ and no Domain; SameSite=None needs Secure.
     #[test]
     fn case_61_prefix_rules_are_enforced() {
         let host = |c: &mut Config| c.cookie_name = "__Host-id".into();
@@ -412,7 +413,7 @@ mod tests {
         );
     }
 
-    /// Catalogue #65: Max-Age never exceeds the deadline, is never negative, and is clamped.
+    /// Max-Age never exceeds the deadline, is never negative, and is clamped.
     #[test]
     fn case_65_max_age_is_bounded_by_the_deadline() {
         let config = Config::default();
@@ -441,7 +442,7 @@ mod tests {
         assert!(!config.needs_refresh(Expiry::AtDateTime(now), now, now, now));
     }
 
-    /// Catalogue #22: `max_lifetime` caps every deadline at `created_at +
+    /// `max_lifetime` caps every deadline at `created_at +
     /// max_lifetime`, a capped deadline is not "refreshed" by rewriting it,
     /// and a session past it has ended whatever its stored deadline says.
     #[test]

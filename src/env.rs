@@ -456,7 +456,8 @@ pub fn insecure_dev_secret() -> Vec<u8> {
     secret
 }
 
-#[cfg(test)]
+// Every layer these tests build runs on a `MemoryStore`.
+#[cfg(all(test, feature = "memory-store"))]
 mod tests {
     use super::*;
     use crate::MemoryStore;

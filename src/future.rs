@@ -169,7 +169,8 @@ fn failure<B: Default>(session: &Session) -> Response<B> {
 }
 
 /// Adds `Vary: <token header>` (`cookie`, or the header transport's request
-/// header) unless a `Vary` already covers it (catalogue #62).
+/// header) unless a `Vary` already covers it, so a shared cache never serves
+/// one user's page to another (see *Logs and caches* in docs/threat-model.md).
 fn add_vary(headers: &mut HeaderMap, token_header: &HeaderName) {
     let covered = headers.get_all(VARY).iter().any(|value| {
         value.to_str().is_ok_and(|text| {

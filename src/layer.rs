@@ -216,7 +216,8 @@ impl SessionLayer {
     }
 
     /// The absolute timeout: a session ends `max_lifetime` after it was
-    /// created, however active it is (OWASP; catalogue #22). Default: none.
+    /// created, however active it is (OWASP's absolute timeout; see *Expiry
+    /// and clocks* in docs/threat-model.md). Default: none.
     /// It comes on top of the [`expiry`](Self::expiry): the earlier deadline
     /// wins, and the cookie's `Max-Age` never outlives it. A session past it
     /// is a guest on its next request, even if it was saved before the limit
@@ -229,7 +230,8 @@ impl SessionLayer {
     /// The most a session's data may take, measured as JSON (keys and
     /// values). Default: 128 KiB. [`Session::insert`](crate::Session::insert)
     /// refuses a value that would pass it with an error of kind
-    /// [`ErrorKind::TooLarge`], and the session stays as it was (catalogue #29).
+    /// [`ErrorKind::TooLarge`], and the session stays as it was: nothing is
+    /// truncated or half-written.
     /// With the cookie store, the 4096-byte cookie limit applies as well.
     pub fn max_data_size(mut self, bytes: usize) -> Self {
         self.config.max_data_size = bytes;
@@ -340,7 +342,8 @@ impl SessionLayer {
         Ok(())
     }
 
-    #[cfg(test)]
+    // Only `persist`'s tests swap the generator.
+    #[cfg(all(test, feature = "axum", feature = "memory-store"))]
     pub(crate) fn new_value(mut self, source: fn() -> Result<RandomValue, Error>) -> Self {
         self.new_value = source;
         self
@@ -374,7 +377,7 @@ impl<S> Layer<S> for SessionLayer {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "memory-store"))]
 mod tests {
     use super::*;
     use crate::MemoryStore;

@@ -64,6 +64,10 @@
 //! * **Expiry is ours to enforce**: the deadline is in the record and checked
 //!   on every load, whatever the store's TTL does.
 //!
+//! The repository's `docs/threat-model.md` is the complete threat model: each
+//! attack and failure, what sessionware does and does not protect, and the
+//! test that shows it.
+//!
 //! # Stores
 //!
 //! | store | feature | use it for |
@@ -152,7 +156,7 @@ pub use token::{
 pub use user_index::{ErasedUserIndex, IndexFuture, SessionInfo, UserIndex};
 
 /// Compiles the README's code blocks with the doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum", feature = "memory-store"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

@@ -19,7 +19,8 @@ const MAX_SAVE_ATTEMPTS: u32 = 16;
 /// The longest pause between two attempts; pauses grow from 1 ms, with jitter,
 /// so that many writers of one session stop colliding in lock-step.
 const MAX_BACKOFF: Duration = Duration::from_millis(50);
-/// How many fresh ids are tried if one is already taken (catalogue #35).
+/// How many fresh ids are tried if one is already taken: a colliding id is
+/// redrawn, never written over another session.
 const MAX_CREATE_ATTEMPTS: usize = 3;
 
 /// What to tell the browser.
@@ -147,7 +148,7 @@ async fn persist_stored(
         .needs_refresh(expiry, stored.created_at, stored.expires_at, now)
     {
         return Ok(if stored.resign {
-            // Same value, same store key: only the tag is new (catalogue #70).
+            // Same value, same store key: only the tag is new (secret rotation).
             ctx.events.emit(|| SessionEvent::Resigned {
                 handle: Some(key.handle()),
             });
@@ -158,7 +159,8 @@ async fn persist_stored(
     }
     // A read-only request pushes the idle deadline back. It is a conditional
     // write of the data as loaded: if anyone saved or deleted meanwhile, their
-    // write stands and this refresh is skipped (catalogue #42, #44).
+    // write stands and this refresh is skipped (a late refresh never revives a
+    // logged-out session: see *Concurrent requests* in docs/threat-model.md).
     let record = record_of(ctx, Draft::of(state, stored), now, stored.version + 1);
     match ctx.call(store.save(key, &record, stored.version)).await? {
         SaveOutcome::Saved => Ok(refreshed_cookie(
@@ -384,7 +386,8 @@ pub(crate) fn dropped(ctx: &Context, key: &SessionKey, why: &'static str) -> Coo
     CookieAction::Keep
 }
 
-#[cfg(test)]
+// Requests through a `Router` to the `Session` extractor, on a `MemoryStore`.
+#[cfg(all(test, feature = "axum", feature = "memory-store"))]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -432,7 +435,7 @@ mod tests {
         Router::new().route("/", get(write)).layer(layer)
     }
 
-    /// Catalogue #35: the generator repeats a live token once; another is drawn,
+    /// The generator repeats a live token once; another is drawn,
     /// and the other user's record is never overwritten.
     #[tokio::test]
     async fn case_35_a_colliding_token_is_redrawn_never_overwritten() {
@@ -456,7 +459,7 @@ mod tests {
         victim_intact(&store).await;
     }
 
-    /// Catalogue #35: a generator that only repeats the live token yields a 500, not an overwrite.
+    /// A generator that only repeats the live token yields a 500, not an overwrite.
     #[tokio::test]
     async fn case_35_a_stuck_generator_is_an_error_not_an_overwrite() {
         fn always_taken() -> Result<RandomValue, Error> {

@@ -12,13 +12,14 @@ use crate::error::{Error, ErrorKind};
 /// stored records can be migrated rather than misread.
 const FORMAT_V1: u8 = 1;
 
-/// The largest encoded record [`Record::decode`] accepts (catalogue #26).
+/// The largest encoded record [`Record::decode`] accepts, so a hostile or
+/// corrupt store cannot make a load allocate without bound.
 pub const MAX_ENCODED_LEN: usize = 16 * 1024 * 1024;
 
 /// One session as a store keeps it.
 ///
 /// Metadata (deadlines, version) lives beside the data, never inside it, so a
-/// handler writing a key such as `_expires_at` cannot change them (catalogue #28).
+/// handler writing a key such as `_expires_at` cannot change them.
 ///
 /// # Example
 ///
@@ -208,7 +209,7 @@ impl Record {
     }
 
     /// Decodes [`Record::encode`]'s output. Unknown versions, oversized input
-    /// and corrupt bytes are errors, never panics (catalogue #25, #26).
+    /// and corrupt bytes are errors, never panics.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let corrupt = |detail: String| {
             Error::new(
@@ -315,7 +316,7 @@ mod tests {
         assert_eq!(Record::decode(&bytes).unwrap(), record);
     }
 
-    /// Catalogue #25: truncated, random and unknown-version bytes are errors.
+    /// Truncated, random and unknown-version bytes are errors.
     #[test]
     fn case_25_corrupt_bytes_are_errors_not_panics() {
         let bytes = sample().encode();
@@ -325,7 +326,7 @@ mod tests {
         assert!(Record::decode(&[FORMAT_V1, 0xff, 0x00, 0x13]).is_err());
     }
 
-    /// Catalogue #26: JSON nested 10,000 deep fails cleanly (serde_json's recursion limit).
+    /// JSON nested 10,000 deep fails cleanly (serde_json's recursion limit).
     #[test]
     fn case_26_deep_nesting_is_bounded() {
         let mut bytes = vec![FORMAT_V1];

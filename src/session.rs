@@ -21,7 +21,7 @@ use crate::token::TokenHeaders;
 /// the request's one store load; other tower services take it from the
 /// request extensions and call [`Session::load`]. Reading and writing are
 /// synchronous on the loaded state. Clones share that state, so two
-/// extractors in one handler see the same data (catalogue #48).
+/// extractors in one handler see the same data, and never deadlock.
 ///
 /// Anything that goes wrong while loading (no cookie, a forged or malformed
 /// one, an unknown or expired record, a store failure) yields an empty guest
@@ -217,11 +217,12 @@ impl Session {
     }
 
     /// Binds the session to `user` and, after the response, moves it to a
-    /// fresh id (against fixation, catalogue #33) whose lifetime starts now.
+    /// fresh id (against fixation: see *Fixation and cookie tossing* in
+    /// docs/threat-model.md) whose lifetime starts now.
     /// Data kept before login (a cart) stays, unless the session belonged to
     /// another user: then it is cleared first, and a per-session expiry of
     /// theirs ("remember me") is dropped, so the new user starts from the
-    /// layer's expiry (catalogue #34). With a store
+    /// layer's expiry. With a store
     /// that keeps a [`UserIndex`](crate::UserIndex), the session is listed
     /// under `user` from then on; with `login_metadata` on, the client's user
     /// agent and address are noted.

@@ -17,7 +17,7 @@ use crate::record::Record;
 use crate::session::{Origin, State};
 use crate::token::{self, Keyring, Rejection, Verified, fill_random};
 
-/// HKDF `info` label of the sealing key: never the signing key (catalogue #74).
+/// HKDF `info` label of the sealing key: never the signing key.
 pub(crate) const SEALING_LABEL: &[u8] = b"sessionware/v1/cookie-store";
 
 /// The most bytes a cookie's name, `=` and value may take: browsers drop
@@ -100,7 +100,7 @@ impl Sealer {
     }
 
     /// The cookie value for `record` under `cookie_name`: base64url of nonce,
-    /// ciphertext and tag. Refuses a cookie browsers would drop (catalogue #66).
+    /// ciphertext and tag. Refuses a cookie browsers would drop (over 4096 bytes).
     pub(crate) fn seal(&self, cookie_name: &str, record: &Record) -> Result<String, Error> {
         let mut nonce = [0u8; NONCE_LEN];
         fill_random(&mut nonce)?;
@@ -285,7 +285,7 @@ mod tests {
         URL_SAFE_NO_PAD.decode(value).unwrap()
     }
 
-    /// Catalogue #74: the sealing key's derivation is pinned and differs from the signing key.
+    /// The sealing key's derivation is pinned and differs from the signing key.
     #[test]
     fn case_74_sealing_key_derivation_is_pinned_and_separate() {
         let secret: Vec<u8> = (0u8..64).collect();
@@ -320,7 +320,7 @@ mod tests {
         );
     }
 
-    /// Catalogue #68: a million seals under one key repeat no nonce.
+    /// A million seals under one key repeat no nonce.
     #[test]
     fn case_68_a_million_seals_repeat_no_nonce() {
         let sealer = sealer();
@@ -337,7 +337,7 @@ mod tests {
         }
     }
 
-    /// Catalogue #68: flipping any bit of the nonce, ciphertext or tag fails
+    /// Flipping any bit of the nonce, ciphertext or tag fails
     /// to open; nothing is returned but the rejection.
     #[test]
     fn case_68_any_tampered_byte_fails_to_open() {
@@ -376,7 +376,7 @@ mod tests {
         assert_eq!(other.open("id", value.as_bytes()), Err(Rejection::BadTag));
     }
 
-    /// Catalogue #66: a record that would make the cookie pass 4096 bytes is refused, with its size.
+    /// A record that would make the cookie pass 4096 bytes is refused, with its size.
     #[test]
     fn case_66_a_cookie_over_4096_bytes_is_refused_with_its_size() {
         let sealer = sealer();
@@ -419,7 +419,7 @@ mod tests {
         assert!(message.contains("limit of 4096"), "{message}");
     }
 
-    /// Catalogue #70 and #72 for sealed cookies: a retired key still opens
+    /// Rotation for sealed cookies: a retired key still opens
     /// (and says so), a removed one does not.
     #[test]
     fn case_70_72_retired_keys_open_and_removed_ones_do_not() {
@@ -439,7 +439,7 @@ mod tests {
         assert_eq!(
             old.open("id", resealed.as_bytes()),
             Err(Rejection::BadTag),
-            "#71: current key only"
+            "re-sealed under the current key only"
         );
         assert_eq!(
             sealer().open("id", value.as_bytes()),

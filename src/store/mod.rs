@@ -8,10 +8,11 @@
 //! `tests/stores/conformance/`.
 //!
 //! 1. [`create`](SessionStore::create) inserts only if the key is absent and
-//!    says whether it did. It never overwrites (catalogue #35, #46).
+//!    says whether it did. It never overwrites, even when two ids collide
+//!    or a thousand sessions are created at once.
 //! 2. [`load`](SessionStore::load) returns the record as stored, or `None`.
 //!    It may return an expired record: the layer enforces deadlines itself.
-//!    Loading never creates anything (catalogue #20).
+//!    Loading never creates anything (an unknown id is never adopted).
 //! 3. [`save`](SessionStore::save) writes `record` only if a record exists
 //!    under `key` whose version equals `expected_version`: the check and the
 //!    write are one atomic step. Otherwise it writes nothing and reports
@@ -19,7 +20,7 @@
 //!    two apart may take a second read, which may race with another request
 //!    (a conflict reported for a record deleted at that moment). That is safe
 //!    because nothing was written, and the layer reloads either way. A save therefore never resurrects a deleted session
-//!    (catalogue #43, #44).
+//!    (see *Concurrent requests* in docs/threat-model.md).
 //! 4. [`delete`](SessionStore::delete) removes the record and reports
 //!    whether one existed. Deleting an absent key is not an error.
 //! 5. [`delete_expired`](SessionStore::delete_expired) removes records whose

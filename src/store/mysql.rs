@@ -48,7 +48,7 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 ///   matched nothing asks a second question (does the row exist?) to tell
 ///   [`SaveOutcome::Conflict`](crate::SaveOutcome::Conflict) from [`SaveOutcome::Missing`](crate::SaveOutcome::Missing); that answer
 ///   only labels a save that already failed, so a race there cannot write
-///   anything (catalogue #43, #44).
+///   anything (see *Concurrent requests* in docs/threat-model.md).
 /// * **Create is a plain `INSERT`**, and only a duplicate-key error on the
 ///   primary key is read as "taken". `INSERT IGNORE` would also turn data
 ///   errors into warnings, and `ON DUPLICATE KEY UPDATE key = key` reports one
@@ -56,14 +56,14 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 ///   could report a session as created when it was not.
 /// * **Only digests reach SQL.** Every value is a bound parameter and the key
 ///   is the 32 bytes of the [`SessionKey`](crate::SessionKey) digest in a `BINARY(32)` column, so
-///   no cookie text is ever part of a statement (catalogue #59).
+///   no cookie text is ever part of a statement.
 /// * **Expired rows** are removed by [`SessionStore::delete_expired`](crate::SessionStore::delete_expired) (run it
 ///   with [`CleanupTask`](crate::CleanupTask)), oldest first in batches of
 ///   1,000 through the index on `expires_at`. Each `DELETE` checks the
 ///   deadline itself, on the row as it is locked, so a just-refreshed session
-///   is never removed (catalogue #60). "Now" is the database's clock in UTC
+///   is never removed. "Now" is the database's clock in UTC
 ///   (`UTC_TIMESTAMP(3)`, whatever the session's `time_zone`), one time source
-///   for every instance (catalogue #24);
+///   for every instance;
 ///   the layer still judges each load by its own clock.
 /// * **[`UserIndex`](crate::UserIndex)**: `owner` holds the SHA-256 of the record's owner
 ///   (NULL for a guest), written by the statement that writes the record. A
@@ -96,7 +96,8 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 /// * **Connections**: a `sqlx` pool. [`MySqlStore::connect`] opens at most
 ///   10 connections and waits at most 2 s for a free one, so an exhausted
 ///   pool fails requests quickly instead of queueing them without bound
-///   (catalogue #54). Each connection is checked before use, so after an
+///   (see *Store outages and slow stores* in docs/threat-model.md). Each
+///   connection is checked before use, so after an
 ///   outage the next request reconnects, without restarting the application.
 ///
 /// Cloning is cheap and every clone shares the pool.
@@ -325,7 +326,7 @@ impl MySqlStore {
 
     /// A cheap readiness probe: selects no rows from the table, naming every
     /// column, so an unreachable server, a missing or incomplete migration
-    /// (catalogue #56) and an exhausted pool are all reported.
+    /// and an exhausted pool are all reported.
     pub async fn health(&self) -> Result<(), Error> {
         self.table().health().await
     }

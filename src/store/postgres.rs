@@ -39,16 +39,16 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 ///   nothing asks a second question (does the row exist?) to tell
 ///   [`SaveOutcome::Conflict`](crate::SaveOutcome::Conflict) from [`SaveOutcome::Missing`](crate::SaveOutcome::Missing); that answer
 ///   only labels a save that already failed, so a race there cannot write
-///   anything (catalogue #43, #44).
+///   anything (see *Concurrent requests* in docs/threat-model.md).
 /// * **Only digests reach SQL.** Every value is a bound parameter; the key is
 ///   the 32 bytes of the [`SessionKey`](crate::SessionKey) digest (a `CHECK` keeps it at 32), so
-///   no cookie text is ever part of a statement (catalogue #59).
+///   no cookie text is ever part of a statement.
 /// * **Expired rows** are removed by [`SessionStore::delete_expired`](crate::SessionStore::delete_expired) (run it
 ///   with [`CleanupTask`](crate::CleanupTask)), in batches of 1,000 through
 ///   the index on `expires_at`. Each batch checks `expires_at <= now()` inside
 ///   the `DELETE` itself and skips rows locked by a save in progress, so a
-///   just-refreshed session is never removed (catalogue #60). "Now" is the
-///   database's clock, one time source for every instance (catalogue #24);
+///   just-refreshed session is never removed. "Now" is the
+///   database's clock, one time source for every instance;
 ///   the layer still judges each load by its own clock.
 /// * **[`UserIndex`](crate::UserIndex)**: `owner` holds the SHA-256 of the record's owner
 ///   (NULL for a guest), written by the statement that writes the record. A
@@ -79,7 +79,8 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 /// * **Connections**: a `sqlx` pool. [`PostgresStore::connect`] opens at most
 ///   10 connections and waits at most 2 s for a free one, so an exhausted
 ///   pool fails requests quickly instead of queueing them without bound
-///   (catalogue #54). Each connection is checked before use, so after an
+///   (see *Store outages and slow stores* in docs/threat-model.md). Each
+///   connection is checked before use, so after an
 ///   outage the next request reconnects, without restarting the application.
 ///
 /// Cloning is cheap and every clone shares the pool.
@@ -330,7 +331,7 @@ impl PostgresStore {
 
     /// A cheap readiness probe: selects no rows from the table, naming every
     /// column, so an unreachable server, a missing or incomplete migration
-    /// (catalogue #56) and an exhausted pool are all reported.
+    /// and an exhausted pool are all reported.
     pub async fn health(&self) -> Result<(), Error> {
         self.table().health().await
     }

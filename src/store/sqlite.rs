@@ -20,11 +20,12 @@ const MAX_TABLE_NAME_LEN: usize = 63;
 /// write lock is released between batches so requests are not held up.
 const EXPIRED_BATCH: u64 = 1_000;
 /// How long a statement waits for another writer before failing with
-/// `SQLITE_BUSY` (catalogue #59). Below the layer's default `store_timeout`
-/// (3 s), so a locked database answers with an error of its own instead of a
-/// cancelled call whose write might still land.
+/// `SQLITE_BUSY`, rather than hanging. Below the layer's default
+/// `store_timeout` (3 s), so a locked database answers with an error of its
+/// own instead of a cancelled call whose write might still land.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a call waits for a free connection (catalogue #54).
+/// How long a call waits for a free connection: an exhausted pool fails
+/// quickly instead of queueing without bound.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Connections opened by [`SqliteStore::open`]. In WAL mode readers run in
 /// parallel and writers take turns, so a few connections serve many requests.
@@ -145,7 +146,8 @@ impl Sql {
                 exists: format!("SELECT 1 FROM {t} WHERE key = ?1"),
                 delete: format!("DELETE FROM {t} WHERE key = ?1"),
                 // The deadline is checked by the DELETE itself, in the same
-                // statement as the removal (catalogue #60); the sub-select only
+                // statement as the removal, so a just-refreshed row is never
+                // removed; the sub-select only
                 // bounds the batch, through the index on `expires_at`.
                 delete_expired: format!(
                     "DELETE FROM {t} WHERE expires_at <= ?1 AND rowid IN \
@@ -351,7 +353,7 @@ impl SqliteStore {
     /// A cheap readiness probe: a query that reads no row but names every
     /// column, so a missing or outdated table (no [`SqliteStore::migrate`])
     /// fails here, at start-up, with an error that says what to run
-    /// (catalogue #56).
+    /// (see *Configuration mistakes* in docs/threat-model.md).
     pub async fn health(&self) -> Result<(), Error> {
         self.table().health().await
     }

@@ -264,7 +264,7 @@ mod tests {
         assert_eq!(found, Presented::Genuine(current(value)));
     }
 
-    /// Catalogue #16: two distinct genuine values are ambiguous; one value twice is fine.
+    /// Two distinct genuine values are ambiguous (cookie tossing); one value twice is fine.
     #[test]
     fn case_16_two_genuine_values_are_ambiguous() {
         let (value, a) = signed();
@@ -281,7 +281,7 @@ mod tests {
         );
     }
 
-    /// Catalogue #18: only the exact name counts; a quoted value is unquoted.
+    /// Only the exact name counts; a quoted value is unquoted.
     #[test]
     fn case_18_name_variants_do_not_match_and_quotes_are_allowed() {
         let (value, text) = signed();
@@ -297,7 +297,7 @@ mod tests {
         );
     }
 
-    /// Catalogue #15: a non-UTF-8 header is skipped, the next one still parses.
+    /// A non-UTF-8 header is skipped, the next one still parses.
     #[test]
     fn case_15_non_utf8_header_is_skipped() {
         let (value, text) = signed();
@@ -309,7 +309,7 @@ mod tests {
         );
     }
 
-    /// Catalogue #70 and #72: a retired key still verifies, and says so; a key
+    /// Rotation: a retired key still verifies, and says so; a key
     /// no longer in the ring does not.
     #[test]
     fn case_70_72_retired_keys_verify_and_removed_ones_do_not() {

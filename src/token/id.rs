@@ -100,7 +100,7 @@ mod tests {
         assert_eq!(RandomValue::decode(b""), None);
     }
 
-    /// Catalogue #75: 10^6 tokens, no duplicates, 256 bits each, base64url alphabet.
+    /// 10^6 tokens, no duplicates, 256 bits each, base64url alphabet.
     #[test]
     fn case_75_a_million_tokens_never_repeat() {
         let mut seen = HashSet::with_capacity(1_000_000);

@@ -11,8 +11,8 @@ use super::strength::{MIN_SECRET_BITS, estimated_bits};
 use crate::error::{Error, ErrorKind};
 
 /// HKDF `info` label of the cookie-signing key. Every purpose gets its own
-/// label (catalogue #6, #74), and the version suffix lets a future derivation
-/// change without silently reusing keys.
+/// label, so no two purposes share a key, and the version suffix lets a
+/// future derivation change without silently reusing keys.
 pub(crate) const SIGNING_LABEL: &[u8] = b"sessionware/v1/cookie-signing";
 
 /// The shortest secret accepted, in bytes. It is only the first check: a
@@ -255,7 +255,7 @@ pub(crate) fn test_secret(seed: u8) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// Catalogue #74: a pinned derivation vector, so an accidental change breaks CI.
+    /// A pinned derivation vector, so an accidental change breaks CI.
     #[test]
     fn case_74_signing_key_derivation_is_pinned() {
         let secret: Vec<u8> = (0u8..64).collect();
@@ -268,7 +268,7 @@ mod tests {
     const PINNED_SIGNING_KEY: &str =
         "42b91d644d28d21b6b977b68bbabddc21abc0ea74613666f8914aea2d3ab427f";
 
-    /// Catalogue #74: distinct labels give distinct keys.
+    /// Distinct labels give distinct keys.
     #[test]
     fn case_74_labels_separate_purposes() {
         let secret: Vec<u8> = (0u8..64).collect();
@@ -277,7 +277,7 @@ mod tests {
         assert_ne!(signing.as_bytes(), other.as_bytes());
     }
 
-    /// Catalogue #73: short, all-zero and low-variety secrets are refused, with numbers.
+    /// Short, all-zero and low-variety secrets are refused, with numbers.
     #[test]
     fn case_73_weak_secrets_are_refused() {
         let err = Keyring::new([7u8; 16]).unwrap_err();

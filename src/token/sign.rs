@@ -44,7 +44,7 @@ impl Rejection {
 fn mac(key: &DerivedKey, cookie_name: &str, value_text: &[u8]) -> Hmac<Sha256> {
     let mut mac = key.mac();
     // The tag covers `name=value`: a value moved under another cookie name fails
-    // (catalogue #7). A cookie name cannot contain `=`, so the input is unambiguous.
+    // its tag. A cookie name cannot contain `=`, so the input is unambiguous.
     mac.update(cookie_name.as_bytes());
     mac.update(b"=");
     mac.update(value_text);
@@ -76,8 +76,9 @@ pub(crate) fn verify(
 /// Checks a presented cookie value under each key in turn (the current one
 /// first); returns the value and the position of the key that signed it.
 /// The length is checked before any decoding, so hostile input costs O(1)
-/// (catalogue #12), and each tag comparison is constant-time
-/// (`Mac::verify_slice` uses `subtle`; catalogue #9).
+/// (a 100 KB value is refused by its length alone), and each tag comparison
+/// is constant-time (`Mac::verify_slice` uses `subtle`). See *Forged and
+/// tampered cookies* in docs/threat-model.md.
 pub(crate) fn verify_any<'k>(
     keys: impl IntoIterator<Item = &'k DerivedKey>,
     cookie_name: &str,
@@ -116,7 +117,7 @@ mod tests {
         assert_eq!(verify(&key(1), "id", signed.as_bytes()), Ok(value));
     }
 
-    /// Catalogue #2 (another key) and #7 (another cookie name).
+    /// A tag under another key, or over another cookie name, is a bad tag.
     #[test]
     fn case_2_and_7_other_key_or_name_is_a_bad_tag() {
         let signed = sign(&key(1), "id", &RandomValue::generate().unwrap());
@@ -130,7 +131,7 @@ mod tests {
         );
     }
 
-    /// Catalogue #3: truncated, extended and odd lengths are malformed, no panic.
+    /// Truncated, extended and odd lengths are malformed, no panic.
     #[test]
     fn case_3_every_length_but_the_exact_one_is_malformed() {
         let signed = sign(&key(1), "id", &RandomValue::generate().unwrap());
@@ -147,7 +148,7 @@ mod tests {
         );
     }
 
-    /// Catalogue #8: every single-bit flip is rejected.
+    /// Every single-bit flip is rejected.
     #[test]
     fn case_8_every_bit_flip_is_rejected() {
         let signed = sign(&key(1), "id", &RandomValue::generate().unwrap());
@@ -163,7 +164,7 @@ mod tests {
         }
     }
 
-    /// Catalogue #14: a multibyte character at the split offset never panics.
+    /// A multibyte character at the split offset never panics.
     #[test]
     fn case_14_multibyte_at_the_split_offset_is_malformed() {
         let mut text = "A".repeat(RANDOM_TEXT_LEN - 1);

@@ -80,11 +80,11 @@ async fn an_old_cookie_is_accepted_and_resigned_under_the_current_key() {
     assert_eq!(random_part(&resigned), random_part(&old), "same store key");
     assert!(
         tag_verifies(&resigned, &new_secret()),
-        "#71: signed with the current key"
+        "re-issued cookies are signed with the current key"
     );
     assert!(
         !tag_verifies(&resigned, &old_secret()),
-        "#71: never with the retired key"
+        "re-issued cookies are never signed with the retired key"
     );
     assert_eq!(store.inner.len(), 1);
     assert_eq!(

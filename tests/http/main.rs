@@ -7,6 +7,10 @@
 //! through [`capture`] (one subscriber, lines tagged per test) or through a
 //! subscriber scoped to its own thread; none touches the process environment.
 
+// Every module drives a `Router` through the `Session` extractor, most on a
+// `MemoryStore`: without the default features the binary is empty.
+#![cfg(all(feature = "axum", feature = "memory-store"))]
+
 #[path = "../common/mod.rs"]
 mod common;
 

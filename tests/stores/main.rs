@@ -5,6 +5,11 @@
 //! MySQL/MariaDB modules need their server running and fail, saying how to
 //! start it, when it is not (they never skip).
 
+// The suites drive a `Router` through the `Session` extractor and compare
+// with a `MemoryStore`: without the default features the binary is empty
+// (`cargo test --features redis-store` runs the Redis suite on its own).
+#![cfg(all(feature = "axum", feature = "memory-store"))]
+
 #[path = "../common/mod.rs"]
 mod common;
 

@@ -4,7 +4,6 @@
 #![allow(unreachable_pub)]
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,7 +37,8 @@ pub async fn refused<T: std::fmt::Debug>(connect: impl Future<Output = Result<T,
 }
 
 /// `url` with its host and port replaced by `addr`.
-pub fn via(url: &str, addr: SocketAddr) -> String {
+#[cfg(any(feature = "postgres-store", feature = "mysql-store"))] // the SQL suite's
+pub fn via(url: &str, addr: std::net::SocketAddr) -> String {
     let (scheme, rest) = url.split_once("://").unwrap();
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let user = authority

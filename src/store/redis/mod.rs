@@ -151,7 +151,7 @@ impl RedisStore {
 
     /// Runs `command` on the shared connection and, if that connection turns
     /// out to have been closed (the server's idle `timeout`, a proxy or a
-    /// failover), once more on the fresh one the manager opens (catalogue #55).
+    /// failover), once more on the fresh one the manager opens.
     /// Never more than once. A command the server ran before the connection
     /// broke is then answered as a conflict, a taken id or an absent key,
     /// which the layer handles like any concurrent change.

@@ -40,7 +40,7 @@ return 1";
 impl RedisStore {
     /// Loads the scripts and tries `SET .. NX PXAT` on a probe key, so a
     /// server without Lua or `PXAT` is refused at start-up rather than at the
-    /// first login (catalogue #56). Loaded scripts also spare the first
+    /// first login. Loaded scripts also spare the first
     /// pipelined owned write a `NOSCRIPT` answer.
     pub(super) async fn check(&self) -> Result<(), Error> {
         let mut connection = self.connection.clone();

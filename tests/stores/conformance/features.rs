@@ -101,7 +101,7 @@ pub async fn rotation_reissues_old_cookies_with_the_same_store_key<S: SessionSto
     let reply = send(&rotated, "/get", Some(&old)).await;
     assert_eq!(reply.body, "Some(1)");
     let resigned = reply.cookie_pair();
-    assert_ne!(resigned, old, "#71: re-issued under the current secret");
+    assert_ne!(resigned, old, "re-issued under the current secret");
     assert_eq!(random_part(&resigned), random_part(&old), "same store key");
     assert_eq!(
         take(&rotated_log),

@@ -141,6 +141,7 @@ impl<S> TestStore<S> {
     }
 
     /// Replaces the cleanup SQL (for a test that makes more than the table).
+    #[cfg(feature = "postgres-store")] // only its schema test needs it
     pub fn set_cleanup(&self, sql: String) {
         *self.guard.sql.lock().unwrap() = sql;
     }
