@@ -326,6 +326,26 @@ mod tests {
         assert!(Record::decode(&[FORMAT_V1, 0xff, 0x00, 0x13]).is_err());
     }
 
+    /// A record over `MAX_ENCODED_LEN` is refused before it is decoded, with
+    /// its size in the message.
+    #[test]
+    fn an_oversized_record_is_refused_before_decoding() {
+        let mut bytes = sample().encode();
+        bytes.resize(MAX_ENCODED_LEN + 1, b' ');
+        let err = Record::decode(&bytes).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Serialization);
+        assert!(
+            err.to_string()
+                .contains(&format!("{}", MAX_ENCODED_LEN + 1)),
+            "{err}"
+        );
+        bytes.truncate(MAX_ENCODED_LEN);
+        assert!(
+            Record::decode(&bytes).is_ok(),
+            "at the limit it still decodes"
+        );
+    }
+
     /// JSON nested 10,000 deep fails cleanly (serde_json's recursion limit).
     #[test]
     fn case_26_deep_nesting_is_bounded() {

@@ -750,3 +750,62 @@ async fn a_response_setting_the_cookie_is_never_publicly_cacheable() {
         );
     }
 }
+
+/// A `MemoryStore` behind a wrapper that keeps no user index.
+#[derive(Clone, Default)]
+struct WithoutIndex(MemoryStore);
+
+impl sessionware::SessionStore for WithoutIndex {
+    async fn create(
+        &self,
+        key: &sessionware::SessionKey,
+        record: &sessionware::Record,
+    ) -> Result<bool, sessionware::Error> {
+        self.0.create(key, record).await
+    }
+    async fn load(
+        &self,
+        key: &sessionware::SessionKey,
+    ) -> Result<Option<sessionware::Record>, sessionware::Error> {
+        self.0.load(key).await
+    }
+    async fn save(
+        &self,
+        key: &sessionware::SessionKey,
+        record: &sessionware::Record,
+        expected: u64,
+    ) -> Result<sessionware::SaveOutcome, sessionware::Error> {
+        self.0.save(key, record, expected).await
+    }
+    async fn delete(&self, key: &sessionware::SessionKey) -> Result<bool, sessionware::Error> {
+        self.0.delete(key).await
+    }
+    async fn delete_expired(&self) -> Result<u64, sessionware::Error> {
+        self.0.delete_expired().await
+    }
+    async fn health(&self) -> Result<(), sessionware::Error> {
+        self.0.health().await
+    }
+}
+
+/// `max_sessions_per_user` needs a store that keeps a user index: with one
+/// that does not, the configuration is an error at start-up, and applying
+/// the layer panics with it, rather than a cap silently not enforced.
+#[test]
+fn a_per_user_cap_without_a_user_index_is_refused_at_start_up() {
+    let layer = SessionLayer::new(WithoutIndex::default(), secret()).max_sessions_per_user(2);
+    let err = layer.validate().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(err.to_string().contains("UserIndex"), "{err}");
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Router::<()>::new().layer(layer.clone())
+    }));
+    assert!(applied.is_err(), "applying the layer panics");
+    SessionLayer::new(WithoutIndex::default(), secret())
+        .validate()
+        .unwrap();
+    SessionLayer::new(MemoryStore::new(), secret())
+        .max_sessions_per_user(2)
+        .validate()
+        .unwrap();
+}
