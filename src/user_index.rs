@@ -117,12 +117,12 @@ pub trait UserIndex: SessionStore {
         Self: Sized,
     {
         async move {
-            let listed = owned(self, user).await?.entries;
-            let Some(line) = line_of(&listed, handle) else {
+            let listed = owned(self, user).await?;
+            let Some(line) = line_of(&listed.entries, handle) else {
                 return Ok(false);
             };
-            let ended =
-                revoke_where(self, user, move |key, record| lineage(key, record) == line).await?;
+            let chosen = move |key: &SessionKey, record: &Record| lineage(key, record) == line;
+            let ended = revoke_where(self, user, listed, chosen).await?;
             Ok(!ended.is_empty())
         }
     }
@@ -136,7 +136,10 @@ pub trait UserIndex: SessionStore {
     where
         Self: Sized,
     {
-        async move { Ok(revoke_where(self, user, |_, _| true).await?.len() as u64) }
+        async move {
+            let listed = owned(self, user).await?;
+            Ok(revoke_where(self, user, listed, |_, _| true).await?.len() as u64)
+        }
     }
 
     /// Ends every session of `user` except `keep`, and what `keep` becomes
@@ -151,10 +154,10 @@ pub trait UserIndex: SessionStore {
         Self: Sized,
     {
         async move {
-            let listed = owned(self, user).await?.entries;
-            let keep = line_of(&listed, keep).unwrap_or(*keep);
-            let ended =
-                revoke_where(self, user, move |key, record| lineage(key, record) != keep).await?;
+            let listed = owned(self, user).await?;
+            let keep = line_of(&listed.entries, keep).unwrap_or(*keep);
+            let chosen = move |key: &SessionKey, record: &Record| lineage(key, record) != keep;
+            let ended = revoke_where(self, user, listed, chosen).await?;
             Ok(ended.len() as u64)
         }
     }
@@ -223,8 +226,9 @@ async fn live<S: UserIndex>(store: &S, user: &str) -> Result<Vec<(SessionKey, Re
     Ok(entries)
 }
 
-/// Deletes the sessions of `user` that `chosen` picks, and lists again until
-/// a round saw nothing vanish under it: a session that moved to a fresh id
+/// Deletes the sessions of `user` that `chosen` picks, starting from the
+/// listing the caller already made, and lists again until a round saw
+/// nothing vanish under it: a session that moved to a fresh id
 /// while it was being revoked is then found under its new id (its new record
 /// is indexed before its old one is deleted, and if the old one is gone when
 /// the move deletes it, the move deletes its new record itself). Returns the
@@ -232,11 +236,16 @@ async fn live<S: UserIndex>(store: &S, user: &str) -> Result<Vec<(SessionKey, Re
 async fn revoke_where<S: UserIndex>(
     store: &S,
     user: &str,
+    first: Owned,
     chosen: impl Fn(&SessionKey, &Record) -> bool + Send,
 ) -> Result<Vec<SessionKey>, Error> {
     let mut ended = Vec::new();
+    let mut listed = Some(first);
     for _ in 0..MAX_REVOCATION_ROUNDS {
-        let Owned { entries, vanished } = owned(store, user).await?;
+        let Owned { entries, vanished } = match listed.take() {
+            Some(first) => first,
+            None => owned(store, user).await?,
+        };
         let mut raced = vanished;
         let mut gone = Vec::new();
         for (key, record) in entries {
@@ -275,9 +284,11 @@ async fn keep_newest<S: UserIndex>(
     user: &str,
     max: usize,
 ) -> Result<Vec<SessionHandle>, Error> {
+    let listed = owned(store, user).await?;
+    let now = SystemTime::now();
     let mut lines: Vec<(SystemTime, SessionHandle)> = Vec::new();
-    for (key, record) in live(store, user).await? {
-        let line = lineage(&key, &record);
+    for (key, record) in listed.entries.iter().filter(|(_, r)| !r.is_expired(now)) {
+        let line = lineage(key, record);
         match lines.iter_mut().find(|(_, seen)| *seen == line) {
             Some((signed_in, _)) => *signed_in = (*signed_in).max(record.created_at),
             None => lines.push((record.created_at, line)),
@@ -290,10 +301,8 @@ async fn keep_newest<S: UserIndex>(
     // Only the lines this listing ranked out: a sign-in that arrives while
     // this runs is left to its own login's check.
     let evicted: Vec<SessionHandle> = lines.iter().skip(max).map(|(_, line)| *line).collect();
-    let ended = revoke_where(store, user, move |key, record| {
-        evicted.contains(&lineage(key, record))
-    })
-    .await?;
+    let chosen = move |key: &SessionKey, record: &Record| evicted.contains(&lineage(key, record));
+    let ended = revoke_where(store, user, listed, chosen).await?;
     Ok(ended.iter().map(SessionKey::handle).collect())
 }
 
