@@ -1,5 +1,6 @@
-//! A shopping cart on `CookieStore`: the whole session travels sealed in the
-//! cookie, so there is no server state at all.
+//! A shopping cart in sealed cookies (`SessionLayer::sealed_cookies`): the
+//! whole session travels sealed in the cookie, so there is no server state
+//! at all.
 //!
 //! ```sh
 //! cargo run --example cookie --features cookie-store
@@ -20,21 +21,21 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::{get, post};
-use sessionware::{CookieStore, Expiry, Session, SessionError, SessionLayer, insecure_dev_secret};
+use sessionware::{Error, Expiry, Session, SessionLayer, insecure_dev_secret};
 
-async fn show(session: Session) -> Result<String, SessionError> {
+async fn show(session: Session) -> Result<String, Error> {
     let cart: Vec<String> = session.get("cart")?.unwrap_or_default();
     Ok(format!("cart: {cart:?}\n"))
 }
 
-async fn add(session: Session, Path(item): Path<String>) -> Result<String, SessionError> {
+async fn add(session: Session, Path(item): Path<String>) -> Result<String, Error> {
     let mut cart: Vec<String> = session.get("cart")?.unwrap_or_default();
     cart.push(item);
     session.insert("cart", &cart)?;
     Ok(format!("cart: {cart:?}\n"))
 }
 
-async fn checkout(session: Session) -> Result<String, SessionError> {
+async fn checkout(session: Session) -> Result<String, Error> {
     let cart: Vec<String> = session.get("cart")?.unwrap_or_default();
     // Tells the browser to drop the cookie; see the module docs for what
     // that does not do.
@@ -47,8 +48,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // With SESSIONWARE_SECRET (hex or base64) sessions stay valid across
     // restarts; without it, a random secret is drawn (with a warning).
     let layer = match std::env::var_os("SESSIONWARE_SECRET") {
-        Some(_) => SessionLayer::from_env(CookieStore::new())?,
-        None => SessionLayer::new(CookieStore::new(), insecure_dev_secret()),
+        Some(_) => SessionLayer::sealed_cookies_from_env()?,
+        None => SessionLayer::sealed_cookies(insecure_dev_secret()),
     };
     // Plain HTTP on localhost for the demo; keep the default (true) in production.
     let layer = layer

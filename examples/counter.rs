@@ -14,9 +14,9 @@
 use std::net::SocketAddr;
 
 use axum::{Router, routing::get};
-use sessionware::{MemoryStore, Session, SessionError, SessionLayer, insecure_dev_secret};
+use sessionware::{Error, MemoryStore, Session, SessionLayer, insecure_dev_secret};
 
-async fn count(session: Session) -> Result<String, SessionError> {
+async fn count(session: Session) -> Result<String, Error> {
     let n: u64 = session.get("n")?.unwrap_or(0);
     session.insert("n", n + 1)?;
     Ok(format!("You have been here {n} times before.\n"))

@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use sessionware::{MemoryStore, Session, SessionError, SessionLayer, insecure_dev_secret};
+use sessionware::{Error, MemoryStore, Session, SessionLayer, insecure_dev_secret};
 
 #[derive(Deserialize)]
 struct Credentials {
@@ -20,7 +20,7 @@ struct Credentials {
     password: String,
 }
 
-async fn home(session: Session) -> Result<Html<String>, SessionError> {
+async fn home(session: Session) -> Result<Html<String>, Error> {
     let page = match session.user() {
         Some(user) => format!(
             "<p>Signed in as <b>{}</b>.</p>\
@@ -35,10 +35,7 @@ async fn home(session: Session) -> Result<Html<String>, SessionError> {
     Ok(Html(page))
 }
 
-async fn login(
-    session: Session,
-    Form(credentials): Form<Credentials>,
-) -> Result<Response, SessionError> {
+async fn login(session: Session, Form(credentials): Form<Credentials>) -> Result<Response, Error> {
     if credentials.password != "ferris" || credentials.name.is_empty() {
         return Ok((axum::http::StatusCode::UNAUTHORIZED, "wrong password").into_response());
     }

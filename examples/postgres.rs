@@ -11,11 +11,9 @@
 use std::time::Duration;
 
 use axum::{Router, routing::get};
-use sessionware::{
-    CleanupTask, PostgresStore, Session, SessionError, SessionLayer, insecure_dev_secret,
-};
+use sessionware::{CleanupTask, Error, PostgresStore, Session, SessionLayer, insecure_dev_secret};
 
-async fn count(session: Session) -> Result<String, SessionError> {
+async fn count(session: Session) -> Result<String, Error> {
     let n: u64 = session.get("n")?.unwrap_or(0);
     session.insert("n", n + 1)?;
     Ok(format!("You have been here {n} times before.\n"))

@@ -7,9 +7,9 @@
 //! ```
 
 use axum::{Router, routing::get};
-use sessionware::{RedisStore, Session, SessionError, SessionLayer, insecure_dev_secret};
+use sessionware::{Error, RedisStore, Session, SessionLayer, insecure_dev_secret};
 
-async fn count(session: Session) -> Result<String, SessionError> {
+async fn count(session: Session) -> Result<String, Error> {
     let n: u64 = session.get("n")?.unwrap_or(0);
     session.insert("n", n + 1)?;
     Ok(format!("You have been here {n} times before.\n"))

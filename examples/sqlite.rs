@@ -14,11 +14,9 @@
 use std::time::Duration;
 
 use axum::{Router, routing::get};
-use sessionware::{
-    Session, SessionError, SessionLayer, SessionStore, SqliteStore, insecure_dev_secret,
-};
+use sessionware::{Error, Session, SessionLayer, SessionStore, SqliteStore, insecure_dev_secret};
 
-async fn count(session: Session) -> Result<String, SessionError> {
+async fn count(session: Session) -> Result<String, Error> {
     let n: u64 = session.get("n")?.unwrap_or(0);
     session.insert("n", n + 1)?;
     Ok(format!("You have been here {n} times before.\n"))

@@ -6,58 +6,12 @@ use std::time::{Duration, SystemTime};
 use cookie::{Cookie, SameSite};
 
 use crate::error::{Error, ErrorKind};
-
-/// When a session ends.
-///
-/// Whatever the mode, the deadline is kept in the record and enforced by the
-/// layer on every load; a store's own TTL is only a clean-up aid.
-///
-/// # Example
-///
-/// ```
-/// use std::time::Duration;
-/// use sessionware::{Expiry, MemoryStore, SessionLayer};
-///
-/// let secret: [u8; 64] = rand::random(); // in production: from your secret store
-/// // Sessions end after 30 idle minutes; the cookie's Max-Age follows.
-/// let layer = SessionLayer::new(MemoryStore::new(), secret)
-///     .expiry(Expiry::OnInactivity(Duration::from_secs(30 * 60)));
-/// assert!(layer.validate().is_ok());
-/// // A zero idle span is refused before the first request.
-/// let layer = layer.expiry(Expiry::OnInactivity(Duration::ZERO));
-/// assert!(layer.validate().is_err());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expiry {
-    /// The cookie has no `Max-Age`, so the browser drops it when it closes
-    /// (OWASP prefers this). On the server the session still ends after
-    /// `session_end_timeout` without a request (default 24 hours).
-    OnSessionEnd,
-    /// The session ends after this long without a request. The cookie carries
-    /// a matching `Max-Age`; both are pushed back as the user is active.
-    OnInactivity(Duration),
-    /// The session ends at this instant, whatever the activity.
-    AtDateTime(SystemTime),
-}
+use crate::expiry::Expiry;
+use crate::token::Transport;
 
 /// Browsers cap cookie lifetimes at 400 days; we never ask for more, which also
 /// keeps the arithmetic far from overflow.
 const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
-
-/// How the session token travels between client and server.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Transport {
-    /// In the session cookie (the default, for browsers).
-    Cookie,
-    /// In request header `request` (after `Bearer ` if `bearer`), with new,
-    /// re-issued and cleared tokens sent back in response header `response`
-    /// (for API and mobile clients).
-    Header {
-        request: http::HeaderName,
-        response: http::HeaderName,
-        bearer: bool,
-    },
-}
 
 /// Everything the layer needs to know besides the store and the keys.
 #[derive(Debug, Clone)]
@@ -352,7 +306,7 @@ mod tests {
 
     /// Injection characters in name, path or domain are refused.
     #[test]
-    fn case_69_injection_characters_are_refused() {
+    fn injection_characters_are_refused() {
         for bad in ["a;b", "a,b", "a b", "a\r\nb", "a=b", ""] {
             assert!(
                 with(|c| c.cookie_name = bad.to_owned().into()).is_err(),
@@ -373,7 +327,7 @@ mod tests {
 
     /// `__Host-` needs Secure, Path=/ and no Domain; SameSite=None needs Secure.
     #[test]
-    fn case_61_prefix_rules_are_enforced() {
+    fn prefix_rules_are_enforced() {
         let host = |c: &mut Config| c.cookie_name = "__Host-id".into();
         assert!(with(host).is_ok());
         assert!(
@@ -415,7 +369,7 @@ mod tests {
 
     /// Max-Age never exceeds the deadline, is never negative, and is clamped.
     #[test]
-    fn case_65_max_age_is_bounded_by_the_deadline() {
+    fn max_age_is_bounded_by_the_deadline() {
         let config = Config::default();
         let now = SystemTime::now();
         let expiry = Expiry::OnInactivity(Duration::from_secs(600));
@@ -446,7 +400,7 @@ mod tests {
     /// max_lifetime`, a capped deadline is not "refreshed" by rewriting it,
     /// and a session past it has ended whatever its stored deadline says.
     #[test]
-    fn case_22_max_lifetime_caps_deadlines_and_ends_sessions() {
+    fn max_lifetime_caps_deadlines_and_ends_sessions() {
         let config = Config {
             max_lifetime: Some(Duration::from_secs(3600)),
             ..Config::default()

@@ -12,10 +12,10 @@ use rand::TryRngCore as _;
 use rand::rngs::OsRng;
 use zeroize::Zeroizing;
 
-use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
+use crate::expiry::Expiry;
 use crate::layer::SessionLayer;
-use crate::store::Storage;
+use crate::store::SessionStore;
 use crate::token::{Keyring, MAX_RETIRED_SECRETS};
 
 const SECRET: &str = "SESSIONWARE_SECRET";
@@ -91,8 +91,19 @@ impl SessionLayer {
     ///
     /// As for [`SessionLayer::from_lookup`], and [`ErrorKind::InvalidConfig`]
     /// for a variable whose value is not valid UTF-8.
-    pub fn from_env(store: impl Storage) -> Result<Self, Error> {
-        Self::from_vars(store, |name| env_value(name, std::env::var(name)))
+    pub fn from_env(store: impl SessionStore) -> Result<Self, Error> {
+        let build = |keyring| SessionLayer::with_keyring(store, keyring);
+        Self::from_vars(build, |name| env_value(name, std::env::var(name)))
+    }
+
+    /// [`SessionLayer::from_env`] for sessions sealed in the cookie
+    /// ([`SessionLayer::sealed_cookies`]): the same variables, the same errors.
+    #[cfg(feature = "cookie-store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cookie-store")))]
+    pub fn sealed_cookies_from_env() -> Result<Self, Error> {
+        Self::from_vars(SessionLayer::sealed_cookies_with_keyring, |name| {
+            env_value(name, std::env::var(name))
+        })
     }
 
     /// A layer over `store` configured by `SESSIONWARE_*` variables that
@@ -166,15 +177,16 @@ impl SessionLayer {
     /// `SESSIONWARE_OLD_SECRETS[2]`) and what was expected; it never contains
     /// a secret.
     pub fn from_lookup(
-        store: impl Storage,
+        store: impl SessionStore,
         mut lookup: impl FnMut(&str) -> Option<String>,
     ) -> Result<Self, Error> {
-        Self::from_vars(store, |name| Ok(lookup(name)))
+        let build = |keyring| SessionLayer::with_keyring(store, keyring);
+        Self::from_vars(build, |name| Ok(lookup(name)))
     }
 
     /// Reads every variable through `get`, which returns `None` for an unset one.
     fn from_vars(
-        store: impl Storage,
+        build: impl FnOnce(Keyring) -> SessionLayer,
         mut get: impl FnMut(&'static str) -> Result<Option<String>, Error>,
     ) -> Result<Self, Error> {
         // The secrets' text is wiped once the keys are derived.
@@ -190,7 +202,7 @@ impl SessionLayer {
                 .map(|value| value.trim().to_owned())
                 .filter(|value| !value.is_empty()))
         };
-        let defaults = SessionLayer::with_keyring(store, keyring);
+        let defaults = build(keyring);
         let mut settings = Settings {
             layer: defaults.clone(),
             defaults,

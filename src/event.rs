@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::token::SessionHandle;
+use crate::token::{Rejection, SessionHandle};
 
 /// Something that happened to a session (OWASP: log the life cycle;
 /// ASVS 16.3). The layer hands each one to the hook set with
@@ -99,6 +99,16 @@ pub enum RejectionReason {
     Unknown,
     /// Several different genuine cookies of our name (cookie tossing).
     Ambiguous,
+}
+
+impl RejectionReason {
+    /// The reason a token check gave, as events report it.
+    pub(crate) fn of(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Malformed => Self::Malformed,
+            Rejection::BadTag => Self::BadTag,
+        }
+    }
 }
 
 impl SessionEvent {

@@ -7,7 +7,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::session::Session;
+use crate::session::{PendingSession, Session};
 
 /// The session was requested on a route without [`SessionLayer`](crate::SessionLayer).
 ///
@@ -38,12 +38,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let session = parts
+        let pending = parts
             .extensions
-            .get::<Session>()
-            .cloned()
+            .get::<PendingSession>()
             .ok_or(SessionRejection)?;
-        session.load().await;
-        Ok(session)
+        Ok(pending.load().await)
     }
 }

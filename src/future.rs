@@ -8,11 +8,10 @@ use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 
-use crate::config::Transport;
 use crate::event::SessionEvent;
-use crate::persist::{CookieAction, nothing_to_write, persist};
-use crate::session::Session;
-use crate::store::BoxFuture;
+use crate::pipeline::{BoxFuture, CookieAction, nothing_to_write, persist};
+use crate::session::{PendingSession, Session};
+use crate::token::Transport;
 
 pin_project! {
     /// The response future of [`SessionService`](crate::SessionService).
@@ -32,14 +31,14 @@ pin_project! {
 pin_project! {
     #[project = StateProj]
     enum State<F, B> {
-        Inner { #[pin] future: F, session: Option<Session> },
+        Inner { #[pin] future: F, session: Option<PendingSession> },
         Finishing { future: BoxFuture<'static, Response<B>> },
         Done,
     }
 }
 
 impl<F, B> ResponseFuture<F, B> {
-    pub(crate) fn new(future: F, session: Session) -> Self {
+    pub(crate) fn new(future: F, session: PendingSession) -> Self {
         Self {
             state: State::Inner {
                 future,
@@ -68,7 +67,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Inner { future, session } => {
                     let mut response = ready!(future.poll(cx))?;
-                    let Some(session) = session.take().filter(Session::is_loaded) else {
+                    let Some(session) = session.take().and_then(|p| p.loaded().cloned()) else {
                         this.state.set(State::Done);
                         return Poll::Ready(Ok(response));
                     };
@@ -102,7 +101,9 @@ where
 /// Persists the session and sets the cookie on a successful response that
 /// already carries `Vary: Cookie`.
 async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Response<B> {
-    let cookie = match persist(&session).await {
+    // A snapshot: the lock is not held across store calls.
+    let state = session.state().clone();
+    let cookie = match persist(session.context(), state).await {
         Ok(CookieAction::Keep) => return response,
         Ok(CookieAction::Set(cookie)) => cookie,
         Ok(CookieAction::Remove) => session.context().config.removal_cookie(),

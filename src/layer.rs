@@ -2,87 +2,22 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use cookie::SameSite;
 use tower_layer::Layer;
 
-use crate::config::{Config, Expiry, Transport};
+use crate::config::Config;
 use crate::error::{Error, ErrorKind};
-use crate::event::{Events, RejectionReason, SessionEvent};
+use crate::event::{Events, SessionEvent};
+use crate::expiry::Expiry;
+use crate::pipeline::{Backend, Context, RejectionLog};
 use crate::service::SessionService;
-use crate::store::{Backend, Storage};
-use crate::token::{Keyring, Presented, RandomValue, RejectionLog};
-
-/// What every request of one layer shares.
-pub(crate) struct Context {
-    pub(crate) backend: Backend,
-    pub(crate) keyring: Keyring,
-    pub(crate) config: Config,
-    /// Where fresh session values come from; tests swap it to force collisions.
-    pub(crate) new_value: fn() -> Result<RandomValue, Error>,
-    /// The rate limit of client-triggered warnings, shared by every clone of
-    /// the layer and every service it makes.
-    pub(crate) rejections: Arc<RejectionLog>,
-    pub(crate) events: Events,
-}
-
-impl Context {
-    /// Runs a store call under `store_timeout`; a hung store is a failed one.
-    /// A call that answers at once (the memory store) arms no timer.
-    pub(crate) async fn call<T>(
-        &self,
-        call: impl Future<Output = Result<T, Error>>,
-    ) -> Result<T, Error> {
-        let mut call = std::pin::pin!(call);
-        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-        if let Poll::Ready(result) = first {
-            return result;
-        }
-        // Boxed: the timer is large, and every future awaiting a store call
-        // would otherwise carry room for it.
-        match Box::pin(tokio::time::timeout(self.config.store_timeout, call)).await {
-            Ok(result) => result,
-            Err(_) => Err(
-                Error::new(ErrorKind::Timeout, "session store call timed out")
-                    .with_detail(format!("no answer within {:?}", self.config.store_timeout)),
-            ),
-        }
-    }
-}
-
-impl Context {
-    /// The genuine value among the request's cookies, if exactly one.
-    /// Refusals are logged (rate-limited), counted and reported as events.
-    pub(crate) fn accept<T>(&self, presented: Presented<T>) -> Option<T> {
-        let reason = match presented {
-            Presented::Nothing => return None,
-            Presented::Genuine(value) => return Some(value),
-            Presented::Rejected(reason) => {
-                self.rejections.warn(reason.as_str());
-                reason.public()
-            }
-            Presented::Ambiguous => {
-                self.rejections
-                    .warn("several distinct genuine session cookies (cookie tossing?)");
-                RejectionReason::Ambiguous
-            }
-        };
-        self.events.emit_rejected(reason);
-        None
-    }
-}
-
-impl fmt::Debug for Context {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
+use crate::store::SessionStore;
+#[cfg(feature = "cookie-store")]
+use crate::token::Sealer;
+use crate::token::{Keyring, RandomValue, Transport};
 
 /// Adds sessions to a tower service: see the [crate documentation](crate) for
 /// an example, and each builder method for its default.
@@ -105,8 +40,9 @@ pub struct SessionLayer {
 }
 
 impl SessionLayer {
-    /// A layer over `store` (any [`SessionStore`](crate::SessionStore), or the
-    /// cookie store), with cookie keys derived from `secret`.
+    /// A layer over `store` (any [`SessionStore`]), with cookie keys derived
+    /// from `secret`. For sessions kept in the cookie itself, see
+    /// [`SessionLayer::sealed_cookies`].
     ///
     /// # Panics
     ///
@@ -115,21 +51,59 @@ impl SessionLayer {
     /// [`SessionLayer::try_new`] to get the error instead). Use 64 random
     /// bytes from a CSPRNG, kept in a secret manager: for example the output
     /// of `openssl rand -hex 64`.
-    pub fn new(store: impl Storage, secret: impl AsRef<[u8]>) -> Self {
+    pub fn new(store: impl SessionStore, secret: impl AsRef<[u8]>) -> Self {
         Self::try_new(store, secret).unwrap_or_else(|err| panic!("SessionLayer::new: {err}"))
     }
 
     /// Like [`SessionLayer::new`], but returns a weak secret as an [`Error`]
     /// of kind [`ErrorKind::WeakSecret`].
-    pub fn try_new(store: impl Storage, secret: impl AsRef<[u8]>) -> Result<Self, Error> {
+    pub fn try_new(store: impl SessionStore, secret: impl AsRef<[u8]>) -> Result<Self, Error> {
         Ok(Self::with_keyring(store, Keyring::new(secret)?))
     }
 
     /// A layer over `store` with a [`Keyring`]: the current secret and the
     /// retired ones still accepted while a secret is rotated.
-    pub fn with_keyring(store: impl Storage, keyring: Keyring) -> Self {
+    pub fn with_keyring(store: impl SessionStore, keyring: Keyring) -> Self {
+        Self::over(Backend::server(store), keyring)
+    }
+
+    /// A layer that keeps each session sealed in its cookie, with nothing on
+    /// the server: read what that cannot do (revoke a copied cookie, merge
+    /// concurrent writes, hold more than about 3 KB) in
+    /// [`CookieStore`](crate::CookieStore). The sealing key is derived from
+    /// `secret` under its own label, never the signing key.
+    ///
+    /// # Panics
+    ///
+    /// As [`SessionLayer::new`], for a weak secret; use
+    /// [`SessionLayer::try_sealed_cookies`] to get the error instead.
+    #[cfg(feature = "cookie-store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cookie-store")))]
+    pub fn sealed_cookies(secret: impl AsRef<[u8]>) -> Self {
+        Self::try_sealed_cookies(secret)
+            .unwrap_or_else(|err| panic!("SessionLayer::sealed_cookies: {err}"))
+    }
+
+    /// Like [`SessionLayer::sealed_cookies`], but returns a weak secret as an
+    /// [`Error`] of kind [`ErrorKind::WeakSecret`].
+    #[cfg(feature = "cookie-store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cookie-store")))]
+    pub fn try_sealed_cookies(secret: impl AsRef<[u8]>) -> Result<Self, Error> {
+        Ok(Self::sealed_cookies_with_keyring(Keyring::new(secret)?))
+    }
+
+    /// [`SessionLayer::sealed_cookies`] with a [`Keyring`]: cookies sealed
+    /// under a retired secret still open, and are re-sealed under the
+    /// current one.
+    #[cfg(feature = "cookie-store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cookie-store")))]
+    pub fn sealed_cookies_with_keyring(keyring: Keyring) -> Self {
+        Self::over(Backend::Sealed(Sealer::new(&keyring)), keyring)
+    }
+
+    fn over(backend: Backend, keyring: Keyring) -> Self {
         Self {
-            backend: store.into_backend(&keyring),
+            backend,
             events: Events::default(),
             keyring,
             config: Config::default(),
@@ -321,7 +295,9 @@ impl SessionLayer {
 
     /// Calls `hook` with every [`SessionEvent`]: created, loaded, cycled,
     /// re-signed, destroyed, revoked, expired, rejected, and load or save
-    /// failures (for an audit log, metrics or alerts). It runs inline on the
+    /// failures (for an audit log, metrics or alerts). Each refused cookie
+    /// is one [`SessionEvent::Rejected`] of this layer: count those for
+    /// brute-force detection. It runs inline on the
     /// request's task: keep it quick, and hand slow work to a channel. The
     /// same events are `tracing` events with target `sessionware::event`.
     pub fn on_event(mut self, hook: impl Fn(&SessionEvent) + Send + Sync + 'static) -> Self {

@@ -8,10 +8,10 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use sessionware::{MemoryStore, Session, SessionError, SessionLayer};
+//! use sessionware::{Error, MemoryStore, Session, SessionLayer};
 //! # use tower::ServiceExt as _;
 //!
-//! async fn count(session: Session) -> Result<String, SessionError> {
+//! async fn count(session: Session) -> Result<String, Error> {
 //!     let n: u64 = session.get("n")?.unwrap_or(0);
 //!     session.insert("n", n + 1)?;
 //!     Ok(n.to_string())
@@ -38,8 +38,9 @@
 //!
 //! # How a request goes
 //!
-//! [`SessionLayer`] puts a lazy [`Session`] into each request. Only when a
-//! handler extracts it is the cookie looked for, its HMAC-SHA256 tag checked
+//! [`SessionLayer`] puts a [`PendingSession`] into each request. Only when a
+//! handler extracts the [`Session`] (or calls [`PendingSession::load`]) is
+//! the cookie looked for, its HMAC-SHA256 tag checked
 //! (in constant time, with a key derived by HKDF from your secret), and the
 //! store asked once, under the SHA-256 digest of the cookie's random value.
 //! After the response the layer writes only what changed, conditionally on the
@@ -52,7 +53,7 @@
 //!   under your key.
 //! * **Forged, tampered, truncated, oversized or doubled cookies are guests**
 //!   and never reach the store; rejections are logged (rate-limited) and
-//!   counted by [`rejected_cookie_count`].
+//!   each is a [`SessionEvent::Rejected`] of the layer that refused it.
 //! * **256-bit ids from the OS CSPRNG**, never adopted from a client: an
 //!   unknown id is a guest, and a write gets a fresh id.
 //! * **Secure cookie defaults**: `HttpOnly`, `Secure`, `SameSite=Lax`,
@@ -77,10 +78,11 @@
 //! | `PostgresStore` | `postgres-store` | many instances, PostgreSQL in the stack |
 //! | `MySqlStore` | `mysql-store` | many instances, MySQL or MariaDB in the stack |
 //! | `SqliteStore` | `sqlite-store` | one instance, sessions that survive restarts, no server |
-//! | `CookieStore` | `cookie-store` | small sessions sealed in the cookie, no server state; no server-side revocation |
+//! | `CookieStore` | `cookie-store` | small sessions sealed in the cookie (`SessionLayer::sealed_cookies`), no server state; no server-side revocation |
 //!
-//! Any type implementing [`SessionStore`] can be used; the trait documents the
-//! contract a store must obey. Stores without native expiry want a
+//! Any type implementing [`SessionStore`] can be used; the [`store`] module
+//! documents the contract a store must obey, and holds what store authors
+//! need (`Record`, `SessionKey`, `SaveOutcome`). Stores without native expiry want a
 //! [`CleanupTask`] to free the space of expired sessions.
 //!
 //! # Features
@@ -99,38 +101,35 @@
 mod cleanup;
 mod client;
 mod config;
-mod cycle;
 mod env;
 mod error;
 mod event;
+mod expiry;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
 mod layer;
-mod load;
-mod persist;
+mod pipeline;
 mod record;
 mod service;
 mod session;
-mod state;
 pub mod store;
 mod token;
-mod user_index;
 
 pub use cleanup::CleanupTask;
-pub use config::Expiry;
 pub use cookie::SameSite;
 pub use env::insecure_dev_secret;
 pub use error::{Error, ErrorKind};
 pub use event::{RejectionReason, SessionEvent};
+pub use expiry::Expiry;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::SessionRejection;
 pub use future::ResponseFuture;
 pub use layer::SessionLayer;
-pub use record::{MAX_ENCODED_LEN, Record, SessionMetadata};
+pub use record::SessionMetadata;
 pub use service::SessionService;
-pub use session::Session;
+pub use session::{PendingSession, Session};
 #[cfg(feature = "cookie-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cookie-store")))]
 pub use store::CookieStore;
@@ -149,17 +148,10 @@ pub use store::RedisStore;
 #[cfg(feature = "sqlite-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
 pub use store::SqliteStore;
-pub use store::{SaveOutcome, SessionStore, Storage};
-pub use token::{
-    Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN, SessionHandle, SessionKey, rejected_cookie_count,
-};
-pub use user_index::{ErasedUserIndex, IndexFuture, SessionInfo, UserIndex};
+pub use store::{SessionInfo, SessionStore, UserIndex};
+pub use token::{Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN, SessionHandle};
 
 /// Compiles the README's code blocks with the doctests.
 #[cfg(all(doctest, feature = "axum", feature = "memory-store"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-
-/// The error handlers return when a session value cannot be read or written;
-/// the same type as [`Error`], named for use in handler signatures.
-pub type SessionError = Error;

@@ -5,8 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
+use crate::expiry::Expiry;
 
 /// The first byte of every encoded record; bump it when the layout changes so
 /// stored records can be migrated rather than misread.
@@ -25,7 +25,7 @@ pub const MAX_ENCODED_LEN: usize = 16 * 1024 * 1024;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use sessionware::Record;
+/// use sessionware::store::Record;
 ///
 /// let now = SystemTime::now();
 /// let mut record = Record::new(Default::default(), now, now + Duration::from_secs(60));
@@ -318,7 +318,7 @@ mod tests {
 
     /// Truncated, random and unknown-version bytes are errors.
     #[test]
-    fn case_25_corrupt_bytes_are_errors_not_panics() {
+    fn corrupt_bytes_are_errors_not_panics() {
         let bytes = sample().encode();
         assert!(Record::decode(&bytes[..bytes.len() / 2]).is_err());
         assert!(Record::decode(&[]).is_err());
@@ -348,7 +348,7 @@ mod tests {
 
     /// JSON nested 10,000 deep fails cleanly (serde_json's recursion limit).
     #[test]
-    fn case_26_deep_nesting_is_bounded() {
+    fn deep_nesting_is_bounded() {
         let mut bytes = vec![FORMAT_V1];
         bytes.extend_from_slice(br#"{"c":0,"e":0,"v":1,"d":{"k":"#);
         bytes.extend(std::iter::repeat_n(b'[', 10_000));

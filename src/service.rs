@@ -8,16 +8,15 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use crate::client::Client;
-use crate::config::Transport;
 use crate::future::ResponseFuture;
-use crate::layer::Context;
-use crate::session::Session;
-use crate::token::TokenHeaders;
+use crate::pipeline::Context;
+use crate::session::PendingSession;
+use crate::token::{TokenHeaders, Transport};
 
 /// The service [`SessionLayer`](crate::SessionLayer) builds around yours.
 ///
 /// Per request it copies the `Cookie` headers (a reference-count bump) into a
-/// lazy [`Session`] in the request extensions, and calls the inner service.
+/// [`PendingSession`] in the request extensions, and calls the inner service.
 /// Nothing is parsed, verified or loaded unless the handler uses the session.
 #[derive(Debug, Clone)]
 pub struct SessionService<S> {
@@ -68,8 +67,8 @@ where
         let config = &self.ctx.config;
         let client = (config.login_metadata || config.bind_user_agent)
             .then(|| Client::of(&request, config.client_ip_header.as_ref()));
-        let session = Session::new(Arc::clone(&self.ctx), cookies, client);
-        request.extensions_mut().insert(session.clone());
-        ResponseFuture::new(self.inner.call(request), session)
+        let pending = PendingSession::new(Arc::clone(&self.ctx), cookies, client);
+        request.extensions_mut().insert(pending.clone());
+        ResponseFuture::new(self.inner.call(request), pending)
     }
 }

@@ -1,4 +1,6 @@
-//! `Session`: the per-request handle; one lazy load, typed access, change tracking.
+//! `Session`: the loaded session of a request, with typed access and change
+//! tracking; `PendingSession`: what the layer puts in the request before
+//! anything is loaded.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,24 +10,119 @@ use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
 use crate::client::Client;
-use crate::config::Expiry;
 use crate::error::{Error, ErrorKind};
-use crate::layer::Context;
+use crate::expiry::Expiry;
+use crate::pipeline::{Context, Origin, State, load};
 use crate::record::{entry_len, json_len};
-pub(crate) use crate::state::{Origin, State, Stored};
-use crate::token::TokenHeaders;
+use crate::store::{ErasedUserIndex, SessionInfo};
+use crate::token::{SessionHandle, TokenHeaders};
 
-/// The session of the current request.
+/// The request's session before it is loaded: what
+/// [`SessionLayer`](crate::SessionLayer) puts in the request extensions.
+///
+/// Nothing is parsed, verified or read from the store until
+/// [`load`](PendingSession::load) is called, and only the [`Session`] it
+/// returns can be read or changed, so no handler can act on a session that
+/// was never loaded. The axum extractor for [`Session`] calls `load` for you;
+/// other tower services do it themselves:
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use sessionware::PendingSession;
+///
+/// async fn logout(request: Request<()>) -> Result<Response<String>, Infallible> {
+///     let pending = request.extensions().get::<PendingSession>().cloned();
+///     let Some(pending) = pending else {
+///         panic!("SessionLayer is not installed on this service");
+///     };
+///     let session = pending.load().await;
+///     session.logout();
+///     Ok(Response::new("bye".into()))
+/// }
+/// ```
+#[derive(Clone)]
+pub struct PendingSession {
+    inner: Arc<Pending>,
+}
+
+struct Pending {
+    ctx: Arc<Context>,
+    cookies: TokenHeaders,
+    /// What the request says about the client, kept only when the layer
+    /// needs it (`login_metadata`, `bind_user_agent`).
+    client: Option<Client>,
+    loaded: OnceCell<Session>,
+}
+
+impl PendingSession {
+    pub(crate) fn new(ctx: Arc<Context>, cookies: TokenHeaders, client: Option<Client>) -> Self {
+        Self {
+            inner: Arc::new(Pending {
+                ctx,
+                cookies,
+                client,
+                loaded: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// Loads the session once and returns it; later calls (and clones)
+    /// return the same session, sharing its state.
+    ///
+    /// It never fails: whatever goes wrong (no cookie, a forged or malformed
+    /// one, an unknown or expired record, a store failure) gives an empty
+    /// guest session (see [`Session::is_degraded`]).
+    pub async fn load(&self) -> Session {
+        self.inner
+            .loaded
+            .get_or_init(|| self.load_once())
+            .await
+            .clone()
+    }
+
+    async fn load_once(&self) -> Session {
+        let inner = &self.inner;
+        let request_agent = inner
+            .client
+            .as_ref()
+            .filter(|_| inner.ctx.config.bind_user_agent)
+            .map(Client::agent_digest);
+        let state = load(&inner.ctx, inner.cookies.as_slice(), request_agent).await;
+        Session {
+            inner: Arc::new(Inner {
+                ctx: Arc::clone(&inner.ctx),
+                client: inner.client.clone(),
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// The session, if a handler loaded it.
+    pub(crate) fn loaded(&self) -> Option<&Session> {
+        self.inner.loaded.get()
+    }
+}
+
+impl fmt::Debug for PendingSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingSession")
+            .field("loaded", &self.inner.loaded.initialized())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The session of the current request, loaded.
 ///
 /// Handlers get it from the axum extractor (feature `axum`), which performs
-/// the request's one store load; other tower services take it from the
-/// request extensions and call [`Session::load`]. Reading and writing are
-/// synchronous on the loaded state. Clones share that state, so two
-/// extractors in one handler see the same data, and never deadlock.
+/// the request's one store load; other tower services take the
+/// [`PendingSession`] from the request extensions and call its
+/// [`load`](PendingSession::load). Reading and writing are synchronous.
+/// Clones share the state, so two extractors in one handler see the same
+/// data, and never deadlock.
 ///
-/// Anything that goes wrong while loading (no cookie, a forged or malformed
-/// one, an unknown or expired record, a store failure) yields an empty guest
-/// session, never an error. After the response, the layer saves what changed.
+/// Anything that goes wrong while loading yields an empty guest session,
+/// never an error. After the response, the layer saves what changed.
 /// Changes made after the handler's response has been returned (for example
 /// from a spawned task holding a clone) are not saved.
 ///
@@ -37,26 +134,11 @@ pub struct Session {
 
 struct Inner {
     ctx: Arc<Context>,
-    cookies: TokenHeaders,
-    /// What the request says about the client, kept only with `login_metadata`.
     client: Option<Client>,
-    loaded: OnceCell<()>,
     state: Mutex<State>,
 }
 
 impl Session {
-    pub(crate) fn new(ctx: Arc<Context>, cookies: TokenHeaders, client: Option<Client>) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                ctx,
-                cookies,
-                client,
-                loaded: OnceCell::new(),
-                state: Mutex::new(State::unloaded()),
-            }),
-        }
-    }
-
     pub(crate) fn context(&self) -> &Context {
         &self.inner.ctx
     }
@@ -66,64 +148,20 @@ impl Session {
     }
 
     /// The handle of the stored session this request loaded, if any.
-    pub(crate) fn stored_handle(&self) -> Option<crate::SessionHandle> {
+    pub(crate) fn stored_handle(&self) -> Option<SessionHandle> {
         match &self.state().origin {
             Origin::Stored(stored) => Some(stored.key.handle()),
             _ => None,
         }
     }
 
-    pub(crate) fn is_loaded(&self) -> bool {
-        self.inner.loaded.initialized()
-    }
-
-    /// Loads the session once; later calls (and clones) share the result.
-    ///
-    /// The axum extractor calls this for you. It never fails: whatever goes
-    /// wrong leaves an empty guest session (see [`Session::is_degraded`]).
-    pub async fn load(&self) {
-        self.inner.loaded.get_or_init(|| self.load_once()).await;
-    }
-
-    async fn load_once(&self) {
-        let ctx = &self.inner.ctx;
-        let request_agent = self
-            .inner
-            .client
-            .as_ref()
-            .filter(|_| ctx.config.bind_user_agent)
-            .map(Client::agent_digest);
-        let state = crate::load::load(ctx, self.inner.cookies.as_slice(), request_agent).await;
-        *self.state() = state;
-    }
-
-    /// Runs `f` on the loaded state; before loading it logs and returns `None`.
-    fn with_loaded<R>(&self, f: impl FnOnce(&mut State) -> R) -> Option<R> {
-        let mut state = self.state();
-        if matches!(state.origin, Origin::Unloaded) {
-            tracing::warn!("Session used before it was loaded; call `Session::load` first");
-            return None;
-        }
-        Some(f(&mut state))
-    }
-
-    fn not_loaded() -> Error {
-        Error::new(
-            ErrorKind::NotLoaded,
-            "the session was used before `Session::load`",
-        )
-    }
-
     /// The value under `key`, deserialized as `T`; `Ok(None)` if absent.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        self.with_loaded(|state| {
-            state
-                .data
-                .get(key)
-                .map(|value| T::deserialize(value).map_err(Error::from))
-                .transpose()
-        })
-        .unwrap_or_else(|| Err(Self::not_loaded()))
+        self.state()
+            .data
+            .get(key)
+            .map(|value| T::deserialize(value).map_err(Error::from))
+            .transpose()
     }
 
     /// Stores `value` under `key`, replacing any previous value.
@@ -136,41 +174,39 @@ impl Session {
     pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
         let value = serde_json::to_value(value)?;
         let limit = self.inner.ctx.config.max_data_size;
-        self.with_loaded(|state| {
-            let before = *state.data_len.get_or_insert_with(|| json_len(&state.data));
-            let old = state.data.get(key).map_or(0, |old| entry_len(key, old));
-            let new = entry_len(key, &value);
-            let after = before - old.min(before) + new;
-            if after > limit && new > old {
-                return Err(
-                    Error::new(ErrorKind::TooLarge, "session data too large").with_detail(format!(
-                        "inserting {key:?} would make it {after} bytes as JSON, over \
-                         max_data_size of {limit}"
-                    )),
-                );
-            }
-            state.data_len = Some(after);
-            state.data.insert(key.to_owned(), value.clone());
-            state.changes.insert(key.to_owned(), Some(value));
-            Ok(())
-        })
-        .unwrap_or_else(|| Err(Self::not_loaded()))
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let before = *state.data_len.get_or_insert_with(|| json_len(&state.data));
+        let old = state.data.get(key).map_or(0, |old| entry_len(key, old));
+        let new = entry_len(key, &value);
+        let after = before - old.min(before) + new;
+        if after > limit && new > old {
+            return Err(
+                Error::new(ErrorKind::TooLarge, "session data too large").with_detail(format!(
+                    "inserting {key:?} would make it {after} bytes as JSON, over \
+                     max_data_size of {limit}"
+                )),
+            );
+        }
+        state.data_len = Some(after);
+        state.data.insert(key.to_owned(), value.clone());
+        state.changes.insert(key.to_owned(), Some(value));
+        Ok(())
     }
 
     /// Removes `key`; returns whether it was present.
     pub fn remove(&self, key: &str) -> bool {
-        self.with_loaded(|state| {
-            let Some(old) = state.data.remove(key) else {
-                return false;
-            };
-            let freed = entry_len(key, &old);
-            if let Some(len) = &mut state.data_len {
-                *len = len.saturating_sub(freed);
-            }
-            state.changes.insert(key.to_owned(), None);
-            true
-        })
-        .unwrap_or(false)
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let Some(old) = state.data.remove(key) else {
+            return false;
+        };
+        let freed = entry_len(key, &old);
+        if let Some(len) = &mut state.data_len {
+            *len = len.saturating_sub(freed);
+        }
+        state.changes.insert(key.to_owned(), None);
+        true
     }
 
     /// Removes `key` and returns its value as `T`. If the value is not a `T`,
@@ -192,19 +228,18 @@ impl Session {
     /// [`user`]: Session::user
     /// [`remove`]: Session::remove
     pub fn clear(&self) {
-        self.with_loaded(|state| {
-            state.data.clear();
-            state.data_len = None;
-            state.changes.clear();
-            state.cleared = true;
-            state.sign_out();
-        });
+        let mut guard = self.state();
+        let state = &mut *guard;
+        state.data.clear();
+        state.data_len = None;
+        state.changes.clear();
+        state.cleared = true;
+        state.sign_out();
     }
 
     /// Whether the session holds no data.
     pub fn is_empty(&self) -> bool {
-        self.with_loaded(|state| state.data.is_empty())
-            .unwrap_or(true)
+        self.state().data.is_empty()
     }
 
     /// Moves the session to a fresh id after the response: the data is kept,
@@ -213,7 +248,7 @@ impl Session {
     /// session fixation. A revocation of the user that runs meanwhile ends
     /// the session under its new id too (no cookie is then set).
     pub fn cycle_id(&self) {
-        self.with_loaded(|state| state.cycle = true);
+        self.state().cycle = true;
     }
 
     /// Binds the session to `user` and, after the response, moves it to a
@@ -234,26 +269,26 @@ impl Session {
             .as_ref()
             .filter(|_| self.inner.ctx.config.login_metadata)
             .map(|client| client.metadata());
-        self.with_loaded(|state| {
-            if state.owner.as_deref().is_some_and(|owner| owner != user) {
-                // Another user's session: nothing of theirs carries over,
-                // neither data nor a per-session expiry ("remember me").
-                state.data.clear();
-                state.changes.clear();
-                state.data_len = None;
-                state.cleared = true;
-                state.sign_out();
-                state.expiry = None;
-                state.expiry_changed = true;
-                state.metadata = None;
-            }
-            state.owner = Some(user);
-            state.login = true;
-            state.cycle = true;
-            if metadata.is_some() {
-                state.metadata = metadata;
-            }
-        });
+        let mut guard = self.state();
+        let state = &mut *guard;
+        if state.owner.as_deref().is_some_and(|owner| owner != user) {
+            // Another user's session: nothing of theirs carries over,
+            // neither data nor a per-session expiry ("remember me").
+            state.data.clear();
+            state.changes.clear();
+            state.data_len = None;
+            state.cleared = true;
+            state.sign_out();
+            state.expiry = None;
+            state.expiry_changed = true;
+            state.metadata = None;
+        }
+        state.owner = Some(user);
+        state.login = true;
+        state.cycle = true;
+        if metadata.is_some() {
+            state.metadata = metadata;
+        }
     }
 
     /// Ends the session: the same as [`Session::destroy`].
@@ -264,40 +299,95 @@ impl Session {
     /// The public handle of the stored session this request loaded, as
     /// [`UserIndex`](crate::UserIndex) lists it: pass it to `revoke_others`
     /// for "log out everywhere else". `None` for a guest, a session of the
-    /// cookie store, or before loading. After `login` or `cycle_id` the
+    /// cookie store. After `login` or `cycle_id` the
     /// session gets a new handle once the response is sent.
-    pub fn handle(&self) -> Option<crate::SessionHandle> {
+    pub fn handle(&self) -> Option<SessionHandle> {
         self.stored_handle()
     }
 
     /// The user the session belongs to ([`Session::login`]), if any.
     pub fn user(&self) -> Option<String> {
-        self.with_loaded(|state| state.owner.clone()).flatten()
+        self.state().owner.clone()
     }
 
     /// Ends the session: the record is deleted after the response and the
     /// browser told to drop the cookie. Later changes in this request are ignored.
     pub fn destroy(&self) {
-        self.with_loaded(|state| {
-            state.destroyed = true;
-            state.data.clear();
-            state.sign_out();
-        });
+        let mut guard = self.state();
+        let state = &mut *guard;
+        state.destroyed = true;
+        state.data.clear();
+        state.sign_out();
     }
 
     /// Overrides the layer's expiry for this session only (for example a
     /// "remember me" login); it is saved with the session.
     pub fn set_expiry(&self, expiry: Expiry) {
-        self.with_loaded(|state| {
-            state.expiry = Some(expiry);
-            state.expiry_changed = true;
-        });
+        let mut guard = self.state();
+        let state = &mut *guard;
+        state.expiry = Some(expiry);
+        state.expiry_changed = true;
     }
 
     /// The expiry in force: this session's own, else the layer's.
     pub fn expiry(&self) -> Expiry {
-        let own = self.with_loaded(|state| state.expiry).flatten();
+        let own = self.state().expiry;
         own.unwrap_or(self.inner.ctx.config.expiry)
+    }
+
+    /// The live sessions of this session's user, most recently seen first:
+    /// the rows of a "your devices" page. It reads the layer's own store, for
+    /// the user this session belongs to, so a handler cannot list another
+    /// user's sessions. A guest has none. Compare each
+    /// [`SessionInfo::handle`] with [`Session::handle`] to mark "this device".
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] if the layer's store keeps no
+    /// [`UserIndex`](crate::UserIndex) (the cookie store has none), and the
+    /// store's own errors.
+    pub async fn devices(&self) -> Result<Vec<SessionInfo>, Error> {
+        let Some((index, user)) = self.own_index()? else {
+            return Ok(Vec::new());
+        };
+        self.inner.ctx.call(index.sessions_of(&user)).await
+    }
+
+    /// Ends the session `handle` if it is one of this user's sessions (a
+    /// "sign out that device" button); `Ok(false)` if it is not, so a
+    /// handle from another user's list ends nothing. Errors as for
+    /// [`Session::devices`].
+    pub async fn revoke_device(&self, handle: &SessionHandle) -> Result<bool, Error> {
+        let Some((index, user)) = self.own_index()? else {
+            return Ok(false);
+        };
+        self.inner.ctx.call(index.revoke_one(&user, handle)).await
+    }
+
+    /// Ends every other session of this user and keeps this one ("sign out
+    /// everywhere else", after a password change); returns how many it
+    /// ended. Errors as for [`Session::devices`].
+    pub async fn revoke_other_devices(&self) -> Result<u64, Error> {
+        let Some((index, user)) = self.own_index()? else {
+            return Ok(0);
+        };
+        let ctx = &self.inner.ctx;
+        match self.stored_handle() {
+            Some(keep) => ctx.call(index.revoke_others_of(&user, &keep)).await,
+            None => ctx.call(index.revoke_all_of(&user)).await,
+        }
+    }
+
+    /// The layer's user index and this session's user; `None` for a guest.
+    fn own_index(&self) -> Result<Option<(&dyn ErasedUserIndex, String)>, Error> {
+        let Some(index) = self.inner.ctx.backend.index() else {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "listing or revoking a user's devices needs a store that keeps a UserIndex",
+            )
+            .with_detail("the cookie store and stores without `user_index()` have none"));
+        };
+        Ok(self.user().map(|user| (index, user)))
     }
 
     /// Whether loading failed because the store was unavailable. The session
@@ -312,7 +402,6 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state();
         let origin = match state.origin {
-            Origin::Unloaded => "unloaded",
             Origin::Guest => "guest",
             Origin::Degraded => "degraded",
             Origin::Stored(_) => "stored",

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use sessionware::{CookieStore, MemoryStore, Session, SessionLayer};
+use sessionware::{MemoryStore, PendingSession, SessionLayer};
 use tokio::runtime::Runtime;
 use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt as _};
@@ -115,7 +115,7 @@ fn services() -> &'static [Service; 8] {
             let layer = match backend {
                 // Bounded, so inputs that insert cannot grow memory forever.
                 "memory" => SessionLayer::new(MemoryStore::new().max_sessions(4096), &secret),
-                _ => SessionLayer::new(CookieStore::new(), &secret),
+                _ => SessionLayer::sealed_cookies(&secret),
             };
             let layer = match transport {
                 // `__Host-` names require `Secure`; plain `id` runs without it.
@@ -133,12 +133,12 @@ fn services() -> &'static [Service; 8] {
 /// Loads the session and checks what a hostile request must see: an empty,
 /// non-degraded guest. Inserts `n` when the request asks for it.
 async fn handler(request: Request<()>) -> Result<Response<String>, Infallible> {
-    let session = request
+    let pending = request
         .extensions()
-        .get::<Session>()
+        .get::<PendingSession>()
         .cloned()
-        .expect("SessionLayer puts a Session in the extensions");
-    session.load().await;
+        .expect("SessionLayer puts a PendingSession in the extensions");
+    let session = pending.load().await;
     let n = session.get::<u64>("n");
     if request.headers().contains_key(GENUINE) {
         // The round trip of a cookie the layer issued: the harness is not vacuous.

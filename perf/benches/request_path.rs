@@ -51,21 +51,21 @@ fn bare_app() -> Router {
 }
 
 fn sessionware_app() -> Router {
-    use sessionware::{MemoryStore, Session, SessionError, SessionLayer};
+    use sessionware::{Error, MemoryStore, Session, SessionLayer};
 
     async fn ignore() -> &'static str {
         "ok"
     }
-    async fn read(session: Session) -> Result<String, SessionError> {
+    async fn read(session: Session) -> Result<String, Error> {
         let n: u64 = session.get("n")?.unwrap_or(0);
         Ok(n.to_string())
     }
-    async fn write(session: Session) -> Result<String, SessionError> {
+    async fn write(session: Session) -> Result<String, Error> {
         let n: u64 = session.get("n")?.unwrap_or(0);
         session.insert("n", n + 1)?;
         Ok(n.to_string())
     }
-    async fn new(session: Session) -> Result<&'static str, SessionError> {
+    async fn new(session: Session) -> Result<&'static str, Error> {
         session.insert("n", 0u64)?;
         Ok("ok")
     }

@@ -190,7 +190,8 @@ impl Random {
 }
 
 fn sessionware(opts: &Options) -> Figures {
-    use sessionware::{MemoryStore, Record, SaveOutcome, SessionKey, SessionStore};
+    use sessionware::{MemoryStore, SessionStore};
+    use sessionware::store::{Record, SaveOutcome, SessionKey};
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::{Record, unix_millis};
+use crate::store::{ErasedUserIndex, UserIndex};
 use crate::token::SessionKey;
-use crate::user_index::{ErasedUserIndex, UserIndex};
 
 const SHARDS: usize = 64;
 

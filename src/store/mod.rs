@@ -38,7 +38,8 @@
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use sessionware::{MemoryStore, Record, SaveOutcome, SessionKey, SessionStore};
+//! use sessionware::{MemoryStore, SessionStore};
+//! use sessionware::store::{Record, SaveOutcome, SessionKey};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let store = MemoryStore::new();
@@ -57,7 +58,7 @@
 //! ```
 
 #[cfg(feature = "cookie-store")]
-pub(crate) mod cookie;
+mod cookie;
 #[cfg(feature = "memory-store")]
 mod memory;
 #[cfg(feature = "mysql-store")]
@@ -74,6 +75,7 @@ mod redis;
 mod sql;
 #[cfg(feature = "sqlite-store")]
 mod sqlite;
+mod user_index;
 
 #[cfg(feature = "redis-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis-store")))]
@@ -93,15 +95,14 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
 pub use sqlite::SqliteStore;
+pub use user_index::{ErasedUserIndex, IndexFuture, SessionInfo, UserIndex};
+
+pub use crate::record::{MAX_ENCODED_LEN, Record};
+pub use crate::token::SessionKey;
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::Arc;
 
 use crate::error::Error;
-use crate::record::Record;
-use crate::token::SessionKey;
-use crate::user_index::{ErasedUserIndex, UserIndex};
 
 /// What a conditional [`SessionStore::save`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,110 +202,5 @@ impl<S: UserIndex> UserIndex for std::sync::Arc<S> {
         stale: &[SessionKey],
     ) -> impl Future<Output = Result<(), Error>> + Send {
         S::forget(self, user, stale)
-    }
-}
-
-/// Where a [`SessionLayer`](crate::SessionLayer) keeps sessions: any
-/// [`SessionStore`], on the server under digests of the cookie, or the
-/// `CookieStore` (feature `cookie-store`), sealed in the cookie itself.
-///
-/// This trait is sealed; to add a store, implement [`SessionStore`].
-pub trait Storage: private::IntoBackend {}
-
-impl<S: SessionStore> Storage for S {}
-
-#[cfg(feature = "cookie-store")]
-impl Storage for CookieStore {}
-
-/// What a layer's requests use to load and keep sessions.
-#[derive(Clone)]
-pub(crate) enum Backend {
-    /// A [`SessionStore`]; cookies carry a signed random value.
-    Server(Arc<dyn DynStore>),
-    /// The cookie store; cookies carry the sealed record.
-    #[cfg(feature = "cookie-store")]
-    Sealed(cookie::Sealer),
-}
-
-impl Backend {
-    /// The store's user index, if it keeps one.
-    pub(crate) fn index(&self) -> Option<&dyn ErasedUserIndex> {
-        match self {
-            Self::Server(store) => store.index(),
-            #[cfg(feature = "cookie-store")]
-            Self::Sealed(_) => None,
-        }
-    }
-}
-
-mod private {
-    /// Turns a [`Storage`](super::Storage) into the layer's backend.
-    pub trait IntoBackend {
-        /// Builds the backend; cookie-store keys come from `keyring`.
-        #[allow(private_interfaces)]
-        fn into_backend(self, keyring: &crate::Keyring) -> super::Backend;
-    }
-
-    impl<S: super::SessionStore> IntoBackend for S {
-        #[allow(private_interfaces)]
-        fn into_backend(self, _keyring: &crate::Keyring) -> super::Backend {
-            super::Backend::Server(std::sync::Arc::new(self))
-        }
-    }
-
-    #[cfg(feature = "cookie-store")]
-    impl IntoBackend for super::CookieStore {
-        #[allow(private_interfaces)]
-        fn into_backend(self, keyring: &crate::Keyring) -> super::Backend {
-            super::Backend::Sealed(super::cookie::Sealer::new(keyring))
-        }
-    }
-}
-
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// [`SessionStore`] with boxed futures, so the layer and `Session` need no
-/// type parameter for the store.
-pub(crate) trait DynStore: Send + Sync + 'static {
-    fn create<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<bool, Error>>;
-    fn load<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<Option<Record>, Error>>;
-    fn save<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        record: &'a Record,
-        expected: u64,
-    ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
-    fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>>;
-    fn index(&self) -> Option<&dyn ErasedUserIndex>;
-}
-
-impl<S: SessionStore> DynStore for S {
-    fn create<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(SessionStore::create(self, key, record))
-    }
-    fn load<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<Option<Record>, Error>> {
-        Box::pin(SessionStore::load(self, key))
-    }
-    fn save<'a>(
-        &'a self,
-        key: &'a SessionKey,
-        record: &'a Record,
-        expected: u64,
-    ) -> BoxFuture<'a, Result<SaveOutcome, Error>> {
-        Box::pin(SessionStore::save(self, key, record, expected))
-    }
-    fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>> {
-        Box::pin(SessionStore::delete(self, key))
-    }
-    fn index(&self) -> Option<&dyn ErasedUserIndex> {
-        SessionStore::user_index(self)
     }
 }

@@ -46,7 +46,7 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 ///   `CLIENT_FOUND_ROWS`, so the row count is of *matched* rows, and a save
 ///   that happens to change nothing still counts as saved. Only a save that
 ///   matched nothing asks a second question (does the row exist?) to tell
-///   [`SaveOutcome::Conflict`](crate::SaveOutcome::Conflict) from [`SaveOutcome::Missing`](crate::SaveOutcome::Missing); that answer
+///   [`SaveOutcome::Conflict`](crate::store::SaveOutcome::Conflict) from [`SaveOutcome::Missing`](crate::store::SaveOutcome::Missing); that answer
 ///   only labels a save that already failed, so a race there cannot write
 ///   anything (see *Concurrent requests* in docs/threat-model.md).
 /// * **Create is a plain `INSERT`**, and only a duplicate-key error on the
@@ -55,7 +55,7 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 ///   row for both an insert and a kept row under `CLIENT_FOUND_ROWS`: either
 ///   could report a session as created when it was not.
 /// * **Only digests reach SQL.** Every value is a bound parameter and the key
-///   is the 32 bytes of the [`SessionKey`](crate::SessionKey) digest in a `BINARY(32)` column, so
+///   is the 32 bytes of the [`SessionKey`](crate::store::SessionKey) digest in a `BINARY(32)` column, so
 ///   no cookie text is ever part of a statement.
 /// * **Expired rows** are removed by [`SessionStore::delete_expired`](crate::SessionStore::delete_expired) (run it
 ///   with [`CleanupTask`](crate::CleanupTask)), oldest first in batches of

@@ -37,11 +37,11 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 ///   is `UPDATE .. WHERE key = $4 AND version = $5`, so the version check and
 ///   the write are one atomic step in the database. Only a save that wrote
 ///   nothing asks a second question (does the row exist?) to tell
-///   [`SaveOutcome::Conflict`](crate::SaveOutcome::Conflict) from [`SaveOutcome::Missing`](crate::SaveOutcome::Missing); that answer
+///   [`SaveOutcome::Conflict`](crate::store::SaveOutcome::Conflict) from [`SaveOutcome::Missing`](crate::store::SaveOutcome::Missing); that answer
 ///   only labels a save that already failed, so a race there cannot write
 ///   anything (see *Concurrent requests* in docs/threat-model.md).
 /// * **Only digests reach SQL.** Every value is a bound parameter; the key is
-///   the 32 bytes of the [`SessionKey`](crate::SessionKey) digest (a `CHECK` keeps it at 32), so
+///   the 32 bytes of the [`SessionKey`](crate::store::SessionKey) digest (a `CHECK` keeps it at 32), so
 ///   no cookie text is ever part of a statement.
 /// * **Expired rows** are removed by [`SessionStore::delete_expired`](crate::SessionStore::delete_expired) (run it
 ///   with [`CleanupTask`](crate::CleanupTask)), in batches of 1,000 through

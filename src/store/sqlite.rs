@@ -46,7 +46,7 @@ const SQLITE_LOCKED: i32 = 6;
 /// * **Schema**: one table (default `sessionware_sessions`) of `key BLOB
 ///   PRIMARY KEY` (the 32 digest bytes, never cookie text), `version INTEGER`,
 ///   `expires_at INTEGER` (Unix milliseconds, indexed), `data BLOB` (the
-///   versioned [`Record::encode`](crate::Record::encode) bytes) and `owner BLOB` (the SHA-256 of
+///   versioned [`Record::encode`](crate::store::Record::encode) bytes) and `owner BLOB` (the SHA-256 of
 ///   the record's owner, NULL for a guest; indexed without the NULLs).
 ///   Create it with [`SqliteStore::migrate`], which also adds `owner` to a
 ///   table of an earlier version: opening a store never changes the schema.
@@ -66,7 +66,8 @@ const SQLITE_LOCKED: i32 = 6;
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use sessionware::{Record, SessionKey, SessionStore, SqliteStore};
+/// use sessionware::{SessionStore, SqliteStore};
+/// use sessionware::store::{Record, SessionKey};
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// # let dir = std::env::temp_dir().join(format!("sessionware-doc-{:016x}", rand::random::<u64>()));

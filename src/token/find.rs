@@ -6,7 +6,21 @@ use http::HeaderValue;
 use http::header::GetAll;
 
 use super::{Keyring, RandomValue, Rejection, sign};
-use crate::config::Transport;
+
+/// How the session token travels between client and server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// In the session cookie (the default, for browsers).
+    Cookie,
+    /// In request header `request` (after `Bearer ` if `bearer`), with new,
+    /// re-issued and cleared tokens sent back in response header `response`
+    /// (for API and mobile clients).
+    Header {
+        request: http::HeaderName,
+        response: http::HeaderName,
+        bearer: bool,
+    },
+}
 
 /// The most cookies of our name we look at in one request; more is an attack.
 const MAX_CANDIDATES: usize = 16;
@@ -266,7 +280,7 @@ mod tests {
 
     /// Two distinct genuine values are ambiguous (cookie tossing); one value twice is fine.
     #[test]
-    fn case_16_two_genuine_values_are_ambiguous() {
+    fn two_genuine_values_are_ambiguous() {
         let (value, a) = signed();
         let (_, b) = signed();
         let tossed = headers(&[&format!("id={a}; id={b}")]);
@@ -283,7 +297,7 @@ mod tests {
 
     /// Only the exact name counts; a quoted value is unquoted.
     #[test]
-    fn case_18_name_variants_do_not_match_and_quotes_are_allowed() {
+    fn name_variants_do_not_match_and_quotes_are_allowed() {
         let (value, text) = signed();
         let variants = headers(&[&format!("ID={text}; Id={text}; id_={text}")]);
         assert_eq!(
@@ -299,7 +313,7 @@ mod tests {
 
     /// A non-UTF-8 header is skipped, the next one still parses.
     #[test]
-    fn case_15_non_utf8_header_is_skipped() {
+    fn non_utf8_header_is_skipped() {
         let (value, text) = signed();
         let bad = HeaderValue::from_bytes(b"id=\xff\xfe; x=1").unwrap();
         let good = HeaderValue::from_str(&format!("id={text}")).unwrap();
@@ -312,7 +326,7 @@ mod tests {
     /// Rotation: a retired key still verifies, and says so; a key
     /// no longer in the ring does not.
     #[test]
-    fn case_70_72_retired_keys_verify_and_removed_ones_do_not() {
+    fn retired_keys_verify_and_removed_ones_do_not() {
         let old = crate::token::test_secret(2);
         let value = RandomValue::generate().unwrap();
         let text = sign(Keyring::new(&old).unwrap().signing(), "id", &value);

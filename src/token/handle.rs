@@ -6,7 +6,6 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use super::store_key::SessionKey;
 use crate::error::{Error, ErrorKind};
 
 /// Domain separation: a handle is never a prefix of the store key itself.
@@ -21,7 +20,8 @@ const HANDLE_LABEL: &[u8] = b"sessionware/v1/handle\0";
 /// session's id is cycled (a login makes a new handle).
 ///
 /// ```
-/// use sessionware::{SessionHandle, SessionKey};
+/// use sessionware::{SessionHandle};
+/// use sessionware::store::{SessionKey};
 ///
 /// let handle = SessionKey::from_bytes([7; 32]).handle();
 /// let text = handle.to_string();
@@ -34,10 +34,11 @@ const HANDLE_LABEL: &[u8] = b"sessionware/v1/handle\0";
 pub struct SessionHandle([u8; 16]);
 
 impl SessionHandle {
-    pub(crate) fn of(key: &SessionKey) -> Self {
+    /// The handle of the store key whose bytes are `key`.
+    pub(crate) fn of(key: &[u8; 32]) -> Self {
         let digest = Sha256::new()
             .chain_update(HANDLE_LABEL)
-            .chain_update(key.as_bytes())
+            .chain_update(key)
             .finalize();
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&digest[..16]);
@@ -102,11 +103,12 @@ impl<'de> serde::Deserialize<'de> for SessionHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::SessionKey;
 
     #[test]
     fn a_handle_is_not_the_store_key_and_is_stable() {
         let key = SessionKey::from_bytes([0x5a; 32]);
-        let handle = SessionHandle::of(&key);
+        let handle = SessionHandle::of(key.as_bytes());
         assert_eq!(handle, key.handle());
         assert!(!key.to_hex().contains(&handle.to_string()));
         assert_ne!(handle, SessionKey::from_bytes([0x5b; 32]).handle());

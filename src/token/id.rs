@@ -102,7 +102,7 @@ mod tests {
 
     /// 10^6 tokens, no duplicates, 256 bits each, base64url alphabet.
     #[test]
-    fn case_75_a_million_tokens_never_repeat() {
+    fn a_million_tokens_never_repeat() {
         let mut seen = HashSet::with_capacity(1_000_000);
         for _ in 0..1_000_000 {
             let value = RandomValue::generate().unwrap();

@@ -15,6 +15,10 @@ use crate::error::{Error, ErrorKind};
 /// future derivation change without silently reusing keys.
 pub(crate) const SIGNING_LABEL: &[u8] = b"sessionware/v1/cookie-signing";
 
+#[cfg(feature = "cookie-store")]
+/// HKDF `info` label of the cookie store's sealing key: never the signing key.
+pub(crate) const SEALING_LABEL: &[u8] = b"sessionware/v1/cookie-store";
+
 /// The shortest secret accepted, in bytes. It is only the first check: a
 /// secret must also look random, with at least 128 bits of estimated entropy
 /// (see [`Keyring::new`]).
@@ -92,7 +96,7 @@ impl Keys {
         Ok(Self {
             signing: DerivedKey::derive(secret, SIGNING_LABEL),
             #[cfg(feature = "cookie-store")]
-            sealing: derive_bytes(secret, crate::store::cookie::SEALING_LABEL),
+            sealing: derive_bytes(secret, SEALING_LABEL),
         })
     }
 }
@@ -257,7 +261,7 @@ mod tests {
 
     /// A pinned derivation vector, so an accidental change breaks CI.
     #[test]
-    fn case_74_signing_key_derivation_is_pinned() {
+    fn signing_key_derivation_is_pinned() {
         let secret: Vec<u8> = (0u8..64).collect();
         let key = DerivedKey::derive(&secret, SIGNING_LABEL);
         let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
@@ -270,7 +274,7 @@ mod tests {
 
     /// Distinct labels give distinct keys.
     #[test]
-    fn case_74_labels_separate_purposes() {
+    fn labels_separate_purposes() {
         let secret: Vec<u8> = (0u8..64).collect();
         let signing = DerivedKey::derive(&secret, SIGNING_LABEL);
         let other = DerivedKey::derive(&secret, b"sessionware/v1/cookie-store-encryption");
@@ -279,7 +283,7 @@ mod tests {
 
     /// Short, all-zero and low-variety secrets are refused, with numbers.
     #[test]
-    fn case_73_weak_secrets_are_refused() {
+    fn weak_secrets_are_refused() {
         let err = Keyring::new([7u8; 16]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::WeakSecret);
         assert!(err.to_string().contains("got 16"), "{err}");

@@ -44,7 +44,7 @@ impl SessionKey {
     /// The session's public name: safe to show, log or put in a URL, and no
     /// way back to this key or the cookie.
     pub fn handle(&self) -> super::SessionHandle {
-        super::SessionHandle::of(self)
+        super::SessionHandle::of(&self.0)
     }
 
     /// The first 8 hex characters, enough to follow one session through logs

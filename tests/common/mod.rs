@@ -10,7 +10,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use http::{HeaderMap, Request, StatusCode};
-use sessionware::{Error, MemoryStore, Record, SaveOutcome, SessionKey, SessionStore, UserIndex};
+use sessionware::store::{Record, SaveOutcome, SessionKey};
+use sessionware::{Error, MemoryStore, SessionStore, UserIndex};
 use tower::ServiceExt as _;
 
 pub mod serve;
@@ -110,7 +111,7 @@ impl SessionStore for FaultyStore {
     async fn delete_expired(&self) -> Result<u64, Error> {
         self.inner.delete_expired().await
     }
-    fn user_index(&self) -> Option<&dyn sessionware::ErasedUserIndex> {
+    fn user_index(&self) -> Option<&dyn sessionware::store::ErasedUserIndex> {
         Some(self)
     }
 }

@@ -85,7 +85,7 @@ async fn unbound_sessions_are_bound_by_their_next_write() {
 #[cfg(feature = "cookie-store")]
 #[tokio::test]
 async fn a_sealed_cookie_from_another_user_agent_is_a_guest() {
-    let layer = SessionLayer::new(sessionware::CookieStore::new(), secret()).bind_user_agent(true);
+    let layer = SessionLayer::sealed_cookies(secret()).bind_user_agent(true);
     let app = routes().layer(layer);
     let cookie = call(&app, "/insert", "Firefox/140", None)
         .await

@@ -233,7 +233,7 @@ async fn resigning_and_eviction_are_reported() {
 #[cfg(feature = "cookie-store")]
 #[tokio::test]
 async fn cookie_store_events_carry_no_handle() {
-    let (layer, log) = recorded(SessionLayer::new(sessionware::CookieStore::new(), secret()));
+    let (layer, log) = recorded(SessionLayer::sealed_cookies(secret()));
     let app = routes().layer(layer);
     let cookie = send(&app, "/insert", None).await.cookie_pair();
     send(&app, "/get", Some(&cookie)).await;

@@ -151,8 +151,7 @@ async fn a_token_under_a_retired_secret_is_reissued_in_the_header() {
 #[cfg(feature = "cookie-store")]
 #[tokio::test]
 async fn the_cookie_store_seals_into_the_header_too() {
-    let app = routes()
-        .layer(SessionLayer::new(sessionware::CookieStore::new(), secret()).bearer_token(TOKEN));
+    let app = routes().layer(SessionLayer::sealed_cookies(secret()).bearer_token(TOKEN));
     let token = issued(&send_headers(&app, "/insert", &[]).await);
     assert_eq!(with_token(&app, "/insert", &token).await.body, "2");
 }

@@ -12,7 +12,8 @@ use common::{FaultyStore, routes, secret, send, send_with};
 use hmac::{Hmac, Mac};
 use http::{HeaderValue, Request, StatusCode};
 use proptest::prelude::*;
-use sessionware::{Record, SessionKey, SessionLayer, SessionStore};
+use sessionware::store::{Record, SessionKey};
+use sessionware::{RejectionReason, SessionEvent, SessionLayer, SessionStore};
 use sha2::{Digest, Sha256};
 
 fn app(store: FaultyStore) -> Router {
@@ -246,11 +247,13 @@ async fn empty_and_bare_are_guests() {
     }
 }
 
-/// A flood of bad cookies stays guests, is counted, and no lookup happens.
+/// A flood of bad cookies stays guests, each is reported to the layer's
+/// event hook as a rejection, and no lookup happens.
 #[tokio::test]
-async fn flood_of_bad_tags_is_counted_not_looked_up() {
-    let (store, app, value) = genuine().await;
-    let before = sessionware::rejected_cookie_count();
+async fn flood_of_bad_tags_is_reported_not_looked_up() {
+    let (store, _, value) = genuine().await;
+    let (layer, log) = common::recorded(SessionLayer::new(store.clone(), secret()));
+    let app = routes().layer(layer);
     for i in 0..2_000u32 {
         let mut bytes = value.clone().into_bytes();
         let replacement =
@@ -264,7 +267,18 @@ async fn flood_of_bad_tags_is_counted_not_looked_up() {
         assert_eq!(reply.status, StatusCode::OK);
     }
     assert_eq!(store.faults.lookups(), 0);
-    assert!(sessionware::rejected_cookie_count() - before >= 1_900);
+    let rejected = common::take(&log)
+        .iter()
+        .filter(|event| {
+            matches!(
+                event,
+                SessionEvent::Rejected {
+                    reason: RejectionReason::BadTag | RejectionReason::Malformed
+                }
+            )
+        })
+        .count();
+    assert!(rejected >= 1_900, "{rejected} rejections reported");
 }
 
 fn runtime() -> tokio::runtime::Runtime {

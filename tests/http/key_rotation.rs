@@ -159,9 +159,8 @@ async fn a_removed_key_makes_its_cookies_guests_with_no_lookup() {
 #[cfg(feature = "cookie-store")]
 #[tokio::test]
 async fn sealed_cookies_rotate_too() {
-    use sessionware::CookieStore;
     let sealed =
-        |keyring: Keyring| routes().layer(SessionLayer::with_keyring(CookieStore::new(), keyring));
+        |keyring: Keyring| routes().layer(SessionLayer::sealed_cookies_with_keyring(keyring));
     let old = send(
         &sealed(Keyring::new(old_secret()).unwrap()),
         "/insert",

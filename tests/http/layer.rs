@@ -758,26 +758,29 @@ struct WithoutIndex(MemoryStore);
 impl sessionware::SessionStore for WithoutIndex {
     async fn create(
         &self,
-        key: &sessionware::SessionKey,
-        record: &sessionware::Record,
+        key: &sessionware::store::SessionKey,
+        record: &sessionware::store::Record,
     ) -> Result<bool, sessionware::Error> {
         self.0.create(key, record).await
     }
     async fn load(
         &self,
-        key: &sessionware::SessionKey,
-    ) -> Result<Option<sessionware::Record>, sessionware::Error> {
+        key: &sessionware::store::SessionKey,
+    ) -> Result<Option<sessionware::store::Record>, sessionware::Error> {
         self.0.load(key).await
     }
     async fn save(
         &self,
-        key: &sessionware::SessionKey,
-        record: &sessionware::Record,
+        key: &sessionware::store::SessionKey,
+        record: &sessionware::store::Record,
         expected: u64,
-    ) -> Result<sessionware::SaveOutcome, sessionware::Error> {
+    ) -> Result<sessionware::store::SaveOutcome, sessionware::Error> {
         self.0.save(key, record, expected).await
     }
-    async fn delete(&self, key: &sessionware::SessionKey) -> Result<bool, sessionware::Error> {
+    async fn delete(
+        &self,
+        key: &sessionware::store::SessionKey,
+    ) -> Result<bool, sessionware::Error> {
         self.0.delete(key).await
     }
     async fn delete_expired(&self) -> Result<u64, sessionware::Error> {

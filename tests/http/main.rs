@@ -20,6 +20,7 @@ mod client_binding;
 mod concurrency;
 #[cfg(feature = "cookie-store")]
 mod cookie_store;
+mod devices;
 mod events;
 mod from_env;
 mod header_transport;

@@ -12,9 +12,9 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
 use common::{Reply, secret, send};
+use sessionware::store::{Record, SaveOutcome, SessionKey};
 use sessionware::{
-    Error, MemoryStore, Record, SaveOutcome, Session, SessionHandle, SessionKey, SessionLayer,
-    SessionStore, UserIndex,
+    Error, MemoryStore, Session, SessionHandle, SessionLayer, SessionStore, UserIndex,
 };
 use tokio::sync::{Barrier, Notify};
 
@@ -85,7 +85,7 @@ impl SessionStore for PausingStore {
     async fn health(&self) -> Result<(), Error> {
         self.inner.health().await
     }
-    fn user_index(&self) -> Option<&dyn sessionware::ErasedUserIndex> {
+    fn user_index(&self) -> Option<&dyn sessionware::store::ErasedUserIndex> {
         Some(self)
     }
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use redis::aio::MultiplexedConnection;
 use serde_json::json;
-use sessionware::{Record, RedisStore, SaveOutcome, SessionKey, SessionStore, UserIndex};
+use sessionware::store::{Record, SaveOutcome, SessionKey};
+use sessionware::{RedisStore, SessionStore, UserIndex};
 use sha2::{Digest, Sha256};
 
 use crate::outage;

@@ -8,10 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::Router;
 use axum::routing::get;
 use http::StatusCode;
-use sessionware::{
-    ErrorKind, Record, SaveOutcome, Session, SessionKey, SessionLayer, SessionStore, SqliteStore,
-    UserIndex,
-};
+use sessionware::store::{Record, SaveOutcome, SessionKey};
+use sessionware::{ErrorKind, Session, SessionLayer, SessionStore, SqliteStore, UserIndex};
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{Connection as _, SqliteConnection};

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use super::{RedisStore, millis};
 use crate::error::Error;
 use crate::record::Record;
+use crate::store::UserIndex;
 use crate::token::SessionKey;
-use crate::user_index::UserIndex;
 
 /// How long a user's set outlives the deadline of its longest-lived session,
 /// at most: margin for the millisecond rounding of the script's estimate.

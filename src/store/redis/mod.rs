@@ -5,19 +5,19 @@ mod scripts;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use self::scripts::{INDEX, SAVE, save_outcome};
+use self::scripts::{INDEX, SAVE, check, millis, save_outcome};
 use super::{SaveOutcome, SessionStore};
 use crate::error::{Error, ErrorKind};
-use crate::record::{Record, unix_millis};
-use crate::token::SessionKey;
-use crate::user_index::ErasedUserIndex;
+use crate::record::Record;
+use crate::store::ErasedUserIndex;
 #[cfg(doc)]
-use crate::user_index::UserIndex;
+use crate::store::UserIndex;
+use crate::token::SessionKey;
 
 /// Bytes of the big-endian version header in front of every stored record.
 const VERSION_HEADER: usize = 8;
@@ -75,11 +75,6 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-/// A deadline for `PXAT`, which refuses 0.
-fn millis(time: SystemTime) -> u64 {
-    unix_millis(time).max(1)
-}
-
 impl RedisStore {
     /// Connects to `url` (`redis://host:port/db`, `rediss://` for TLS when the
     /// `redis` crate's TLS feature is enabled), checks that the server runs our
@@ -105,7 +100,12 @@ impl RedisStore {
                     .with_detail(format!("could not connect to Redis at {}", redacted(url)))
             })?;
         let store = Self::from_connection(connection);
-        store.check().await?;
+        check(
+            store.connection.clone(),
+            [&store.save, &store.index],
+            &store.prefix,
+        )
+        .await?;
         Ok(store)
     }
 

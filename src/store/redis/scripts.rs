@@ -3,9 +3,17 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::{RedisStore, millis};
+use redis::Script;
+use redis::aio::ConnectionManager;
+
 use crate::error::Error;
+use crate::record::unix_millis;
 use crate::store::SaveOutcome;
+
+/// A deadline for `PXAT`, which refuses 0.
+pub(super) fn millis(time: SystemTime) -> u64 {
+    unix_millis(time).max(1)
+}
 
 /// Writes only if the stored version header (the value's first 8 bytes) is the
 /// expected one, and moves the expiry to the new deadline: 0 missing,
@@ -37,25 +45,28 @@ end
 redis.call('PEXPIREAT', KEYS[1], wanted)
 return 1";
 
-impl RedisStore {
-    /// Loads the scripts and tries `SET .. NX PXAT` on a probe key, so a
-    /// server without Lua or `PXAT` is refused at start-up rather than at the
-    /// first login. Loaded scripts also spare the first
-    /// pipelined owned write a `NOSCRIPT` answer.
-    pub(super) async fn check(&self) -> Result<(), Error> {
-        let mut connection = self.connection.clone();
+/// Loads the scripts and tries `SET .. NX PXAT` on a probe key under
+/// `prefix`, so a server without Lua or `PXAT` is refused at start-up rather
+/// than at the first login. Loaded scripts also spare the first pipelined
+/// owned write a `NOSCRIPT` answer.
+pub(super) async fn check(
+    mut connection: ConnectionManager,
+    scripts: [&Script; 2],
+    prefix: &str,
+) -> Result<(), Error> {
+    {
         let too_old = |e| {
             Error::store(e)
                 .with_detail("the Redis server refused our commands (Redis 6.2 or later is needed)")
         };
-        for script in [&self.save, &self.index] {
+        for script in scripts {
             script
                 .prepare_invoke()
                 .load_async(&mut connection)
                 .await
                 .map_err(too_old)?;
         }
-        let probe = format!("{}{{probe}}", self.prefix);
+        let probe = format!("{prefix}{{probe}}");
         let in_a_second = millis(SystemTime::now() + Duration::from_secs(1));
         redis::cmd("SET")
             .arg(probe)

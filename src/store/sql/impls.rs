@@ -51,13 +51,13 @@ macro_rules! sql_store_impls {
                 self.table().delete_expired($batch).await
             }
 
-            fn user_index(&self) -> Option<&dyn $crate::user_index::ErasedUserIndex> {
+            fn user_index(&self) -> Option<&dyn $crate::store::ErasedUserIndex> {
                 Some(self)
             }
         }
 
         /// The index is the `owner` column of each row: nothing to forget.
-        impl $crate::user_index::UserIndex for $store {
+        impl $crate::store::UserIndex for $store {
             /// The keys of `user`'s rows whose deadline has not passed.
             async fn keys_of(
                 &self,

@@ -46,7 +46,7 @@ fn user(name: &str) -> String {
     format!("{name}-{:08x}", rand::random::<u32>())
 }
 
-fn owned(owner: Option<&str>, lives: Duration) -> sessionware::Record {
+fn owned(owner: Option<&str>, lives: Duration) -> sessionware::store::Record {
     let mut record = record(json!({"k": 1}), lives);
     record.owner = owner.map(str::to_owned);
     record

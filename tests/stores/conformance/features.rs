@@ -12,9 +12,8 @@ use axum::Router;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderName;
-use sessionware::{
-    Expiry, Keyring, RejectionReason, SessionEvent, SessionKey, SessionLayer, SessionStore,
-};
+use sessionware::store::SessionKey;
+use sessionware::{Expiry, Keyring, RejectionReason, SessionEvent, SessionLayer, SessionStore};
 use sha2::{Digest, Sha256};
 
 use crate::common::{Reply, recorded, routes, secret, send, send_headers, take};

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use serde_json::{Value, json};
-use sessionware::{Expiry, Record, SaveOutcome, Session, SessionKey, SessionLayer, SessionStore};
+use sessionware::store::{Record, SaveOutcome, SessionKey};
+use sessionware::{Expiry, Session, SessionLayer, SessionStore};
 
 /// Runs every conformance check as its own test against `$make` (an async
 /// block). Add `, native_expiry` for a store whose backend expires records by

@@ -15,10 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use std::sync::Mutex;
 
 use http::StatusCode;
-use sessionware::{
-    ErasedUserIndex, Error, ErrorKind, Record, SaveOutcome, SessionHandle, SessionKey,
-    SessionLayer, SessionStore, UserIndex,
-};
+use sessionware::store::{ErasedUserIndex, Record, SaveOutcome, SessionKey};
+use sessionware::{Error, ErrorKind, SessionHandle, SessionLayer, SessionStore, UserIndex};
 use sqlx::{Connection, Database, Executor, Pool};
 
 use crate::common::{routes, secret, send};

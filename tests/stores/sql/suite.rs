@@ -194,7 +194,8 @@ macro_rules! sql_suite {
         /// written by create and save from the record.
         #[tokio::test]
         async fn the_owner_column_is_the_digest_of_the_records_owner() {
-            use sessionware::{SessionKey, SessionStore as _};
+            use sessionware::SessionStore as _;
+            use sessionware::store::SessionKey;
             use sha2::{Digest, Sha256};
             use $crate::sql::{owned, random_key, user};
 
@@ -260,7 +261,8 @@ macro_rules! sql_suite {
         #[tokio::test]
         async fn only_digests_reach_sql() {
             use http::StatusCode;
-            use sessionware::{SessionKey, SessionLayer};
+            use sessionware::SessionLayer;
+            use sessionware::store::SessionKey;
             use $crate::common::{routes, secret, send};
 
             let store = store().await;

@@ -114,21 +114,21 @@ pub(crate) fn sessionware_app(
     store: impl sessionware::SessionStore,
     idle: Option<Duration>,
 ) -> Router {
-    use sessionware::{Expiry, Session, SessionError, SessionLayer};
+    use sessionware::{Error, Expiry, Session, SessionLayer};
 
     async fn ignore() -> &'static str {
         "ok"
     }
-    async fn read(session: Session) -> Result<String, SessionError> {
+    async fn read(session: Session) -> Result<String, Error> {
         let n: u64 = session.get("n")?.unwrap_or(0);
         Ok(n.to_string())
     }
-    async fn write(session: Session) -> Result<String, SessionError> {
+    async fn write(session: Session) -> Result<String, Error> {
         let n: u64 = session.get("n")?.unwrap_or(0);
         session.insert("n", n + 1)?;
         Ok(n.to_string())
     }
-    async fn new(session: Session) -> Result<&'static str, SessionError> {
+    async fn new(session: Session) -> Result<&'static str, Error> {
         session.insert("n", 0u64)?;
         Ok("ok")
     }

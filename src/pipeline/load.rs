@@ -7,13 +7,13 @@ use std::time::SystemTime;
 
 use http::HeaderValue;
 
-use crate::event::{RejectionReason, SessionEvent};
-use crate::layer::Context;
-use crate::record::Record;
+use super::Context;
+use super::backend::{Backend, DynStore};
 #[cfg(feature = "cookie-store")]
-use crate::state::Sealed;
-use crate::state::{Origin, State, Stored};
-use crate::store::{Backend, DynStore};
+use super::state::Sealed;
+use super::state::{Origin, State, Stored};
+use crate::event::{RejectionReason, SessionEvent};
+use crate::record::Record;
 use crate::token::{self, RandomValue, SessionKey, Verified};
 
 /// Loads the session of a request presenting `headers` (its token headers).
@@ -24,9 +24,7 @@ pub(crate) async fn load(
     headers: &[HeaderValue],
     request_agent: Option<u64>,
 ) -> State {
-    let mut state = State::unloaded();
-    state.request_agent = request_agent;
-    state.origin = Origin::Guest;
+    let mut state = State::guest(request_agent);
     let name = &ctx.config.cookie_name;
     match &ctx.backend {
         Backend::Server(store) => {
@@ -37,7 +35,7 @@ pub(crate) async fn load(
         }
         #[cfg(feature = "cookie-store")]
         Backend::Sealed(sealer) => {
-            let opened = crate::store::cookie::open_presented(ctx, sealer, headers)
+            let opened = super::sealed::open_presented(ctx, sealer, headers)
                 .filter(|opened| !agent_mismatch(ctx, request_agent, &opened.value));
             if let Some(Verified { value, retired }) = opened {
                 let origin = Origin::Sealed(Sealed {

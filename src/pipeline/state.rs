@@ -6,15 +6,26 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
-use crate::config::Expiry;
+use cookie::Cookie;
+
+use crate::expiry::Expiry;
 use crate::record::{Record, SessionMetadata};
 use crate::token::{RandomValue, SessionHandle, SessionKey};
+
+/// What to tell the client after the response.
+#[derive(Debug)]
+pub(crate) enum CookieAction {
+    /// Nothing: no `Set-Cookie`.
+    Keep,
+    /// Set (or refresh) the session cookie.
+    Set(Cookie<'static>),
+    /// Tell the browser to drop the cookie.
+    Remove,
+}
 
 /// Where the session's data came from.
 #[derive(Debug, Clone)]
 pub(crate) enum Origin {
-    /// Not loaded yet.
-    Unloaded,
     /// No usable session was presented: a fresh, empty session.
     Guest,
     /// The store failed while loading: an empty session that is never saved,
@@ -90,10 +101,11 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// A fresh state, before loading.
-    pub(crate) fn unloaded() -> Self {
+    /// A fresh, empty guest session of a request whose user-agent digest
+    /// is `request_agent` (when sessions are bound to it).
+    pub(crate) fn guest(request_agent: Option<u64>) -> Self {
         Self {
-            origin: Origin::Unloaded,
+            origin: Origin::Guest,
             data: Map::new(),
             changes: BTreeMap::new(),
             cleared: false,
@@ -107,7 +119,7 @@ impl State {
             login: false,
             metadata: None,
             agent: None,
-            request_agent: None,
+            request_agent,
         }
     }
 

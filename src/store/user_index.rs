@@ -11,11 +11,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::SystemTime;
 
+use super::SessionStore;
 use crate::error::{Error, ErrorKind};
-use crate::event::SessionEvent;
-use crate::layer::Context;
 use crate::record::{Record, SessionMetadata};
-use crate::store::SessionStore;
 use crate::token::{SessionHandle, SessionKey};
 
 /// One live session of a user, as a "your devices" page shows it. It holds
@@ -59,22 +57,6 @@ pub type IndexFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Se
 /// }
 /// # let _ = log_out_everywhere(&MemoryStore::new(), "ferris");
 /// ```
-#[cfg_attr(
-    feature = "cookie-store",
-    doc = r#"
-The cookie store keeps nothing on the server, so it has no index, and code
-that needs one does not compile with it:
-
-```compile_fail
-use sessionware::{CookieStore, UserIndex};
-
-async fn log_out_everywhere(store: &impl UserIndex, user: &str) -> Result<u64, sessionware::Error> {
-    store.revoke_all(user).await
-}
-let _ = log_out_everywhere(&CookieStore::new(), "ferris");
-```
-"#
-)]
 pub trait UserIndex: SessionStore {
     /// The keys filed under `user`. It may hold stale entries (sessions
     /// since deleted, expired or cycled): the callers check each record.
@@ -328,6 +310,14 @@ pub trait ErasedUserIndex: Send + Sync {
     fn sessions_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, Vec<SessionInfo>>;
     /// [`UserIndex::revoke`].
     fn revoke_one<'a>(&'a self, user: &'a str, handle: &'a SessionHandle) -> IndexFuture<'a, bool>;
+    /// [`UserIndex::revoke_others`].
+    fn revoke_others_of<'a>(
+        &'a self,
+        user: &'a str,
+        keep: &'a SessionHandle,
+    ) -> IndexFuture<'a, u64>;
+    /// [`UserIndex::revoke_all`].
+    fn revoke_all_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, u64>;
     /// [`UserIndex::forget`]: drops entries whose records were deleted.
     fn forget_keys<'a>(&'a self, user: &'a str, keys: &'a [SessionKey]) -> IndexFuture<'a, ()>;
     /// Keeps the `max` most recent sign-ins of `user` and revokes the
@@ -342,31 +332,20 @@ impl<S: UserIndex> ErasedUserIndex for S {
     fn revoke_one<'a>(&'a self, user: &'a str, handle: &'a SessionHandle) -> IndexFuture<'a, bool> {
         Box::pin(self.revoke(user, handle))
     }
+    fn revoke_others_of<'a>(
+        &'a self,
+        user: &'a str,
+        keep: &'a SessionHandle,
+    ) -> IndexFuture<'a, u64> {
+        Box::pin(self.revoke_others(user, keep))
+    }
+    fn revoke_all_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, u64> {
+        Box::pin(self.revoke_all(user))
+    }
     fn forget_keys<'a>(&'a self, user: &'a str, keys: &'a [SessionKey]) -> IndexFuture<'a, ()> {
         Box::pin(self.forget(user, keys))
     }
     fn keep_newest<'a>(&'a self, user: &'a str, max: usize) -> IndexFuture<'a, Vec<SessionHandle>> {
         Box::pin(keep_newest(self, user, max))
-    }
-}
-
-/// After a login: with `max_sessions_per_user`, keeps the user's `max` most
-/// recent sign-ins and revokes the older ones. Concurrent logins agree on
-/// the order, so exactly `max` remain. A failure is logged; the login stands.
-pub(crate) async fn cap_sessions(ctx: &Context, owner: Option<&str>) {
-    let (Some(user), Some(max)) = (owner, ctx.config.max_sessions_per_user) else {
-        return;
-    };
-    let Some(index) = ctx.backend.index() else {
-        return;
-    };
-    match ctx.call(index.keep_newest(user, max)).await {
-        Ok(revoked) => {
-            for handle in revoked {
-                ctx.events.emit(|| SessionEvent::Revoked { handle });
-                tracing::info!(session = %handle, "session evicted: max_sessions_per_user reached");
-            }
-        }
-        Err(err) => tracing::error!(error = %err, "could not enforce max_sessions_per_user"),
     }
 }
