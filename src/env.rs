@@ -1,25 +1,19 @@
 //! A [`SessionLayer`] configured by `SESSIONWARE_*` environment variables, and
 //! the development-only random secret; see [`SessionLayer::from_env`].
 
-use std::env::VarError;
-use std::time::Duration;
-
-use base64::Engine as _;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use cookie::SameSite;
 use rand::TryRngCore as _;
 use rand::rngs::OsRng;
-use zeroize::Zeroizing;
 
-use crate::error::{Error, ErrorKind};
+use crate::env_values::{
+    OLD_SECRETS, SECRET, env_value, invalid, keyring, missing_secret, named, parse_bool,
+    parse_duration, parse_same_site, quoted, secret_text,
+};
+use crate::error::Error;
 use crate::expiry::Expiry;
 use crate::layer::SessionLayer;
 use crate::store::SessionStore;
-use crate::token::{Keyring, MAX_RETIRED_SECRETS};
+use crate::token::Keyring;
 
-const SECRET: &str = "SESSIONWARE_SECRET";
-const OLD_SECRETS: &str = "SESSIONWARE_OLD_SECRETS";
 const COOKIE_NAME: &str = "SESSIONWARE_COOKIE_NAME";
 const SECURE: &str = "SESSIONWARE_SECURE";
 const HTTP_ONLY: &str = "SESSIONWARE_HTTP_ONLY";
@@ -34,22 +28,6 @@ const MAX_LIFETIME: &str = "SESSIONWARE_MAX_LIFETIME";
 /// The cookie attributes whose values are only wrong together (`__Host-` and
 /// `__Secure-` names, `SameSite=None`): an error about their combination names them.
 const ATTRIBUTES: [&str; 5] = [COOKIE_NAME, SECURE, SAME_SITE, PATH, DOMAIN];
-
-/// The message of every error about one variable; the detail names it.
-const INVALID: &str = "invalid environment variable";
-
-const EXPECTED_SECRET: &str = "expected hex (an even number of digits 0-9, a-f) or base64 \
-     (standard or URL-safe alphabet, padding optional)";
-const EXPECTED_BOOL: &str = "expected true, false, 1, 0, yes or no";
-const EXPECTED_SAME_SITE: &str = "expected strict, lax or none";
-const EXPECTED_DURATION: &str = "expected a whole number of seconds, or a whole number with \
-     one of the units ms, s, m, h, d (for example 30m)";
-
-/// Base64 decoders that accept padded and unpadded text alike.
-const ANY_PADDING: GeneralPurposeConfig =
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-const BASE64_STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, ANY_PADDING);
-const BASE64_URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, ANY_PADDING);
 
 /// Bytes drawn by [`insecure_dev_secret`]: the recommended secret length.
 const DEV_SECRET_LEN: usize = 64;
@@ -89,7 +67,7 @@ impl SessionLayer {
     ///
     /// # Errors
     ///
-    /// As for [`SessionLayer::from_lookup`], and [`ErrorKind::InvalidConfig`]
+    /// As for [`SessionLayer::from_lookup`], and [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig)
     /// for a variable whose value is not valid UTF-8.
     pub fn from_env(store: impl SessionStore) -> Result<Self, Error> {
         let build = |keyring| SessionLayer::with_keyring(store, keyring);
@@ -169,8 +147,8 @@ impl SessionLayer {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::WeakSecret`] for a secret that is too short or too easy to
-    /// guess (see [`Keyring::new`]), and [`ErrorKind::InvalidConfig`] for a missing secret,
+    /// [`ErrorKind::WeakSecret`](crate::ErrorKind::WeakSecret) for a secret that is too short or too easy to
+    /// guess (see [`Keyring::new`]), and [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) for a missing secret,
     /// a value that cannot be read, or a configuration that
     /// [`validate`](SessionLayer::validate) refuses. The message names the
     /// variable (a retired secret by its position, counting from 1, as in
@@ -287,151 +265,6 @@ impl Settings {
     }
 }
 
-/// An [`ErrorKind::InvalidConfig`] about one variable; `detail` starts with its name.
-fn invalid(detail: String) -> Error {
-    Error::new(ErrorKind::InvalidConfig, INVALID).with_detail(detail)
-}
-
-/// `err`, of the same kind, attributed to the variable `name`.
-fn named(name: &str, err: &Error) -> Error {
-    Error::new(err.kind(), INVALID).with_detail(format!("{name}: {err}"))
-}
-
-fn missing_secret() -> Error {
-    invalid(format!(
-        "{SECRET} is not set: set it to 64 random bytes as hex or base64 (for example \
-         `openssl rand -hex 64`); for local development only, build the layer with \
-         `sessionware::insecure_dev_secret()` instead"
-    ))
-}
-
-/// A non-secret value as it appears in an error: quoted, escaped, and cut at 64 characters.
-fn quoted(text: &str) -> String {
-    const SHOWN: usize = 64;
-    let cut: String = text.chars().take(SHOWN).collect();
-    if cut.len() < text.len() {
-        format!("{cut:?}...")
-    } else {
-        format!("{cut:?}")
-    }
-}
-
-/// One variable of the process environment; a value that is not UTF-8 is an error.
-fn env_value(name: &str, value: Result<String, VarError>) -> Result<Option<String>, Error> {
-    match value {
-        Ok(value) => Ok(Some(value)),
-        Err(VarError::NotPresent) => Ok(None),
-        Err(VarError::NotUnicode(_)) => Err(invalid(format!("{name} is not valid UTF-8"))),
-    }
-}
-
-/// The keyring of `SESSIONWARE_SECRET` and `SESSIONWARE_OLD_SECRETS`. No
-/// error carries a secret's text, not even as a source.
-fn keyring(secret: &str, old: Option<&str>) -> Result<Keyring, Error> {
-    let mut keyring =
-        Keyring::new(decode_secret(SECRET, secret)?).map_err(|e| named(SECRET, &e))?;
-    let Some(old) = old else {
-        return Ok(keyring);
-    };
-    let entries: Vec<&str> = old.split(',').map(str::trim).collect();
-    let total = entries.len();
-    if total > MAX_RETIRED_SECRETS {
-        return Err(invalid(format!(
-            "{OLD_SECRETS}: at most {MAX_RETIRED_SECRETS} retired secrets, got {total}"
-        )));
-    }
-    for (index, entry) in entries.into_iter().enumerate() {
-        let name = format!("{OLD_SECRETS}[{}] (of {total}, counting from 1)", index + 1);
-        if entry.is_empty() {
-            return Err(invalid(format!(
-                "{name} is empty: separate retired secrets by single commas"
-            )));
-        }
-        keyring = keyring
-            .retired(decode_secret(&name, entry)?)
-            .map_err(|e| named(&name, &e))?;
-    }
-    Ok(keyring)
-}
-
-/// A secret variable's value, trimmed in place, in a buffer wiped when
-/// dropped; `None` if it is not set or blank.
-fn secret_text(value: Option<String>) -> Option<Zeroizing<String>> {
-    let mut text = Zeroizing::new(value?);
-    let end = text.trim_end().len();
-    text.truncate(end);
-    let start = text.len() - text.trim_start().len();
-    text.drain(..start);
-    (!text.is_empty()).then_some(text)
-}
-
-/// Decodes a secret written as hex or base64, into a buffer wiped when
-/// dropped (as is any partial output of a failed decoding). Errors give its
-/// length, never its text.
-fn decode_secret(name: &str, text: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let len = text.chars().count();
-    if text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if len % 2 == 1 {
-            return Err(invalid(format!(
-                "{name}: hex needs an even number of digits, got {len} (is it truncated?)"
-            )));
-        }
-        let digit = |b: u8| char::from(b).to_digit(16).unwrap_or(0) as u8;
-        let pairs = text.as_bytes().chunks_exact(2);
-        return Ok(Zeroizing::new(
-            pairs.map(|p| (digit(p[0]) << 4) | digit(p[1])).collect(),
-        ));
-    }
-    let mut bytes = Zeroizing::new(vec![0u8; base64::decoded_len_estimate(text.len())]);
-    // Neither decoder's error is kept: it would quote a character of the secret.
-    let decoded = BASE64_STANDARD
-        .decode_slice(text, &mut bytes)
-        .or_else(|_| BASE64_URL_SAFE.decode_slice(text, &mut bytes))
-        .map_err(|_| invalid(format!("{name}: {EXPECTED_SECRET}; got {len} characters")))?;
-    bytes.truncate(decoded);
-    Ok(bytes)
-}
-
-fn parse_bool(text: String) -> Result<bool, &'static str> {
-    match text.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(EXPECTED_BOOL),
-    }
-}
-
-fn parse_same_site(text: String) -> Result<SameSite, &'static str> {
-    match text.to_ascii_lowercase().as_str() {
-        "strict" => Ok(SameSite::Strict),
-        "lax" => Ok(SameSite::Lax),
-        "none" => Ok(SameSite::None),
-        _ => Err(EXPECTED_SAME_SITE),
-    }
-}
-
-/// `90`, `90s`, `500ms`, `30m`, `12h`, `7d`; zero is refused.
-fn parse_duration(text: String) -> Result<Duration, &'static str> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let count: u64 = digits.parse().map_err(|_| EXPECTED_DURATION)?;
-    let seconds = |factor: u64| count.checked_mul(factor).map(Duration::from_secs);
-    let duration = match unit.trim_start() {
-        "ms" => Some(Duration::from_millis(count)),
-        "" | "s" => seconds(1),
-        "m" => seconds(60),
-        "h" => seconds(60 * 60),
-        "d" => seconds(24 * 60 * 60),
-        _ => return Err(EXPECTED_DURATION),
-    };
-    match duration {
-        None => Err("the duration is too large"),
-        Some(duration) if duration.is_zero() => Err("expected a duration longer than zero"),
-        Some(duration) => Ok(duration),
-    }
-}
-
 /// A random 64-byte secret for **local development only**, with a loud
 /// warning every time it is made.
 ///
@@ -473,7 +306,16 @@ pub fn insecure_dev_secret() -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::MemoryStore;
+    use crate::env_values::{
+        EXPECTED_BOOL, EXPECTED_DURATION, EXPECTED_SAME_SITE, EXPECTED_SECRET, INVALID,
+        decode_secret,
+    };
+    use crate::error::ErrorKind;
+    use base64::Engine as _;
+    use cookie::SameSite;
     use std::collections::{HashMap, HashSet};
+    use std::env::VarError;
+    use std::time::Duration;
 
     /// A fixed 64-byte test secret that passes the strength check.
     fn secret_bytes() -> Vec<u8> {

@@ -7,7 +7,8 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::session::{PendingSession, Session};
+use crate::pending::PendingSession;
+use crate::session::Session;
 
 /// The session was requested on a route without [`SessionLayer`](crate::SessionLayer).
 ///

@@ -9,8 +9,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 
 use crate::event::SessionEvent;
+use crate::pending::PendingSession;
 use crate::pipeline::{BoxFuture, CookieAction, nothing_to_write, persist};
-use crate::session::{PendingSession, Session};
+use crate::session::Session;
 use crate::token::Transport;
 
 pin_project! {

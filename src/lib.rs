@@ -102,6 +102,7 @@ mod cleanup;
 mod client;
 mod config;
 mod env;
+mod env_values;
 mod error;
 mod event;
 mod expiry;
@@ -109,6 +110,7 @@ mod expiry;
 mod extract;
 mod future;
 mod layer;
+mod pending;
 mod pipeline;
 mod record;
 mod service;
@@ -127,9 +129,10 @@ pub use expiry::Expiry;
 pub use extract::SessionRejection;
 pub use future::ResponseFuture;
 pub use layer::SessionLayer;
+pub use pending::PendingSession;
 pub use record::SessionMetadata;
 pub use service::SessionService;
-pub use session::{PendingSession, Session};
+pub use session::Session;
 #[cfg(feature = "cookie-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cookie-store")))]
 pub use store::CookieStore;

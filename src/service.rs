@@ -9,8 +9,8 @@ use tower_service::Service;
 
 use crate::client::Client;
 use crate::future::ResponseFuture;
+use crate::pending::PendingSession;
 use crate::pipeline::Context;
-use crate::session::PendingSession;
 use crate::token::{TokenHeaders, Transport};
 
 /// The service [`SessionLayer`](crate::SessionLayer) builds around yours.

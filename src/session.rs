@@ -1,116 +1,19 @@
 //! `Session`: the loaded session of a request, with typed access and change
-//! tracking; `PendingSession`: what the layer puts in the request before
-//! anything is loaded.
+//! tracking.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::OnceCell;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::expiry::Expiry;
-use crate::pipeline::{Context, Origin, State, load};
+use crate::pipeline::{Context, Origin, State};
 use crate::record::{entry_len, json_len};
 use crate::store::{ErasedUserIndex, SessionInfo};
-use crate::token::{SessionHandle, TokenHeaders};
-
-/// The request's session before it is loaded: what
-/// [`SessionLayer`](crate::SessionLayer) puts in the request extensions.
-///
-/// Nothing is parsed, verified or read from the store until
-/// [`load`](PendingSession::load) is called, and only the [`Session`] it
-/// returns can be read or changed, so no handler can act on a session that
-/// was never loaded. The axum extractor for [`Session`] calls `load` for you;
-/// other tower services do it themselves:
-///
-/// ```
-/// use std::convert::Infallible;
-/// use http::{Request, Response};
-/// use sessionware::PendingSession;
-///
-/// async fn logout(request: Request<()>) -> Result<Response<String>, Infallible> {
-///     let pending = request.extensions().get::<PendingSession>().cloned();
-///     let Some(pending) = pending else {
-///         panic!("SessionLayer is not installed on this service");
-///     };
-///     let session = pending.load().await;
-///     session.logout();
-///     Ok(Response::new("bye".into()))
-/// }
-/// ```
-#[derive(Clone)]
-pub struct PendingSession {
-    inner: Arc<Pending>,
-}
-
-struct Pending {
-    ctx: Arc<Context>,
-    cookies: TokenHeaders,
-    /// What the request says about the client, kept only when the layer
-    /// needs it (`login_metadata`, `bind_user_agent`).
-    client: Option<Client>,
-    loaded: OnceCell<Session>,
-}
-
-impl PendingSession {
-    pub(crate) fn new(ctx: Arc<Context>, cookies: TokenHeaders, client: Option<Client>) -> Self {
-        Self {
-            inner: Arc::new(Pending {
-                ctx,
-                cookies,
-                client,
-                loaded: OnceCell::new(),
-            }),
-        }
-    }
-
-    /// Loads the session once and returns it; later calls (and clones)
-    /// return the same session, sharing its state.
-    ///
-    /// It never fails: whatever goes wrong (no cookie, a forged or malformed
-    /// one, an unknown or expired record, a store failure) gives an empty
-    /// guest session (see [`Session::is_degraded`]).
-    pub async fn load(&self) -> Session {
-        self.inner
-            .loaded
-            .get_or_init(|| self.load_once())
-            .await
-            .clone()
-    }
-
-    async fn load_once(&self) -> Session {
-        let inner = &self.inner;
-        let request_agent = inner
-            .client
-            .as_ref()
-            .filter(|_| inner.ctx.config.bind_user_agent)
-            .map(Client::agent_digest);
-        let state = load(&inner.ctx, inner.cookies.as_slice(), request_agent).await;
-        Session {
-            inner: Arc::new(Inner {
-                ctx: Arc::clone(&inner.ctx),
-                client: inner.client.clone(),
-                state: Mutex::new(state),
-            }),
-        }
-    }
-
-    /// The session, if a handler loaded it.
-    pub(crate) fn loaded(&self) -> Option<&Session> {
-        self.inner.loaded.get()
-    }
-}
-
-impl fmt::Debug for PendingSession {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PendingSession")
-            .field("loaded", &self.inner.loaded.initialized())
-            .finish_non_exhaustive()
-    }
-}
+use crate::token::SessionHandle;
 
 /// The session of the current request, loaded.
 ///
@@ -139,6 +42,17 @@ struct Inner {
 }
 
 impl Session {
+    /// A loaded session of `ctx` in `state`.
+    pub(crate) fn loaded(ctx: Arc<Context>, client: Option<Client>, state: State) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                ctx,
+                client,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
     pub(crate) fn context(&self) -> &Context {
         &self.inner.ctx
     }

@@ -190,8 +190,8 @@ impl Random {
 }
 
 fn sessionware(opts: &Options) -> Figures {
-    use sessionware::{MemoryStore, SessionStore};
     use sessionware::store::{Record, SaveOutcome, SessionKey};
+    use sessionware::{MemoryStore, SessionStore};
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -1,11 +1,13 @@
 //! `MemoryStore`: the embedded store, sharded so requests on different cores rarely meet.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
+mod shard;
+
+use self::shard::{Entry, Shard, entry_of};
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::{Record, unix_millis};
@@ -13,80 +15,6 @@ use crate::store::{ErasedUserIndex, UserIndex};
 use crate::token::SessionKey;
 
 const SHARDS: usize = 64;
-
-/// Keys are SHA-256 digests of values we generated, so their bytes are already
-/// uniformly distributed and cannot be chosen by a client: hashing them again
-/// would be wasted work.
-#[derive(Default)]
-struct DigestHasher(u64);
-
-impl Hasher for DigestHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        if let Some(head) = bytes.first_chunk::<8>() {
-            self.0 = u64::from_le_bytes(*head);
-        }
-    }
-    fn write_usize(&mut self, _length_prefix: usize) {}
-}
-
-struct Entry {
-    expires_ms: u64,
-    version: u64,
-    /// When the record was last written, in seconds: the eviction order
-    /// within each class.
-    seen_s: u32,
-    /// Whether the session belongs to a user: anonymous sessions are evicted first.
-    owned: bool,
-    /// The record in its compact encoded form (about 50 bytes beyond the data).
-    bytes: Box<[u8]>,
-}
-
-/// One lock's worth of sessions.
-#[derive(Default)]
-struct Shard {
-    map: HashMap<SessionKey, Entry, BuildHasherDefault<DigestHasher>>,
-    /// How many of `map`'s sessions belong to no user, so a search for an
-    /// anonymous session to evict skips the shards that have none.
-    anonymous: usize,
-}
-
-impl Shard {
-    fn insert(&mut self, key: SessionKey, entry: Entry) -> Option<Entry> {
-        self.anonymous += usize::from(!entry.owned);
-        let old = self.map.insert(key, entry);
-        self.uncount(old.as_ref());
-        old
-    }
-
-    fn remove(&mut self, key: &SessionKey) -> Option<Entry> {
-        let old = self.map.remove(key);
-        self.uncount(old.as_ref());
-        old
-    }
-
-    fn uncount(&mut self, old: Option<&Entry>) {
-        if old.is_some_and(|entry| !entry.owned) {
-            self.anonymous -= 1;
-        }
-    }
-
-    /// The least recently seen session of the wanted class, removed.
-    fn evict(&mut self, owned: bool) -> Option<(SessionKey, Entry)> {
-        if !owned && self.anonymous == 0 {
-            return None;
-        }
-        let key = self
-            .map
-            .iter()
-            .filter(|(_, entry)| entry.owned == owned)
-            .min_by_key(|(_, entry)| (entry.seen_s, entry.expires_ms))
-            .map(|(key, _)| *key)?;
-        self.remove(&key).map(|entry| (key, entry))
-    }
-}
 
 /// How many times a create in a full store evicts a session and tries again
 /// to claim the room before it reports the store as full.
@@ -304,18 +232,6 @@ impl MemoryStore {
             }
         }
         false
-    }
-}
-
-fn entry_of(record: &Record) -> Entry {
-    Entry {
-        expires_ms: unix_millis(record.expires_at),
-        version: record.version,
-        seen_s: u32::try_from(unix_millis(record.last_seen) / 1000).unwrap_or(u32::MAX),
-        owned: record.owner.is_some(),
-        // An exact-size copy: shrinking the encoding buffer in place would
-        // leave a free fragment behind every stored session.
-        bytes: Box::from(record.encode().as_slice()),
     }
 }
 

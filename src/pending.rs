@@ -1,0 +1,101 @@
+//! `PendingSession`: what the layer puts in the request before anything is
+//! loaded; its `load` gives the `Session`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use crate::client::Client;
+use crate::pipeline::{Context, load};
+use crate::session::Session;
+use crate::token::TokenHeaders;
+
+/// The request's session before it is loaded: what
+/// [`SessionLayer`](crate::SessionLayer) puts in the request extensions.
+///
+/// Nothing is parsed, verified or read from the store until
+/// [`load`](PendingSession::load) is called, and only the [`Session`] it
+/// returns can be read or changed, so no handler can act on a session that
+/// was never loaded. The axum extractor for [`Session`] calls `load` for you;
+/// other tower services do it themselves:
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use sessionware::PendingSession;
+///
+/// async fn logout(request: Request<()>) -> Result<Response<String>, Infallible> {
+///     let pending = request.extensions().get::<PendingSession>().cloned();
+///     let Some(pending) = pending else {
+///         panic!("SessionLayer is not installed on this service");
+///     };
+///     let session = pending.load().await;
+///     session.logout();
+///     Ok(Response::new("bye".into()))
+/// }
+/// ```
+#[derive(Clone)]
+pub struct PendingSession {
+    inner: Arc<Pending>,
+}
+
+struct Pending {
+    ctx: Arc<Context>,
+    cookies: TokenHeaders,
+    /// What the request says about the client, kept only when the layer
+    /// needs it (`login_metadata`, `bind_user_agent`).
+    client: Option<Client>,
+    loaded: OnceCell<Session>,
+}
+
+impl PendingSession {
+    pub(crate) fn new(ctx: Arc<Context>, cookies: TokenHeaders, client: Option<Client>) -> Self {
+        Self {
+            inner: Arc::new(Pending {
+                ctx,
+                cookies,
+                client,
+                loaded: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// Loads the session once and returns it; later calls (and clones)
+    /// return the same session, sharing its state.
+    ///
+    /// It never fails: whatever goes wrong (no cookie, a forged or malformed
+    /// one, an unknown or expired record, a store failure) gives an empty
+    /// guest session (see [`Session::is_degraded`]).
+    pub async fn load(&self) -> Session {
+        self.inner
+            .loaded
+            .get_or_init(|| self.load_once())
+            .await
+            .clone()
+    }
+
+    async fn load_once(&self) -> Session {
+        let inner = &self.inner;
+        let request_agent = inner
+            .client
+            .as_ref()
+            .filter(|_| inner.ctx.config.bind_user_agent)
+            .map(Client::agent_digest);
+        let state = load(&inner.ctx, inner.cookies.as_slice(), request_agent).await;
+        Session::loaded(Arc::clone(&inner.ctx), inner.client.clone(), state)
+    }
+
+    /// The session, if a handler loaded it.
+    pub(crate) fn loaded(&self) -> Option<&Session> {
+        self.inner.loaded.get()
+    }
+}
+
+impl fmt::Debug for PendingSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingSession")
+            .field("loaded", &self.inner.loaded.initialized())
+            .finish_non_exhaustive()
+    }
+}

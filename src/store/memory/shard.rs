@@ -1,0 +1,95 @@
+//! One shard of the `MemoryStore`: its map, its count of anonymous
+//! sessions, and the stored form of a record.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::record::{Record, unix_millis};
+use crate::token::SessionKey;
+
+/// Keys are SHA-256 digests of values we generated, so their bytes are already
+/// uniformly distributed and cannot be chosen by a client: hashing them again
+/// would be wasted work.
+#[derive(Default)]
+pub(super) struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(head) = bytes.first_chunk::<8>() {
+            self.0 = u64::from_le_bytes(*head);
+        }
+    }
+    fn write_usize(&mut self, _length_prefix: usize) {}
+}
+
+pub(super) struct Entry {
+    pub(super) expires_ms: u64,
+    pub(super) version: u64,
+    /// When the record was last written, in seconds: the eviction order
+    /// within each class.
+    pub(super) seen_s: u32,
+    /// Whether the session belongs to a user: anonymous sessions are evicted first.
+    pub(super) owned: bool,
+    /// The record in its compact encoded form (about 50 bytes beyond the data).
+    pub(super) bytes: Box<[u8]>,
+}
+
+/// One lock's worth of sessions.
+#[derive(Default)]
+pub(super) struct Shard {
+    pub(super) map: HashMap<SessionKey, Entry, BuildHasherDefault<DigestHasher>>,
+    /// How many of `map`'s sessions belong to no user, so a search for an
+    /// anonymous session to evict skips the shards that have none.
+    pub(super) anonymous: usize,
+}
+
+impl Shard {
+    pub(super) fn insert(&mut self, key: SessionKey, entry: Entry) -> Option<Entry> {
+        self.anonymous += usize::from(!entry.owned);
+        let old = self.map.insert(key, entry);
+        self.uncount(old.as_ref());
+        old
+    }
+
+    pub(super) fn remove(&mut self, key: &SessionKey) -> Option<Entry> {
+        let old = self.map.remove(key);
+        self.uncount(old.as_ref());
+        old
+    }
+
+    pub(super) fn uncount(&mut self, old: Option<&Entry>) {
+        if old.is_some_and(|entry| !entry.owned) {
+            self.anonymous -= 1;
+        }
+    }
+
+    /// The least recently seen session of the wanted class, removed.
+    pub(super) fn evict(&mut self, owned: bool) -> Option<(SessionKey, Entry)> {
+        if !owned && self.anonymous == 0 {
+            return None;
+        }
+        let key = self
+            .map
+            .iter()
+            .filter(|(_, entry)| entry.owned == owned)
+            .min_by_key(|(_, entry)| (entry.seen_s, entry.expires_ms))
+            .map(|(key, _)| *key)?;
+        self.remove(&key).map(|entry| (key, entry))
+    }
+}
+
+/// The stored form of `record`.
+pub(super) fn entry_of(record: &Record) -> Entry {
+    Entry {
+        expires_ms: unix_millis(record.expires_at),
+        version: record.version,
+        seen_s: u32::try_from(unix_millis(record.last_seen) / 1000).unwrap_or(u32::MAX),
+        owned: record.owner.is_some(),
+        // An exact-size copy: shrinking the encoding buffer in place would
+        // leave a free fragment behind every stored session.
+        bytes: Box::from(record.encode().as_slice()),
+    }
+}
