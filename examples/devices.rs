@@ -7,13 +7,11 @@
 //! cargo run --example devices
 //! ```
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{Request, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use sessionware::{
-    MemoryStore, Session, SessionHandle, SessionLayer, UserIndex, insecure_dev_secret,
-};
+use sessionware::{MemoryStore, Session, SessionHandle, SessionLayer, insecure_dev_secret};
 use tower::ServiceExt as _;
 
 async fn login(session: Session, Path(user): Path<String>) -> &'static str {
@@ -22,14 +20,15 @@ async fn login(session: Session, Path(user): Path<String>) -> &'static str {
     "logged in"
 }
 
-/// The user's sessions, newest activity first, marking the one asking.
-async fn devices(
-    State(store): State<MemoryStore>,
-    session: Session,
-) -> Result<Json<Vec<serde_json::Value>>, StatusCode> {
-    let user = session.user().ok_or(StatusCode::UNAUTHORIZED)?;
-    let sessions = store
-        .sessions(&user)
+/// The user's sessions, newest activity first, marking the one asking. The
+/// session's own helpers read the layer's store for the session's own user:
+/// no handler can name another user.
+async fn devices(session: Session) -> Result<Json<Vec<serde_json::Value>>, StatusCode> {
+    if session.user().is_none() {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let sessions = session
+        .devices()
         .await
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
     let current = session.handle();
@@ -48,35 +47,33 @@ async fn devices(
 }
 
 async fn revoke(
-    State(store): State<MemoryStore>,
     session: Session,
     Path(handle): Path<SessionHandle>,
 ) -> Result<&'static str, StatusCode> {
-    let user = session.user().ok_or(StatusCode::UNAUTHORIZED)?;
+    if session.user().is_none() {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
     // Only the user's own sessions can be revoked: another user's handle is `false`.
-    match store.revoke(&user, &handle).await {
+    match session.revoke_device(&handle).await {
         Ok(true) => Ok("revoked"),
         Ok(false) => Err(StatusCode::NOT_FOUND),
         Err(_) => Err(StatusCode::SERVICE_UNAVAILABLE),
     }
 }
 
-async fn logout_others(
-    State(store): State<MemoryStore>,
-    session: Session,
-) -> Result<String, StatusCode> {
-    let (Some(user), Some(current)) = (session.user(), session.handle()) else {
+async fn logout_others(session: Session) -> Result<String, StatusCode> {
+    if session.user().is_none() {
         return Err(StatusCode::UNAUTHORIZED);
-    };
-    let ended = store
-        .revoke_others(&user, &current)
+    }
+    let ended = session
+        .revoke_other_devices()
         .await
         .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
     Ok(format!("ended {ended} other sessions"))
 }
 
 fn app(store: MemoryStore) -> Router {
-    let layer = SessionLayer::new(store.clone(), insecure_dev_secret())
+    let layer = SessionLayer::new(store, insecure_dev_secret())
         .secure(false) // plain HTTP for the demo
         .login_metadata(true) // keep the user agent for the device list
         .max_sessions_per_user(5);
@@ -85,7 +82,6 @@ fn app(store: MemoryStore) -> Router {
         .route("/devices", get(devices))
         .route("/devices/{handle}/revoke", post(revoke))
         .route("/logout-others", post(logout_others))
-        .with_state(store)
         .layer(layer)
 }
 

@@ -22,7 +22,8 @@ pub(crate) struct Client {
 impl Client {
     /// Reads the client from `request`: the address from `ip_header` (set by
     /// a proxy you trust; its last entry is the address the proxy saw), else
-    /// from the socket as axum's `ConnectInfo<SocketAddr>` gives it.
+    /// from the socket as axum's `ConnectInfo<SocketAddr>` gives it (feature
+    /// `connect-info`).
     pub(crate) fn of<B>(request: &Request<B>, ip_header: Option<&HeaderName>) -> Self {
         let from_header = ip_header
             .and_then(|name| request.headers().get_all(name).iter().next_back())
@@ -62,7 +63,7 @@ impl Client {
     }
 }
 
-#[cfg(feature = "axum")]
+#[cfg(feature = "connect-info")]
 fn socket_ip<B>(request: &Request<B>) -> Option<IpAddr> {
     use axum::extract::ConnectInfo;
     request
@@ -71,7 +72,7 @@ fn socket_ip<B>(request: &Request<B>) -> Option<IpAddr> {
         .map(|info| info.0.ip())
 }
 
-#[cfg(not(feature = "axum"))]
+#[cfg(not(feature = "connect-info"))]
 fn socket_ip<B>(_request: &Request<B>) -> Option<IpAddr> {
     None
 }

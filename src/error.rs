@@ -25,8 +25,10 @@ pub enum ErrorKind {
     Timeout,
     /// The session was changed concurrently and could not be reconciled in time.
     Conflict,
-    /// The session was used before it was loaded (only outside axum, see `Session::load`).
-    NotLoaded,
+    /// A text is not a session handle (see
+    /// [`SessionHandle`](crate::SessionHandle)'s `FromStr`): for example a
+    /// handle in a URL that a client changed. Answer 400 or 404.
+    InvalidHandle,
     /// The session is too big to keep: with `CookieStore`, the sealed cookie
     /// would pass the browsers' 4096-byte limit.
     TooLarge,

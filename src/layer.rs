@@ -225,8 +225,9 @@ impl SessionLayer {
     /// ([`SessionInfo::metadata`](crate::SessionInfo::metadata)). Default:
     /// `false`. This is personal data: say so in your privacy notice. The
     /// address comes from [`client_ip_header`](Self::client_ip_header) if
-    /// set, else from the socket (axum's `ConnectInfo<SocketAddr>`, with
-    /// `into_make_service_with_connect_info`).
+    /// set, else, with the `connect-info` feature, from the socket (axum's
+    /// `ConnectInfo<SocketAddr>`, served with
+    /// `into_make_service_with_connect_info`); otherwise no address is noted.
     pub fn login_metadata(mut self, on: bool) -> Self {
         self.config.login_metadata = on;
         self

@@ -89,7 +89,8 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `axum` | yes | the [`Session`] extractor and `IntoResponse` for [`Error`] |
+//! | `axum` | yes | the [`Session`] extractor and `IntoResponse` for [`Error`], on `axum-core` |
+//! | `connect-info` | no | `login_metadata` notes the socket's address from axum's `ConnectInfo` (pulls in `axum`) |
 //! | `memory-store` | yes | [`MemoryStore`] |
 //! | `redis-store` | no | `RedisStore`, on the `redis` crate |
 //! | `postgres-store` | no | `PostgresStore`, on `sqlx` |

@@ -248,11 +248,18 @@ impl MySqlStore {
     /// If `name` is not 1 to 63 ASCII letters, digits or underscores starting
     /// with a letter or an underscore. Whether `Sessions` and `sessions` are
     /// one table depends on the server's `lower_case_table_names`.
-    pub fn table_name(mut self, name: &str) -> Self {
-        sql::check_identifier("table name", name, MAX_IDENTIFIER)
-            .unwrap_or_else(|err| panic!("MySqlStore::table_name: {err}"));
+    pub fn table_name(self, name: &str) -> Self {
+        self.try_table_name(name)
+            .unwrap_or_else(|err| panic!("MySqlStore::table_name: {err}"))
+    }
+
+    /// Like [`MySqlStore::table_name`], but returns an invalid name as an
+    /// [`Error`] of kind [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig), for a name read from
+    /// configuration.
+    pub fn try_table_name(mut self, name: &str) -> Result<Self, Error> {
+        sql::check_identifier("table name", name, MAX_IDENTIFIER)?;
         self.sql = Arc::new(Sql::new(name));
-        self
+        Ok(self)
     }
 
     /// The pool, to share with the rest of the application.

@@ -255,12 +255,19 @@ impl PostgresStore {
     /// with a letter or an underscore. 48 leaves room for the index name,
     /// `<name>_expires_at_idx`, within Postgres' 63-byte limit. Names are
     /// quoted in SQL, so `Sessions` and `sessions` are different tables.
-    pub fn table_name(mut self, name: &str) -> Self {
-        sql::check_identifier("table name", name, MAX_IDENTIFIER - INDEX_SUFFIX.len())
-            .unwrap_or_else(|err| panic!("PostgresStore::table_name: {err}"));
+    pub fn table_name(self, name: &str) -> Self {
+        self.try_table_name(name)
+            .unwrap_or_else(|err| panic!("PostgresStore::table_name: {err}"))
+    }
+
+    /// Like [`PostgresStore::table_name`], but returns an invalid name as an
+    /// [`Error`] of kind [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig), for a name read from
+    /// configuration.
+    pub fn try_table_name(mut self, name: &str) -> Result<Self, Error> {
+        sql::check_identifier("table name", name, MAX_IDENTIFIER - INDEX_SUFFIX.len())?;
         self.table = Arc::from(name);
         self.sql = Arc::new(Sql::new(self.schema.as_deref(), name));
-        self
+        Ok(self)
     }
 
     /// The schema holding the table. Default: none, so the table is found
@@ -271,12 +278,18 @@ impl PostgresStore {
     ///
     /// If `name` is not 1 to 63 ASCII letters, digits or underscores starting
     /// with a letter or an underscore.
-    pub fn schema(mut self, name: &str) -> Self {
-        sql::check_identifier("schema name", name, MAX_IDENTIFIER)
-            .unwrap_or_else(|err| panic!("PostgresStore::schema: {err}"));
+    pub fn schema(self, name: &str) -> Self {
+        self.try_schema(name)
+            .unwrap_or_else(|err| panic!("PostgresStore::schema: {err}"))
+    }
+
+    /// Like [`PostgresStore::schema`], but returns an invalid name as an
+    /// [`Error`] of kind [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig).
+    pub fn try_schema(mut self, name: &str) -> Result<Self, Error> {
+        sql::check_identifier("schema name", name, MAX_IDENTIFIER)?;
         self.schema = Some(Arc::from(name));
         self.sql = Arc::new(Sql::new(Some(name), &self.table));
-        self
+        Ok(self)
     }
 
     /// The pool, to share with the rest of the application.

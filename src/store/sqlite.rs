@@ -10,7 +10,7 @@ use sqlx::sqlite::{
 };
 
 use super::sql::{self, Engine, Migration, Statements, Table, millis};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// The table used unless [`SqliteStore::table_name`] says otherwise.
 const DEFAULT_TABLE: &str = "sessionware_sessions";
@@ -318,13 +318,26 @@ impl SqliteStore {
     /// Unless `name` is 1 to 63 ASCII letters, digits and `_`, does not start
     /// with a digit, and does not start with `sqlite_` (reserved by SQLite).
     /// The name goes into SQL text, so anything else is refused outright.
-    pub fn table_name(mut self, name: impl Into<String>) -> Self {
-        let name = name.into();
-        if let Err(reason) = check_table_name(&name) {
+    pub fn table_name(self, name: &str) -> Self {
+        if let Err(reason) = check_table_name(name) {
             panic!("SqliteStore::table_name: {name:?} {reason}");
         }
-        self.sql = Arc::new(Sql::new(&name));
-        self
+        self.try_table_name(name)
+            .unwrap_or_else(|err| panic!("SqliteStore::table_name: {err}"))
+    }
+
+    /// Like [`SqliteStore::table_name`], but returns an invalid name as an
+    /// [`Error`] of kind [`ErrorKind::InvalidConfig`], for a name read from
+    /// configuration.
+    pub fn try_table_name(mut self, name: &str) -> Result<Self, Error> {
+        if let Err(reason) = check_table_name(name) {
+            return Err(
+                Error::new(ErrorKind::InvalidConfig, "invalid SQL identifier")
+                    .with_detail(format!("table name {name:?} {reason}")),
+            );
+        }
+        self.sql = Arc::new(Sql::new(name));
+        Ok(self)
     }
 
     /// The operations every SQL store shares, on this store's table.
@@ -365,6 +378,23 @@ sql::sql_store_impls!(SqliteStore, EXPIRED_BATCH);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fallible twin refuses what the panicking setter refuses, as an
+    /// error of kind `InvalidConfig` naming the table, and accepts the rest.
+    #[tokio::test]
+    async fn try_table_name_returns_the_error_instead_of_panicking() {
+        let store = migrated_in_memory().await;
+        let err = store
+            .clone()
+            .try_table_name("sessions; DROP TABLE x")
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            err.to_string().contains("\"sessions; DROP TABLE x\""),
+            "{err}"
+        );
+        assert!(store.try_table_name("app_sessions").is_ok());
+    }
 
     #[test]
     fn table_names_are_checked() {

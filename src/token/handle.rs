@@ -67,7 +67,7 @@ impl FromStr for SessionHandle {
     /// refused, so equal handles always have equal text.
     fn from_str(text: &str) -> Result<Self, Error> {
         let invalid = || {
-            Error::new(ErrorKind::InvalidConfig, "invalid session handle")
+            Error::new(ErrorKind::InvalidHandle, "invalid session handle")
                 .with_detail("expected 32 lowercase hexadecimal digits (0-9, a-f)")
         };
         let digit = |b: u8| match b {
@@ -131,7 +131,7 @@ mod tests {
         }
         let canonical = PINNED;
         let error = canonical[1..].parse::<SessionHandle>().unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::InvalidConfig);
+        assert_eq!(error.kind(), ErrorKind::InvalidHandle);
         assert_eq!(
             error.to_string(),
             "invalid session handle: expected 32 lowercase hexadecimal digits (0-9, a-f)"

@@ -161,3 +161,27 @@ async fn binding_the_user_agent_alone_keeps_no_personal_data() {
         "{shown}"
     );
 }
+
+/// With the `connect-info` feature and no `client_ip_header`, `login_metadata`
+/// notes the socket's address, as axum's `ConnectInfo` gives it.
+#[cfg(feature = "connect-info")]
+#[tokio::test]
+async fn login_metadata_notes_the_socket_address_with_connect_info() {
+    let store = MemoryStore::new();
+    let layer = SessionLayer::new(store.clone(), secret())
+        .secure(false)
+        .login_metadata(true);
+    let app = Router::new()
+        .route(
+            "/signin",
+            get(|s: Session| async move { s.login("ferris") }),
+        )
+        .layer(layer);
+    let addr = crate::common::serve::serve(app).await;
+    let reply = crate::common::serve::get(addr, "/signin", &[("user-agent", b"Firefox/140")]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let sessions = store.sessions("ferris").await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    let ip = sessions[0].metadata.as_ref().and_then(|m| m.ip);
+    assert_eq!(ip.map(|ip| ip.to_string()).as_deref(), Some("127.0.0.1"));
+}
