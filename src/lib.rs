@@ -96,7 +96,8 @@
 //! | `postgres-store` | no | `PostgresStore`, on `sqlx` |
 //! | `mysql-store` | no | `MySqlStore`, on `sqlx` |
 //! | `sqlite-store` | no | `SqliteStore`, on `sqlx` |
-//! | `cookie-store` | no | `CookieStore`, on `chacha20poly1305` |
+//! | `cookie-store` | no | `SessionLayer::sealed_cookies` (`CookieStore`), on `chacha20poly1305` |
+//! | `conformance` | no | `store::conformance`: the store contract as checks and test macros, for your own store |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod cleanup;

@@ -19,8 +19,8 @@ use crate::token::SessionHandle;
 ///
 /// Handlers get it from the axum extractor (feature `axum`), which performs
 /// the request's one store load; other tower services take the
-/// [`PendingSession`] from the request extensions and call its
-/// [`load`](PendingSession::load). Reading and writing are synchronous.
+/// [`PendingSession`](crate::PendingSession) from the request extensions and call its
+/// [`load`](crate::PendingSession::load). Reading and writing are synchronous.
 /// Clones share the state, so two extractors in one handler see the same
 /// data, and never deadlock.
 ///

@@ -4,8 +4,8 @@
 //!
 //! A store keeps [`Record`]s under [`SessionKey`]s. It never sees a cookie:
 //! the key is the SHA-256 digest of the cookie's random value. Every store
-//! shipped with sessionware passes the one conformance suite in
-//! `tests/stores/conformance/`.
+//! shipped with sessionware passes the one conformance suite, which the
+//! `conformance` feature makes public (see *Testing a store* below).
 //!
 //! 1. [`create`](SessionStore::create) inserts only if the key is absent and
 //!    says whether it did. It never overwrites, even when two ids collide
@@ -56,7 +56,35 @@
 //! # Ok::<(), sessionware::Error>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # Testing a store
+//!
+//! The `conformance` feature adds `store::conformance`: every clause above
+//! (and those of [`UserIndex`]) as a public check to call on your own store,
+//! and the `conformance_suite!`, `accounts_suite!` and `features_suite!`
+//! macros, which expand to one `#[tokio::test]` per check. Add sessionware
+//! with `features = ["conformance"]`, and tokio with `macros` and
+//! `rt-multi-thread`, to your crate's dev-dependencies; the module's
+//! documentation says what the checks ask of the store under test.
+#![cfg_attr(
+    all(feature = "conformance", feature = "memory-store"),
+    doc = r#"
+In a test file of your crate (here `MemoryStore` stands for your store):
 
+```
+# use sessionware::MemoryStore as MyStore;
+sessionware::conformance_suite!(async { MyStore::new() });
+# #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+# async fn main() {
+#     sessionware::store::conformance::save_is_conditional_on_the_version(MyStore::new()).await;
+# }
+```
+"#
+)]
+
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 #[cfg(feature = "cookie-store")]
 mod cookie;
 #[cfg(feature = "memory-store")]

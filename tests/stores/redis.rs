@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 
 use crate::outage;
 use crate::proxy::Proxy;
-use crate::{accounts_suite, conformance_suite, features_suite};
 
 fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -46,9 +45,9 @@ async fn store() -> RedisStore {
     connect(&redis_url()).await
 }
 
-conformance_suite!(store(), native_expiry);
-accounts_suite!(store());
-features_suite!(store());
+sessionware::conformance_suite!(store(), native_expiry);
+sessionware::accounts_suite!(store());
+sessionware::features_suite!(store());
 
 /// A connection of the test's own, straight to Redis, to look at the keys.
 async fn direct() -> MultiplexedConnection {

@@ -16,7 +16,6 @@ use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::Barrier;
 
 use crate::common::{routes, secret, send};
-use crate::{accounts_suite, conformance_suite, features_suite};
 
 /// A fresh directory for one test. Directories of earlier runs older than an
 /// hour are swept first, so repeated runs do not fill the temp directory.
@@ -55,9 +54,9 @@ async fn store() -> SqliteStore {
     store_at(&fresh_path()).await
 }
 
-conformance_suite!(store());
-accounts_suite!(store());
-features_suite!(store());
+sessionware::conformance_suite!(store());
+sessionware::accounts_suite!(store());
+sessionware::features_suite!(store());
 
 /// A connection of our own to the same file, to look at or lock it.
 async fn raw(path: &Path) -> SqliteConnection {

@@ -95,9 +95,9 @@ macro_rules! sql_suite {
             TestStore::migrated(connect(&url()).await).await
         }
 
-        $crate::conformance_suite!(store());
-        $crate::accounts_suite!(store());
-        $crate::features_suite!(store());
+        sessionware::conformance_suite!(store());
+        sessionware::accounts_suite!(store());
+        sessionware::features_suite!(store());
 
         #[tokio::test]
         async fn health_answers() {

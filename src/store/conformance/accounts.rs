@@ -1,57 +1,32 @@
-//! The accounts suite every store with a `UserIndex` passes: listing and
-//! revoking a user's sessions at the store, and login, logout, revocation and
-//! the per-user cap through real requests. A store's module runs it with
-//! `accounts_suite!(make_store())`.
+//! The checks of a [`UserIndex`]: listing and revoking a user's sessions at
+//! the store, and login, logout, revocation and the per-user cap through real
+//! requests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::Path;
-use axum::routing::get;
 use serde_json::json;
-use sessionware::{Session, SessionLayer, SessionStore, UserIndex};
 
+use super::app::{App, secret, send};
 use super::{MINUTE, random_key, record};
-
-/// Runs every accounts check as its own test against `$make` (an async block).
-#[macro_export]
-macro_rules! accounts_suite {
-    ($make:expr) => {
-        $crate::accounts_suite!(@tests $make;
-            index_lists_a_users_live_sessions_only, revoke_never_reaches_another_users_session,
-            revoke_all_and_revoke_others_count_exactly, login_cycles_and_binds,
-            an_identity_switch_clears_the_previous_users_data,
-            revoked_sessions_are_guests_on_every_instance,
-            a_login_past_the_cap_signs_out_the_oldest_sign_in,
-            a_revocation_is_final_while_the_session_changes_id_back_to_back,
-            concurrent_logins_past_the_cap_leave_exactly_the_cap,
-            the_index_holds_only_live_sessions_after_logouts_and_id_changes,
-            revocation_deletes_sessions_whatever_their_deadline);
-    };
-    (@tests $make:expr; $($name:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let store = $make.await;
-                $crate::conformance::accounts::$name(store).await;
-            }
-        )*
-    };
-}
+use crate::layer::SessionLayer;
+use crate::store::{Record, SessionStore, UserIndex};
 
 /// A user name no other test uses, for backends shared between tests.
 fn user(name: &str) -> String {
     format!("{name}-{:08x}", rand::random::<u32>())
 }
 
-fn owned(owner: Option<&str>, lives: Duration) -> sessionware::store::Record {
+fn owned(owner: Option<&str>, lives: Duration) -> Record {
     let mut record = record(json!({"k": 1}), lives);
     record.owner = owner.map(str::to_owned);
     record
 }
 
+/// `UserIndex::sessions` lists a user's live sessions only, most recently
+/// seen first: not another user's, not an anonymous one, not an expired one,
+/// and a deleted session drops out of the list.
 pub async fn index_lists_a_users_live_sessions_only<S: UserIndex>(store: S) {
     let (alice, bob) = (user("alice"), user("bob"));
     let mine = [random_key(), random_key()];
@@ -92,6 +67,8 @@ pub async fn index_lists_a_users_live_sessions_only<S: UserIndex>(store: S) {
     assert!(store.sessions(&user("nobody")).await.unwrap().is_empty());
 }
 
+/// `UserIndex::revoke` deletes a session only for its own user, and reports
+/// whether it deleted one.
 pub async fn revoke_never_reaches_another_users_session<S: UserIndex>(store: S) {
     let (alice, bob) = (user("alice"), user("bob"));
     let key = random_key();
@@ -106,6 +83,8 @@ pub async fn revoke_never_reaches_another_users_session<S: UserIndex>(store: S) 
     assert!(!store.revoke(&alice, &key.handle()).await.unwrap());
 }
 
+/// `UserIndex::revoke_others` and `revoke_all` delete exactly the user's
+/// sessions they name and return how many, leaving other users' untouched.
 pub async fn revoke_all_and_revoke_others_count_exactly<S: UserIndex>(store: S) {
     let (alice, bob) = (user("alice"), user("bob"));
     let keys: Vec<_> = (0..4).map(|_| random_key()).collect();
@@ -140,48 +119,20 @@ pub async fn revoke_all_and_revoke_others_count_exactly<S: UserIndex>(store: S) 
     );
 }
 
-/// Routes for the account flows.
-fn routes() -> Router {
-    Router::new()
-        .route(
-            "/login/{name}",
-            get(|s: Session, Path(name): Path<String>| async move {
-                s.login(name);
-                "ok"
-            }),
-        )
-        .route("/logout", get(|s: Session| async move { s.logout() }))
-        .route("/cycle", get(|s: Session| async move { s.cycle_id() }))
-        .route("/clear", get(|s: Session| async move { s.clear() }))
-        .route(
-            "/whoami",
-            get(|s: Session| async move { format!("{:?}", s.user()) }),
-        )
-        .route(
-            "/put/{value}",
-            get(|s: Session, Path(value): Path<String>| async move {
-                s.insert("secret", value).unwrap();
-            }),
-        )
-        .route(
-            "/secret",
-            get(|s: Session| async move { format!("{:?}", s.get::<String>("secret").unwrap()) }),
-        )
-}
-
-fn app<S: SessionStore + Clone>(store: &S, cap: Option<usize>) -> Router {
-    let mut layer = SessionLayer::new(store.clone(), crate::common::secret());
+/// The layered application on `store`, with `max_sessions_per_user(cap)`
+/// if given.
+fn app<S: SessionStore>(store: &Arc<S>, cap: Option<usize>) -> App {
+    let mut layer = SessionLayer::new(Arc::clone(store), secret());
     if let Some(cap) = cap {
         layer = layer.max_sessions_per_user(cap);
     }
-    routes().layer(layer)
+    super::app::app(&layer)
 }
-
-use crate::common::send;
 
 /// A planted guest cookie does not survive login; the session now names its
 /// user and is listed under them.
-pub async fn login_cycles_and_binds<S: UserIndex + Clone>(store: S) {
+pub async fn login_cycles_and_binds<S: UserIndex>(store: S) {
+    let store = Arc::new(store);
     let app = app(&store, None);
     let name = user("carol");
     let planted = send(&app, "/put/cart", None).await.cookie_pair();
@@ -211,7 +162,8 @@ pub async fn login_cycles_and_binds<S: UserIndex + Clone>(store: S) {
 }
 
 /// Logging in as B on A's session clears A's data.
-pub async fn an_identity_switch_clears_the_previous_users_data<S: UserIndex + Clone>(store: S) {
+pub async fn an_identity_switch_clears_the_previous_users_data<S: UserIndex>(store: S) {
+    let store = Arc::new(store);
     let app = app(&store, None);
     let (a, b) = (user("alice"), user("bob"));
     let as_a = send(&app, &format!("/login/{a}"), None).await.cookie_pair();
@@ -230,7 +182,8 @@ pub async fn an_identity_switch_clears_the_previous_users_data<S: UserIndex + Cl
 
 /// After `revoke_all`, each of the user's cookies is a guest on its next
 /// request, on another instance sharing the store too.
-pub async fn revoked_sessions_are_guests_on_every_instance<S: UserIndex + Clone>(store: S) {
+pub async fn revoked_sessions_are_guests_on_every_instance<S: UserIndex>(store: S) {
+    let store = Arc::new(store);
     let (one, two) = (app(&store, None), app(&store, None));
     let name = user("dave");
     let other = user("erin");
@@ -264,7 +217,8 @@ pub async fn revoked_sessions_are_guests_on_every_instance<S: UserIndex + Clone>
 
 /// With a cap of 2, a third login signs out the user's oldest sign-in,
 /// even one used a moment ago; the others, and the new one, stay.
-pub async fn a_login_past_the_cap_signs_out_the_oldest_sign_in<S: UserIndex + Clone>(store: S) {
+pub async fn a_login_past_the_cap_signs_out_the_oldest_sign_in<S: UserIndex>(store: S) {
+    let store = Arc::new(store);
     let app = app(&store, Some(2));
     let name = user("frank");
     let login = format!("/login/{name}");
@@ -289,11 +243,10 @@ pub async fn a_login_past_the_cap_signs_out_the_oldest_sign_in<S: UserIndex + Cl
 /// A revocation that returns is final: a client changing its session's id
 /// back to back (each request with the newest cookie) while the user is
 /// revoked ends up a guest under every id it was ever given.
-pub async fn a_revocation_is_final_while_the_session_changes_id_back_to_back<
-    S: UserIndex + Clone,
->(
+pub async fn a_revocation_is_final_while_the_session_changes_id_back_to_back<S: UserIndex>(
     store: S,
 ) {
+    let store = Arc::new(store);
     let app = app(&store, None);
     for round in 0..20 {
         let name = user("gina");
@@ -334,7 +287,8 @@ pub async fn a_revocation_is_final_while_the_session_changes_id_back_to_back<
 
 /// Simultaneous logins of one user under `max_sessions_per_user(n)` agree on
 /// who stays: exactly `n` sessions remain, never fewer.
-pub async fn concurrent_logins_past_the_cap_leave_exactly_the_cap<S: UserIndex + Clone>(store: S) {
+pub async fn concurrent_logins_past_the_cap_leave_exactly_the_cap<S: UserIndex>(store: S) {
+    let store = Arc::new(store);
     for (cap, logins) in [(1, 2), (1, 2), (1, 5), (2, 6), (3, 8)] {
         let app = app(&store, Some(cap));
         let name = user("hana");
@@ -356,11 +310,10 @@ pub async fn concurrent_logins_past_the_cap_leave_exactly_the_cap<S: UserIndex +
 
 /// Logout, `clear`, and moving to a fresh id remove the old index entry with
 /// the record: the index never holds more than the user's live sessions.
-pub async fn the_index_holds_only_live_sessions_after_logouts_and_id_changes<
-    S: UserIndex + Clone,
->(
+pub async fn the_index_holds_only_live_sessions_after_logouts_and_id_changes<S: UserIndex>(
     store: S,
 ) {
+    let store = Arc::new(store);
     let app = app(&store, None);
     let name = user("ivan");
     let login = format!("/login/{name}");

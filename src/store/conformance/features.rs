@@ -1,59 +1,27 @@
-//! The features suite every store passes: secret rotation, the absolute
-//! timeout, the header transport, audit events and user-agent binding,
-//! through real requests against the store under test. The memory-only tests
-//! of the same features count store calls; these look at the store itself, so
-//! each check also proves that what the feature relies on (the store key,
-//! `created_at`, the deadline, the user-agent binding) survives the store's
-//! round trip. A store's module runs it with `features_suite!(make_store())`.
+//! The checks of the layer's features on the store: secret rotation, the
+//! absolute timeout, the header transports, audit events and user-agent
+//! binding, through real requests. The memory-only tests of the same features
+//! count store calls; these look at the store itself, so each check also
+//! proves that what the feature relies on (the store key, `created_at`, the
+//! deadline, the user-agent binding) survives the store's round trip.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderName;
-use sessionware::store::SessionKey;
-use sessionware::{Expiry, Keyring, RejectionReason, SessionEvent, SessionLayer, SessionStore};
-use sha2::{Digest, Sha256};
 
-use crate::common::{Reply, recorded, routes, secret, send, send_headers, take};
-
-/// Runs every features check as its own test against `$make` (an async block).
-#[macro_export]
-macro_rules! features_suite {
-    ($make:expr) => {
-        $crate::features_suite!(@tests $make;
-            rotation_reissues_old_cookies_with_the_same_store_key,
-            max_lifetime_ends_active_sessions, a_shortened_max_lifetime_ends_existing_sessions,
-            bearer_tokens_work_end_to_end, a_custom_token_header_carries_the_session_both_ways,
-            events_name_sessions_by_handle, bind_user_agent_ends_sessions_shown_by_another_agent);
-    };
-    (@tests $make:expr; $($name:ident),*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let store = $make.await;
-                $crate::conformance::features::$name(store).await;
-            }
-        )*
-    };
-}
+use super::app::{
+    App, Reply, app, random_part, recorded, secret, send, send_headers, store_key, take,
+};
+use crate::event::{RejectionReason, SessionEvent};
+use crate::expiry::Expiry;
+use crate::layer::SessionLayer;
+use crate::store::SessionStore;
+use crate::token::Keyring;
 
 /// The secret before a rotation (`secret()` is the one after it).
 fn old_secret() -> Vec<u8> {
     secret().iter().map(|b| b ^ 0xa5).collect()
-}
-
-/// The random part of a cookie pair (`id=<random>.<tag>`) or of a token.
-fn random_part(pair: &str) -> &str {
-    pair.trim_start_matches("id=").split('.').next().unwrap()
-}
-
-/// The store key of a cookie pair or token, computed independently of the
-/// crate: the SHA-256 of its decoded random part.
-fn store_key(pair: &str) -> SessionKey {
-    let bytes = URL_SAFE_NO_PAD.decode(random_part(pair)).unwrap();
-    SessionKey::from_bytes(Sha256::digest(bytes).into())
 }
 
 /// The `Max-Age` of a `Set-Cookie` header, in seconds.
@@ -72,12 +40,11 @@ fn max_age(header: &str) -> u64 {
 /// same record, which re-signing neither moves nor rewrites; writes and new
 /// sessions use the current secret; once the old secret is removed, its
 /// cookies are refused by their tag, before any lookup.
-pub async fn rotation_reissues_old_cookies_with_the_same_store_key<S: SessionStore + Clone>(
-    store: S,
-) {
+pub async fn rotation_reissues_old_cookies_with_the_same_store_key<S: SessionStore>(store: S) {
+    let store = Arc::new(store);
     let keyed = |keyring: Keyring| {
         let (layer, log) = recorded(SessionLayer::with_keyring(store.clone(), keyring));
-        (routes().layer(layer), log)
+        (app(&layer), log)
     };
     let (old_only, _) = keyed(Keyring::new(old_secret()).unwrap());
     let (rotated, rotated_log) = keyed(
@@ -176,14 +143,15 @@ const LIFETIME: Duration = Duration::from_millis(1500);
 /// keep the session alive until `created_at + max_lifetime`, and not a moment
 /// longer. The store must keep `created_at` across saves and the capped
 /// deadline, and the cookie never promises more.
-pub async fn max_lifetime_ends_active_sessions<S: SessionStore + Clone>(store: S) {
+pub async fn max_lifetime_ends_active_sessions<S: SessionStore>(store: S) {
+    let store = Arc::new(store);
     let (layer, log) = recorded(
         SessionLayer::new(store.clone(), secret())
             .expiry(Expiry::OnInactivity(Duration::from_secs(10)))
             .refresh_fraction(0.0)
             .max_lifetime(LIFETIME),
     );
-    let app = routes().layer(layer);
+    let app = app(&layer);
     let first = send(&app, "/insert", None).await;
     let header = first.set_cookie().expect("a session cookie");
     assert!(max_age(&header) <= 1, "capped by max_lifetime: {header}");
@@ -234,16 +202,17 @@ pub async fn max_lifetime_ends_active_sessions<S: SessionStore + Clone>(store: S
 /// A limit set after the session was saved ends it on load, by the
 /// `created_at` the store kept; the guest request deletes nothing, so a layer
 /// without the limit still serves it.
-pub async fn a_shortened_max_lifetime_ends_existing_sessions<S: SessionStore + Clone>(store: S) {
-    let unlimited = routes().layer(SessionLayer::new(store.clone(), secret()));
+pub async fn a_shortened_max_lifetime_ends_existing_sessions<S: SessionStore>(store: S) {
+    let store = Arc::new(store);
+    let unlimited = app(&SessionLayer::new(store.clone(), secret()));
     let cookie = send(&unlimited, "/insert", None).await.cookie_pair();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let limited = routes()
-        .layer(SessionLayer::new(store.clone(), secret()).max_lifetime(Duration::from_millis(200)));
+    let limited =
+        app(&SessionLayer::new(store.clone(), secret()).max_lifetime(Duration::from_millis(200)));
     let reply = send(&limited, "/get", Some(&cookie)).await;
     assert_eq!((reply.body.as_str(), reply.set_cookie()), ("None", None));
-    let roomy = routes()
-        .layer(SessionLayer::new(store.clone(), secret()).max_lifetime(Duration::from_secs(60)));
+    let roomy =
+        app(&SessionLayer::new(store.clone(), secret()).max_lifetime(Duration::from_secs(60)));
     assert_eq!(send(&roomy, "/get", Some(&cookie)).await.body, "Some(1)");
     assert_eq!(
         send(&unlimited, "/get", Some(&cookie)).await.body,
@@ -261,7 +230,7 @@ fn issued(reply: &Reply, name: &str) -> String {
         .to_owned()
 }
 
-async fn with_bearer(app: &Router, path: &str, token: &str) -> Reply {
+async fn with_bearer(app: &App, path: &str, token: &str) -> Reply {
     send_headers(app, path, &[("authorization", &format!("Bearer {token}"))]).await
 }
 
@@ -269,8 +238,9 @@ async fn with_bearer(app: &Router, path: &str, token: &str) -> Reply {
 /// is filed under the digest of its random part like a cookie; a cycle
 /// deletes the old id's record and kills the old token; a destroy answers
 /// with an empty token and deletes the record.
-pub async fn bearer_tokens_work_end_to_end<S: SessionStore + Clone>(store: S) {
-    let app = routes().layer(SessionLayer::new(store.clone(), secret()).bearer_token(TOKEN));
+pub async fn bearer_tokens_work_end_to_end<S: SessionStore>(store: S) {
+    let store = Arc::new(store);
+    let app = app(&SessionLayer::new(store.clone(), secret()).bearer_token(TOKEN));
     let first = send_headers(&app, "/insert", &[]).await;
     assert_eq!(first.body, "1");
     assert!(first.set_cookies().is_empty(), "no cookie in header mode");
@@ -317,11 +287,10 @@ pub async fn bearer_tokens_work_end_to_end<S: SessionStore + Clone>(store: S) {
 
 /// `token_header`: the token is the whole value of one header, both ways,
 /// including the new token of a cycle; `Authorization` is not read.
-pub async fn a_custom_token_header_carries_the_session_both_ways<S: SessionStore + Clone>(
-    store: S,
-) {
+pub async fn a_custom_token_header_carries_the_session_both_ways<S: SessionStore>(store: S) {
+    let store = Arc::new(store);
     let name = HeaderName::from_static("x-session");
-    let app = routes().layer(SessionLayer::new(store.clone(), secret()).token_header(name));
+    let app = app(&SessionLayer::new(store.clone(), secret()).token_header(name));
     let first = send_headers(&app, "/insert", &[]).await;
     assert_eq!(first.header("vary"), Some("x-session"));
     let token = issued(&first, "x-session");
@@ -357,9 +326,10 @@ pub async fn a_custom_token_header_carries_the_session_both_ways<S: SessionStore
 /// naming the session by the handle of the store key its cookie maps to;
 /// an old id after a cycle or destroy is reported unknown; no event shows
 /// a cookie, a tag or a store key.
-pub async fn events_name_sessions_by_handle<S: SessionStore + Clone>(store: S) {
+pub async fn events_name_sessions_by_handle<S: SessionStore>(store: S) {
+    let store = Arc::new(store);
     let (layer, log) = recorded(SessionLayer::new(store.clone(), secret()));
-    let app = routes().layer(layer);
+    let app = app(&layer);
     let mut all = Vec::new();
     let mut step = |expected: Vec<SessionEvent>| {
         let events = take(&log);
@@ -413,11 +383,10 @@ pub async fn events_name_sessions_by_handle<S: SessionStore + Clone>(store: S) {
 /// `bind_user_agent(true)` on the store: the binding survives the store's
 /// round trip, so the same user agent keeps the session, and another one
 /// ends it: a guest, the record deleted, the owner's cookie dead too.
-pub async fn bind_user_agent_ends_sessions_shown_by_another_agent<S: SessionStore + Clone>(
-    store: S,
-) {
+pub async fn bind_user_agent_ends_sessions_shown_by_another_agent<S: SessionStore>(store: S) {
+    let store = Arc::new(store);
     let (layer, log) = recorded(SessionLayer::new(store.clone(), secret()).bind_user_agent(true));
-    let app = routes().layer(layer);
+    let app = app(&layer);
     let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
     let as_agent = |agent: &'static str, path: &'static str, cookie: String| {
         let app = app.clone();
