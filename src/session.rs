@@ -11,7 +11,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::expiry::Expiry;
 use crate::pipeline::{Context, Origin, State};
-use crate::record::{entry_len, json_len};
+use crate::record::entry_len;
 use crate::store::{ErasedUserIndex, SessionInfo};
 use crate::token::SessionHandle;
 
@@ -71,11 +71,7 @@ impl Session {
 
     /// The value under `key`, deserialized as `T`; `Ok(None)` if absent.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        self.state()
-            .data
-            .get(key)
-            .map(|value| T::deserialize(value).map_err(Error::from))
-            .transpose()
+        self.state().data.get(key)
     }
 
     /// Stores `value` under `key`, replacing any previous value.
@@ -86,12 +82,12 @@ impl Session {
     /// [`ErrorKind::TooLarge`] if the session's data would pass the layer's
     /// `max_data_size`; the session is then unchanged.
     pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
-        let value = serde_json::to_value(value)?;
+        let value = serde_json::value::to_raw_value(&value)?;
         let limit = self.inner.ctx.config.max_data_size;
         let mut guard = self.state();
         let state = &mut *guard;
-        let before = *state.data_len.get_or_insert_with(|| json_len(&state.data));
-        let old = state.data.get(key).map_or(0, |old| entry_len(key, old));
+        let before = *state.data_len.get_or_insert_with(|| state.data.json_len());
+        let old = state.data.raw(key).map_or(0, |old| entry_len(key, old));
         let new = entry_len(key, &value);
         let after = before - old.min(before) + new;
         if after > limit && new > old {
@@ -103,7 +99,7 @@ impl Session {
             );
         }
         state.data_len = Some(after);
-        state.data.insert(key.to_owned(), value.clone());
+        state.data.insert_raw(key.to_owned(), value.clone());
         state.changes.insert(key.to_owned(), Some(value));
         Ok(())
     }
@@ -112,7 +108,7 @@ impl Session {
     pub fn remove(&self, key: &str) -> bool {
         let mut guard = self.state();
         let state = &mut *guard;
-        let Some(old) = state.data.remove(key) else {
+        let Some(old) = state.data.remove_raw(key) else {
             return false;
         };
         let freed = entry_len(key, &old);

@@ -201,7 +201,7 @@ fn sessionware(opts: &Options) -> Figures {
         .collect();
     let mut versions = vec![1u64; opts.sessions];
     let now = SystemTime::now();
-    let mut record = Record::new(sample_data(), now, now + Duration::from_secs(3600));
+    let mut record = Record::new(sample_data().into(), now, now + Duration::from_secs(3600));
     let data_bytes = serde_json::to_string(&record.data).map_or(0, |s| s.len());
     let store = MemoryStore::new();
 
@@ -209,7 +209,7 @@ fn sessionware(opts: &Options) -> Figures {
     let started = Instant::now();
     rt.block_on(async {
         for (i, key) in keys.iter().enumerate() {
-            *record.data.get_mut("user_id").expect("user_id") = Value::from(i);
+            record.data.insert("user_id", &i).expect("user_id");
             assert!(store.create(key, &record).await.expect("create"));
         }
     });

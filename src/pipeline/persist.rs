@@ -173,8 +173,8 @@ mod tests {
     async fn store_with_victim() -> MemoryStore {
         let store = MemoryStore::new();
         let now = std::time::SystemTime::now();
-        let mut data = serde_json::Map::new();
-        data.insert("owner".into(), "victim".into());
+        let mut data = crate::store::SessionData::new();
+        data.insert("owner", &"victim").unwrap();
         let record =
             crate::store::Record::new(data, now, now + std::time::Duration::from_secs(600));
         let key = SessionKey::digest_of(&RandomValue::from_bytes(TAKEN));
@@ -188,7 +188,10 @@ mod tests {
             .await
             .unwrap()
             .expect("victim's record survives");
-        assert_eq!(record.data["owner"], "victim");
+        assert_eq!(
+            record.data.get::<String>("owner").unwrap().as_deref(),
+            Some("victim")
+        );
         assert_eq!(record.version, 1);
     }
 

@@ -213,7 +213,7 @@ pub(crate) async fn unindex(ctx: &Context, owner: Option<&str>, key: &SessionKey
 /// requests that each stayed under the limit must not add up past it.
 pub(crate) fn within_limit(ctx: &Context, draft: &Draft, base_len: usize) -> Result<(), Error> {
     let limit = ctx.config.max_data_size;
-    let merged = json_len(&draft.data);
+    let merged = draft.data.json_len();
     if merged > limit && merged > base_len {
         return Err(
             Error::new(ErrorKind::TooLarge, "session data too large").with_detail(format!(

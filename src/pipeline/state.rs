@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 use cookie::Cookie;
 
 use crate::expiry::Expiry;
-use crate::record::{Record, SessionMetadata};
+use crate::record::{Record, SessionData, SessionMetadata};
 use crate::token::{RandomValue, SessionHandle, SessionKey};
 
 /// What to tell the client after the response.
@@ -72,9 +72,9 @@ pub(crate) struct Sealed {
 #[derive(Debug, Clone)]
 pub(crate) struct State {
     pub(crate) origin: Origin,
-    pub(crate) data: Map<String, Value>,
+    pub(crate) data: SessionData,
     /// Keys this request wrote (`Some`) or removed (`None`), to re-apply on a conflict.
-    pub(crate) changes: BTreeMap<String, Option<Value>>,
+    pub(crate) changes: BTreeMap<String, Option<Box<RawValue>>>,
     pub(crate) cleared: bool,
     pub(crate) cycle: bool,
     pub(crate) destroyed: bool,
@@ -106,7 +106,7 @@ impl State {
     pub(crate) fn guest(request_agent: Option<u64>) -> Self {
         Self {
             origin: Origin::Guest,
-            data: Map::new(),
+            data: SessionData::new(),
             changes: BTreeMap::new(),
             cleared: false,
             cycle: false,
@@ -151,15 +151,19 @@ impl State {
     }
 
     /// Applies this request's changes on top of `base` (a fresher copy).
-    pub(crate) fn merge_onto(&self, mut base: Map<String, Value>) -> Map<String, Value> {
+    pub(crate) fn merge_onto(&self, mut base: SessionData) -> SessionData {
         if self.cleared {
             base.clear();
         }
         for (key, change) in &self.changes {
             match change {
-                Some(value) => base.insert(key.clone(), value.clone()),
-                None => base.remove(key),
-            };
+                Some(value) => {
+                    base.insert_raw(key.clone(), value.clone());
+                }
+                None => {
+                    base.remove(key);
+                }
+            }
         }
         base
     }
@@ -167,7 +171,7 @@ impl State {
 
 /// What the next version of a record holds, before its deadline is set.
 pub(crate) struct Draft {
-    pub(crate) data: Map<String, Value>,
+    pub(crate) data: SessionData,
     pub(crate) expiry: Option<Expiry>,
     pub(crate) created_at: SystemTime,
     pub(crate) owner: Option<String>,

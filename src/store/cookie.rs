@@ -40,7 +40,8 @@ pub use crate::token::MAX_COOKIE_LEN;
 ///   when two requests of one session change it at once the browser keeps
 ///   the last cookie it receives. Server-side stores merge both.
 /// * **Hold much.** Name, `=` and value must fit in [`MAX_COOKIE_LEN`] bytes;
-///   the value is about 4/3 of the JSON-encoded session plus 54 bytes. A
+///   the value is about 4/3 of the session's data as JSON, plus about 100 bytes
+///   (the record's header, the nonce and the tag). A
 ///   response whose session would not fit becomes a `500` and the error log
 ///   gives the size: the cookie is never truncated nor silently dropped.
 /// * **Hide the data's size**, which the cookie's length reveals.

@@ -125,7 +125,7 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use user_index::{ErasedUserIndex, IndexFuture, SessionInfo, UserIndex};
 
-pub use crate::record::{MAX_ENCODED_LEN, Record};
+pub use crate::record::{MAX_ENCODED_LEN, Record, SessionData};
 pub use crate::token::SessionKey;
 
 use std::future::Future;

@@ -80,9 +80,10 @@ const SQLITE_LOCKED: i32 = 6;
 /// let key = SessionKey::from_bytes([7; 32]);
 /// let now = SystemTime::now();
 /// let mut record = Record::new(Default::default(), now, now + Duration::from_secs(60));
-/// record.data.insert("user".into(), "ferris".into());
+/// record.data.insert("user", &"ferris")?;
 /// assert!(store.create(&key, &record).await?);
-/// assert_eq!(store.load(&key).await?.unwrap().data["user"], "ferris");
+/// let user: Option<String> = store.load(&key).await?.unwrap().data.get("user")?;
+/// assert_eq!(user.as_deref(), Some("ferris"));
 /// assert_eq!(store.delete_expired().await?, 0, "nothing has expired yet");
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), sessionware::Error>(())

@@ -34,6 +34,16 @@ const HANDLE_LABEL: &[u8] = b"sessionware/v1/handle\0";
 pub struct SessionHandle([u8; 16]);
 
 impl SessionHandle {
+    /// The handle whose 16 bytes are `bytes` (as a record stores a lineage).
+    pub(crate) fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// The handle's 16 bytes.
+    pub(crate) fn to_bytes(self) -> [u8; 16] {
+        self.0
+    }
+
     /// The handle of the store key whose bytes are `key`.
     pub(crate) fn of(key: &[u8; 32]) -> Self {
         let digest = Sha256::new()

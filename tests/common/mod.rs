@@ -323,3 +323,19 @@ pub fn key_of(pair: &str) -> SessionKey {
         .unwrap();
     SessionKey::from_bytes(sha2::Sha256::digest(random).into())
 }
+
+/// A record of `user` holding `{"n": 5}` as an earlier version wrote it
+/// (format 1: the format byte, then one JSON object), living an hour.
+pub fn format_1_record(user: &str) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let json = format!(
+        r#"{{"c":{now},"e":{},"v":1,"u":"{user}","s":{now},"d":{{"n":5,"note":"é"}}}}"#,
+        now + 3_600_000
+    );
+    let mut bytes = vec![1u8];
+    bytes.extend_from_slice(json.as_bytes());
+    bytes
+}

@@ -124,7 +124,7 @@ async fn concurrent_writes_to_disjoint_keys_all_survive() {
         record.data.len(),
         N + 1,
         "lost keys: {:?}",
-        record.data.keys()
+        record.data.keys().collect::<Vec<_>>()
     );
     assert_eq!(record.version, 1 + N as u64);
 }

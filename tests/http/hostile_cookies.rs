@@ -72,7 +72,10 @@ async fn format_digest_and_purpose_separation() {
     data.insert("n".into(), 41.into());
     store
         .inner
-        .create(&key, &Record::new(data, now, now + Duration::from_secs(60)))
+        .create(
+            &key,
+            &Record::new(data.into(), now, now + Duration::from_secs(60)),
+        )
         .await
         .unwrap();
 

@@ -45,6 +45,7 @@ impl sql::Dialect for Postgres {
     const REFRESH: &'static str =
         "UPDATE {t} SET version = 2, expires_at = now() + interval '1 hour' WHERE key = $1";
     const VERSIONS: &'static str = "SELECT version FROM {t}";
+    const SET_DATA: &'static str = "UPDATE {t} SET data = $1 WHERE key = $2";
 
     fn quote(name: &str) -> String {
         format!("\"{name}\"")

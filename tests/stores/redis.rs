@@ -94,7 +94,7 @@ async fn expires_no_earlier_than(connection: &mut MultiplexedConnection, key: &s
 fn owned_by(user: Option<&str>, lives: Duration) -> Record {
     let now = UNIX_EPOCH + Duration::from_millis(unix_ms(SystemTime::now()) as u64);
     let mut record = Record::new(
-        json!({"k": "v"}).as_object().unwrap().clone(),
+        json!({"k": "v"}).as_object().unwrap().clone().into(),
         now,
         now + lives,
     );
@@ -423,4 +423,44 @@ async fn an_idle_connection_closed_by_the_server_is_reopened() {
 async fn outage_mid_request_is_a_500() {
     let (proxy, app) = behind_proxy().await;
     outage::outage_mid_request_is_a_500(&proxy, &app, None).await;
+}
+
+/// A value an earlier version wrote in record format 1 (the version header,
+/// then the format byte and one JSON object) is read: its data, owner and
+/// deadline; a save then writes it in the current format, which is read back.
+#[tokio::test]
+async fn a_format_1_record_is_read_and_rewritten() {
+    let prefix = unique_prefix();
+    let store = connect_with_prefix(&redis_url(), &prefix).await;
+    let mut redis = direct().await;
+    let key = random_key();
+    let mut value = 1u64.to_be_bytes().to_vec();
+    value.extend_from_slice(&crate::common::format_1_record("ferris"));
+    let name = format!("{prefix}{{{}}}", key.to_hex());
+    let _: () = redis::cmd("SET")
+        .arg(&name)
+        .arg(value)
+        .arg("PX")
+        .arg(60_000)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut old = store.load(&key).await.unwrap().expect("the value is read");
+    assert_eq!(old.data.get::<u64>("n").unwrap(), Some(5));
+    assert_eq!(
+        old.data.get::<String>("note").unwrap().as_deref(),
+        Some("é")
+    );
+    assert_eq!(old.owner.as_deref(), Some("ferris"));
+    assert!(!old.is_expired(SystemTime::now()));
+    old.data.insert("n", &6).unwrap();
+    old.version = 2;
+    assert_eq!(store.save(&key, &old, 1).await.unwrap(), SaveOutcome::Saved);
+    let new = store.load(&key).await.unwrap().unwrap();
+    assert_eq!(new, old);
+    let _: () = redis::cmd("DEL")
+        .arg(&name)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
 }

@@ -684,3 +684,36 @@ async fn from_pool_wraps_a_pool_of_your_own() {
     assert!(store.create(&k, &record(HOUR)).await.unwrap());
     assert!(store.delete(&k).await.unwrap());
 }
+
+/// A row an earlier version wrote in record format 1 is read: its data,
+/// owner and deadline; a save then writes it in the current format, which is
+/// read back.
+#[tokio::test]
+async fn a_format_1_record_is_read_and_rewritten() {
+    let path = fresh_path();
+    let store = store_at(&path).await;
+    let key = key();
+    store
+        .create(&key, &record(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE \"sessionware_sessions\" SET data = ?1 WHERE key = ?2")
+        .bind(crate::common::format_1_record("ferris"))
+        .bind(key.as_bytes().as_slice())
+        .execute(&mut raw(&path).await)
+        .await
+        .unwrap();
+    let mut old = store.load(&key).await.unwrap().expect("the row is read");
+    assert_eq!(old.data.get::<u64>("n").unwrap(), Some(5));
+    assert_eq!(
+        old.data.get::<String>("note").unwrap().as_deref(),
+        Some("é")
+    );
+    assert_eq!(old.owner.as_deref(), Some("ferris"));
+    assert!(!old.is_expired(SystemTime::now()));
+    old.data.insert("n", &6).unwrap();
+    old.version = 2;
+    assert_eq!(store.save(&key, &old, 1).await.unwrap(), SaveOutcome::Saved);
+    let new = store.load(&key).await.unwrap().unwrap();
+    assert_eq!(new, old);
+}

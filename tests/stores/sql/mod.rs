@@ -70,6 +70,8 @@ pub trait Dialect {
     const REFRESH: &'static str;
     /// The version of every row.
     const VERSIONS: &'static str;
+    /// Replaces the data column (first bind) of the row of the key (second bind).
+    const SET_DATA: &'static str;
 
     /// `name` quoted as an identifier.
     fn quote(name: &str) -> String;
@@ -99,7 +101,7 @@ pub fn record(lives_ms: i64) -> Record {
         now - Duration::from_millis(lives_ms.unsigned_abs())
     };
     let mut record = Record::new(Default::default(), now, deadline);
-    record.data.insert("n".into(), 1.into());
+    record.data.insert("n", &1).unwrap();
     record
 }
 

@@ -297,6 +297,41 @@ macro_rules! sql_suite {
             }
         }
 
+        /// A row an earlier version wrote in record format 1 is read: its
+        /// data, owner and deadline; a save then writes it in the current
+        /// format, which is read back.
+        #[tokio::test]
+        async fn a_format_1_record_is_read_and_rewritten() {
+            use sessionware::SessionStore as _;
+            use sessionware::store::SaveOutcome;
+            use $crate::common::format_1_record;
+            use $crate::sql::{random_key, record};
+
+            let store = store().await;
+            let key = random_key();
+            store.create(&key, &record(60_000)).await.unwrap();
+            sqlx::query(&store.sql(<$dialect>::SET_DATA))
+                .bind(format_1_record("ferris"))
+                .bind(key.as_bytes().as_slice())
+                .execute(store.pool())
+                .await
+                .unwrap();
+            let mut old = store.load(&key).await.unwrap().expect("the row is read");
+            assert_eq!(old.data.get::<u64>("n").unwrap(), Some(5));
+            assert_eq!(
+                old.data.get::<String>("note").unwrap().as_deref(),
+                Some("é")
+            );
+            assert_eq!(old.owner.as_deref(), Some("ferris"));
+            assert!(!old.is_expired(std::time::SystemTime::now()));
+            old.data.insert("n", &6).unwrap();
+            old.version = 2;
+            assert_eq!(store.save(&key, &old, 1).await.unwrap(), SaveOutcome::Saved);
+            let new = store.load(&key).await.unwrap().unwrap();
+            assert_eq!(new.data.get::<u64>("n").unwrap(), Some(6));
+            assert_eq!(new, old);
+        }
+
         /// A save refreshing an expired row holds its lock while
         /// `delete_expired` runs; the deadline is checked inside the
         /// `DELETE`, on the row as it is once locked, so the refreshed row

@@ -1,16 +1,18 @@
-//! What a store keeps for one session, and its versioned byte encoding.
+//! What a store keeps for one session, and its versioned byte encoding:
+//! format 2 (binary, cheap to load) is written, formats 1 and 2 are read.
+
+mod data;
+mod v1;
+mod v2;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
+pub use self::data::SessionData;
+pub(crate) use self::data::entry_len;
 use crate::error::{Error, ErrorKind};
 use crate::expiry::Expiry;
-
-/// The first byte of every encoded record; bump it when the layout changes so
-/// stored records can be migrated rather than misread.
-const FORMAT_V1: u8 = 1;
 
 /// The largest encoded record [`Record::decode`] accepts, so a hostile or
 /// corrupt store cannot make a load allocate without bound.
@@ -29,9 +31,10 @@ pub const MAX_ENCODED_LEN: usize = 16 * 1024 * 1024;
 ///
 /// let now = SystemTime::now();
 /// let mut record = Record::new(Default::default(), now, now + Duration::from_secs(60));
-/// record.data.insert("user".into(), "ferris".into());
+/// record.data.insert("user", &"ferris")?;
 /// let bytes = record.encode();
-/// assert_eq!(Record::decode(&bytes)?.data["user"], "ferris");
+/// let user: Option<String> = Record::decode(&bytes)?.data.get("user")?;
+/// assert_eq!(user.as_deref(), Some("ferris"));
 /// assert!(Record::decode(&bytes[..3]).is_err(), "corrupt bytes are an error, not a panic");
 /// assert!(!record.is_expired(now) && record.is_expired(now + Duration::from_secs(60)));
 /// # Ok::<(), sessionware::Error>(())
@@ -39,8 +42,8 @@ pub const MAX_ENCODED_LEN: usize = 16 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Record {
-    /// The application's key/value data.
-    pub data: Map<String, Value>,
+    /// The application's key/value data, each value decoded only when read.
+    pub data: SessionData,
     /// When the session was first created.
     pub created_at: SystemTime,
     /// The server-side deadline: from this instant on the session is a guest,
@@ -85,47 +88,6 @@ pub struct SessionMetadata {
     pub ip: Option<std::net::IpAddr>,
 }
 
-/// The stored layout of format 1. Short field names keep small records small.
-#[derive(Deserialize)]
-struct Wire {
-    c: u64,
-    e: u64,
-    v: u64,
-    #[serde(default)]
-    x: Option<(u8, u64)>,
-    #[serde(default)]
-    u: Option<String>,
-    #[serde(default)]
-    s: Option<u64>,
-    #[serde(default)]
-    m: Option<SessionMetadata>,
-    #[serde(default)]
-    g: Option<u64>,
-    #[serde(default)]
-    l: Option<String>,
-    d: Map<String, Value>,
-}
-
-/// [`Wire`] for writing, borrowing the data instead of copying it.
-#[derive(Serialize)]
-struct WireRef<'a> {
-    c: u64,
-    e: u64,
-    v: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    x: Option<(u8, u64)>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    u: Option<&'a str>,
-    s: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    m: Option<&'a SessionMetadata>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    g: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    l: Option<String>,
-    d: &'a Map<String, Value>,
-}
-
 /// Milliseconds since the Unix epoch, saturating; a time before the epoch is 0.
 /// The one conversion every store uses for deadlines.
 pub(crate) fn unix_millis(time: SystemTime) -> u64 {
@@ -133,7 +95,7 @@ pub(crate) fn unix_millis(time: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-fn from_millis(millis: u64) -> SystemTime {
+pub(crate) fn from_millis(millis: u64) -> SystemTime {
     UNIX_EPOCH
         .checked_add(Duration::from_millis(millis))
         .unwrap_or(UNIX_EPOCH)
@@ -161,14 +123,9 @@ pub(crate) fn json_len(value: &impl Serialize) -> usize {
     }
 }
 
-/// What one entry adds to the data's JSON: `"key":value,`.
-pub(crate) fn entry_len(key: &str, value: &Value) -> usize {
-    json_len(&key) + json_len(value) + 2
-}
-
 impl Record {
     /// A new record at version 1.
-    pub fn new(data: Map<String, Value>, created_at: SystemTime, expires_at: SystemTime) -> Self {
+    pub fn new(data: SessionData, created_at: SystemTime, expires_at: SystemTime) -> Self {
         Self {
             data,
             created_at,
@@ -188,28 +145,14 @@ impl Record {
         self.expires_at <= now
     }
 
-    /// The versioned, binary-safe encoding stores may keep as bytes.
+    /// The versioned, binary-safe encoding stores keep as bytes: format 2.
     pub fn encode(&self) -> Vec<u8> {
-        let wire = WireRef {
-            c: unix_millis(self.created_at),
-            e: unix_millis(self.expires_at),
-            v: self.version,
-            x: self.expiry.map(Expiry::to_wire),
-            u: self.owner.as_deref(),
-            s: unix_millis(self.last_seen),
-            m: self.metadata.as_ref(),
-            g: self.user_agent_digest,
-            l: self.lineage.map(|handle| handle.to_string()),
-            d: &self.data,
-        };
-        let mut bytes = Vec::with_capacity(64 + self.data.len() * 16);
-        bytes.push(FORMAT_V1);
-        serde_json::to_writer(&mut bytes, &wire).expect("a JSON map always serializes");
-        bytes
+        v2::encode(self)
     }
 
-    /// Decodes [`Record::encode`]'s output. Unknown versions, oversized input
-    /// and corrupt bytes are errors, never panics.
+    /// Decodes [`Record::encode`]'s output, and records written in format 1
+    /// by earlier versions. Unknown formats, oversized input and corrupt
+    /// bytes are errors, never panics.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let corrupt = |detail: String| {
             Error::new(
@@ -225,29 +168,13 @@ impl Record {
             )));
         }
         match bytes.split_first() {
-            Some((&FORMAT_V1, json)) => {
-                let wire: Wire = serde_json::from_slice(json)
-                    .map_err(|e| corrupt("invalid format 1 payload".into()).with_source(e))?;
-                let created_at = from_millis(wire.c);
-                Ok(Self {
-                    data: wire.d,
-                    created_at,
-                    expires_at: from_millis(wire.e),
-                    version: wire.v,
-                    expiry: wire.x.and_then(Expiry::from_wire),
-                    owner: wire.u,
-                    last_seen: wire.s.map_or(created_at, from_millis),
-                    metadata: wire.m,
-                    user_agent_digest: wire.g,
-                    lineage: match wire.l {
-                        Some(text) => Some(
-                            text.parse()
-                                .map_err(|_| corrupt("invalid lineage handle".into()))?,
-                        ),
-                        None => None,
-                    },
-                })
+            Some((&v2::FORMAT, rest)) => {
+                v2::decode(rest).map_err(|why| corrupt(format!("format 2: {why}")))
             }
+            Some((&v1::FORMAT, json)) => v1::decode(json).map_err(|err| {
+                let detail = err.to_string();
+                corrupt(format!("format 1: {detail}")).with_source(err)
+            }),
             Some((version, _)) => Err(corrupt(format!("unknown format version {version}"))),
             None => Err(corrupt("empty".into())),
         }
@@ -255,7 +182,7 @@ impl Record {
 }
 
 impl Expiry {
-    fn to_wire(self) -> (u8, u64) {
+    pub(crate) fn to_wire(self) -> (u8, u64) {
         match self {
             Expiry::OnSessionEnd => (0, 0),
             Expiry::OnInactivity(d) => (1, u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
@@ -263,7 +190,7 @@ impl Expiry {
         }
     }
 
-    fn from_wire((kind, n): (u8, u64)) -> Option<Self> {
+    pub(crate) fn from_wire((kind, n): (u8, u64)) -> Option<Self> {
         match kind {
             0 => Some(Expiry::OnSessionEnd),
             1 => Some(Expiry::OnInactivity(Duration::from_millis(n))),
@@ -278,9 +205,14 @@ mod tests {
     use super::*;
 
     fn sample() -> Record {
-        let mut data = Map::new();
-        data.insert("user".into(), Value::from("ferris"));
-        data.insert("ключ".into(), Value::from(42));
+        let mut data = SessionData::new();
+        data.insert("user", &"ferris").unwrap();
+        data.insert("ключ", &42).unwrap();
+        data.insert(
+            "nested",
+            &serde_json::json!({"a": [1, 2.5, null], "b": "\"q\""}),
+        )
+        .unwrap();
         let now = from_millis(1_700_000_000_123);
         let mut record = Record::new(data, now, now + Duration::from_secs(60));
         record.version = 7;
@@ -292,13 +224,14 @@ mod tests {
             ip: Some("192.0.2.7".parse().unwrap()),
         });
         record.user_agent_digest = Some(u64::MAX - 7);
+        record.lineage = Some(crate::token::SessionKey::from_bytes([3; 32]).handle());
         record
     }
 
     /// Records written before owners existed still decode, with none.
     #[test]
     fn records_without_owner_fields_decode() {
-        let mut bytes = vec![FORMAT_V1];
+        let mut bytes = vec![v1::FORMAT];
         bytes.extend_from_slice(br#"{"c":1000,"e":2000,"v":3,"d":{"k":1}}"#);
         let record = Record::decode(&bytes).unwrap();
         assert_eq!(
@@ -306,31 +239,98 @@ mod tests {
             (None, None, 3)
         );
         assert_eq!(record.last_seen, record.created_at);
+        assert_eq!(record.data.get::<u64>("k").unwrap(), Some(1));
     }
 
     #[test]
     fn encode_then_decode_is_identity() {
         let record = sample();
         let bytes = record.encode();
-        assert_eq!(bytes[0], FORMAT_V1);
+        assert_eq!(bytes[0], v2::FORMAT);
         assert_eq!(Record::decode(&bytes).unwrap(), record);
+        let minimal = Record::new(SessionData::new(), UNIX_EPOCH, UNIX_EPOCH);
+        assert_eq!(Record::decode(&minimal.encode()).unwrap(), minimal);
+    }
+
+    /// A record written in format 1 by an earlier version reads as the same
+    /// record, every field and value included.
+    #[test]
+    fn format_1_records_are_still_read() {
+        let record = sample();
+        let bytes = v1::encode(&record);
+        assert_eq!(bytes[0], v1::FORMAT);
+        assert_eq!(Record::decode(&bytes).unwrap(), record);
+    }
+
+    /// Format 2 is smaller than format 1 for the same record.
+    #[test]
+    fn format_2_is_smaller_than_format_1() {
+        let record = sample();
+        assert!(record.encode().len() < v1::encode(&record).len());
     }
 
     /// Truncated, random and unknown-version bytes are errors.
     #[test]
     fn corrupt_bytes_are_errors_not_panics() {
-        let bytes = sample().encode();
-        assert!(Record::decode(&bytes[..bytes.len() / 2]).is_err());
+        for bytes in [sample().encode(), v1::encode(&sample())] {
+            for cut in 0..bytes.len() {
+                assert!(Record::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Record::decode(&longer).is_err());
+        }
         assert!(Record::decode(&[]).is_err());
         assert!(Record::decode(&[9, b'{', b'}']).is_err());
-        assert!(Record::decode(&[FORMAT_V1, 0xff, 0x00, 0x13]).is_err());
+        assert!(Record::decode(&[v1::FORMAT, 0xff, 0x00, 0x13]).is_err());
+    }
+
+    /// Hostile format 2 bytes: unknown flags, a huge length or count, keys
+    /// out of order, a value that is not JSON. Each is an error.
+    #[test]
+    fn hostile_format_2_bytes_are_errors() {
+        let header = |flags: u8| {
+            let mut bytes = vec![v2::FORMAT];
+            bytes.extend_from_slice(&[0; 32]);
+            bytes.push(flags);
+            bytes
+        };
+        let mut unknown = header(0x80);
+        unknown.push(0);
+        assert!(Record::decode(&unknown).is_err());
+        let mut huge = header(0);
+        huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
+        assert!(Record::decode(&huge).is_err());
+        let entry = |bytes: &mut Vec<u8>, key: &str, value: &str| {
+            bytes.push(key.len() as u8);
+            bytes.extend_from_slice(key.as_bytes());
+            bytes.push(value.len() as u8);
+            bytes.extend_from_slice(value.as_bytes());
+        };
+        let mut unsorted = header(0);
+        unsorted.push(2);
+        entry(&mut unsorted, "b", "1");
+        entry(&mut unsorted, "a", "1");
+        assert!(Record::decode(&unsorted).is_err());
+        let mut not_json = header(0);
+        not_json.push(1);
+        entry(&mut not_json, "a", "{x");
+        assert!(Record::decode(&not_json).is_err());
+        let mut fine = header(0);
+        fine.push(1);
+        entry(&mut fine, "a", "[1]");
+        assert_eq!(
+            Record::decode(&fine).unwrap().data.get_json("a"),
+            Some("[1]")
+        );
     }
 
     /// A record over `MAX_ENCODED_LEN` is refused before it is decoded, with
     /// its size in the message.
     #[test]
     fn an_oversized_record_is_refused_before_decoding() {
-        let mut bytes = sample().encode();
+        // Format 1 tolerates trailing whitespace, so padding keeps it valid.
+        let mut bytes = v1::encode(&sample());
         bytes.resize(MAX_ENCODED_LEN + 1, b' ');
         let err = Record::decode(&bytes).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Serialization);
@@ -346,11 +346,17 @@ mod tests {
         );
     }
 
-    /// JSON nested 10,000 deep fails cleanly (serde_json's recursion limit).
+    /// JSON nested 10,000 deep fails cleanly (serde_json's recursion limit),
+    /// in either format.
     #[test]
     fn deep_nesting_is_bounded() {
-        let mut bytes = vec![FORMAT_V1];
+        let mut bytes = vec![v1::FORMAT];
         bytes.extend_from_slice(br#"{"c":0,"e":0,"v":1,"d":{"k":"#);
+        bytes.extend(std::iter::repeat_n(b'[', 10_000));
+        assert!(Record::decode(&bytes).is_err());
+        let mut bytes = vec![v2::FORMAT];
+        bytes.extend_from_slice(&[0; 33]);
+        bytes.extend_from_slice(&[1, 1, b'k', 0x90, 0x4e]);
         bytes.extend(std::iter::repeat_n(b'[', 10_000));
         assert!(Record::decode(&bytes).is_err());
     }

@@ -1,0 +1,229 @@
+//! Record format 2: a binary header (deadlines, version, owner, flags) and
+//! the data as length-prefixed keys and raw JSON values, so a load copies
+//! bytes into place and parses no JSON tree.
+//!
+//! ```text
+//! 2 | created u64 | expires u64 | version u64 | last_seen u64 | flags u8
+//!   | [expiry: kind u8, u64] [owner: len, utf-8] [metadata: len, JSON]
+//!   | [agent digest: u64] [lineage: 16 bytes]
+//!   | entry count | (key len, utf-8 key, value len, JSON value)*
+//! ```
+//!
+//! Integers are little-endian; lengths and the count are LEB128. Keys are
+//! strictly increasing. Anything else (a short read, an unknown flag, bytes
+//! left over, a key out of order, a value that is not JSON) is corrupt.
+
+use serde_json::value::RawValue;
+
+use super::{Record, SessionData, from_millis, unix_millis};
+use crate::expiry::Expiry;
+use crate::token::SessionHandle;
+
+/// The format byte.
+pub(super) const FORMAT: u8 = 2;
+
+const EXPIRY: u8 = 1;
+const OWNER: u8 = 2;
+const METADATA: u8 = 4;
+const AGENT: u8 = 8;
+const LINEAGE: u8 = 16;
+const KNOWN: u8 = EXPIRY | OWNER | METADATA | AGENT | LINEAGE;
+
+/// Writes `record` in format 2.
+pub(super) fn encode(record: &Record) -> Vec<u8> {
+    let data_len: usize = record
+        .data
+        .iter()
+        .map(|(key, value)| key.len() + value.len() + 4)
+        .sum();
+    let mut out = Vec::with_capacity(1 + 33 + 48 + data_len);
+    out.push(FORMAT);
+    for millis in [
+        unix_millis(record.created_at),
+        unix_millis(record.expires_at),
+        record.version,
+        unix_millis(record.last_seen),
+    ] {
+        out.extend_from_slice(&millis.to_le_bytes());
+    }
+    let metadata = record
+        .metadata
+        .as_ref()
+        .and_then(|metadata| serde_json::to_vec(metadata).ok());
+    let flags = flag(record.expiry.is_some(), EXPIRY)
+        | flag(record.owner.is_some(), OWNER)
+        | flag(metadata.is_some(), METADATA)
+        | flag(record.user_agent_digest.is_some(), AGENT)
+        | flag(record.lineage.is_some(), LINEAGE);
+    out.push(flags);
+    if let Some(expiry) = record.expiry {
+        let (kind, n) = expiry.to_wire();
+        out.push(kind);
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    if let Some(owner) = &record.owner {
+        put_bytes(&mut out, owner.as_bytes());
+    }
+    if let Some(metadata) = &metadata {
+        put_bytes(&mut out, metadata);
+    }
+    if let Some(digest) = record.user_agent_digest {
+        out.extend_from_slice(&digest.to_le_bytes());
+    }
+    if let Some(lineage) = record.lineage {
+        out.extend_from_slice(&lineage.to_bytes());
+    }
+    put_len(&mut out, record.data.len());
+    for (key, value) in record.data.iter() {
+        put_bytes(&mut out, key.as_bytes());
+        put_bytes(&mut out, value.as_bytes());
+    }
+    out
+}
+
+fn flag(on: bool, bit: u8) -> u8 {
+    if on { bit } else { 0 }
+}
+
+fn put_len(out: &mut Vec<u8>, mut len: usize) {
+    loop {
+        let low = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_len(out, bytes.len());
+    out.extend_from_slice(bytes);
+}
+
+/// Reads format 2 (the bytes after the format byte). `Err` names what is
+/// wrong, for the corrupt-record error.
+pub(super) fn decode(bytes: &[u8]) -> Result<Record, &'static str> {
+    let mut input = Input(bytes);
+    let created_at = from_millis(input.u64()?);
+    let expires_at = from_millis(input.u64()?);
+    let version = input.u64()?;
+    let last_seen = from_millis(input.u64()?);
+    let flags = input.byte()?;
+    if flags & !KNOWN != 0 {
+        return Err("unknown flags");
+    }
+    let expiry = if flags & EXPIRY != 0 {
+        let kind = input.byte()?;
+        let n = input.u64()?;
+        Some(Expiry::from_wire((kind, n)).ok_or("unknown expiry kind")?)
+    } else {
+        None
+    };
+    let owner = if flags & OWNER != 0 {
+        Some(input.text()?.to_owned())
+    } else {
+        None
+    };
+    let metadata = if flags & METADATA != 0 {
+        Some(serde_json::from_slice(input.bytes()?).map_err(|_| "invalid metadata")?)
+    } else {
+        None
+    };
+    let user_agent_digest = if flags & AGENT != 0 {
+        Some(input.u64()?)
+    } else {
+        None
+    };
+    let lineage = if flags & LINEAGE != 0 {
+        Some(SessionHandle::from_bytes(input.array()?))
+    } else {
+        None
+    };
+    let count = input.len()?;
+    let mut data = SessionData::new();
+    // Every entry takes at least two bytes: a hostile count cannot make
+    // this reserve more than the input could hold.
+    data.reserve(count.min(input.0.len() / 2));
+    for _ in 0..count {
+        let key = input.text()?.to_owned();
+        let value = input.text()?.to_owned();
+        let value = RawValue::from_string(value).map_err(|_| "a value is not JSON")?;
+        if !data.push_sorted(key, value) {
+            return Err("keys out of order");
+        }
+    }
+    if !input.0.is_empty() {
+        return Err("bytes after the last entry");
+    }
+    Ok(Record {
+        data,
+        created_at,
+        expires_at,
+        version,
+        expiry,
+        owner,
+        last_seen,
+        metadata,
+        user_agent_digest,
+        lineage,
+    })
+}
+
+/// The bytes not read yet.
+struct Input<'a>(&'a [u8]);
+
+impl<'a> Input<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        if n > self.0.len() {
+            return Err("truncated");
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn byte(&mut self) -> Result<u8, &'static str> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], &'static str> {
+        let mut array = [0u8; N];
+        array.copy_from_slice(self.take(N)?);
+        Ok(array)
+    }
+
+    fn u64(&mut self) -> Result<u64, &'static str> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    /// A LEB128 length or count; at most the bytes left (every entry takes
+    /// two bytes or more), so none can make a decoder allocate past the input.
+    fn len(&mut self) -> Result<usize, &'static str> {
+        let mut len = 0usize;
+        for shift in (0..64).step_by(7) {
+            let byte = self.byte()?;
+            len |= usize::from(byte & 0x7f)
+                .checked_shl(shift)
+                .ok_or("length overflows")?;
+            if byte & 0x80 == 0 {
+                return if len <= self.0.len() {
+                    Ok(len)
+                } else {
+                    Err("length past the end")
+                };
+            }
+        }
+        Err("length too long")
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], &'static str> {
+        let len = self.len()?;
+        self.take(len)
+    }
+
+    fn text(&mut self) -> Result<&'a str, &'static str> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| "text is not UTF-8")
+    }
+}
