@@ -114,7 +114,7 @@ pub(crate) fn sessionware_app(
     store: impl sessionware::SessionStore,
     idle: Option<Duration>,
 ) -> Router {
-    use sessionware::{Error, Expiry, Session, SessionLayer};
+    use sessionware::{Error, Session};
 
     async fn ignore() -> &'static str {
         "ok"
@@ -132,14 +132,9 @@ pub(crate) fn sessionware_app(
         session.insert("n", 0u64)?;
         Ok("ok")
     }
-    // One random secret per run, shared by every app this process builds; a
-    // deployment reads its secret from its secret store instead.
-    static SECRET: std::sync::OnceLock<[u8; 64]> = std::sync::OnceLock::new();
-    let secret = SECRET.get_or_init(rand::random);
-    let mut layer = SessionLayer::new(store, secret).secure(false);
-    if let Some(idle) = idle {
-        layer = layer.expiry(Expiry::OnInactivity(idle));
-    }
+    // One random secret per run (`layers::secret`), shared by every app this
+    // process builds.
+    let layer = sessionware_perf::layers::sessionware(store, idle);
     Router::new()
         .route("/ignore", get(ignore))
         .route("/read", get(read))
@@ -156,8 +151,7 @@ where
     S: tower_sessions::SessionStore + Clone,
 {
     use axum::http::StatusCode;
-    use tower_sessions::cookie::time;
-    use tower_sessions::{Expiry, Session, SessionManagerLayer};
+    use tower_sessions::Session;
 
     fn fail(_: tower_sessions::session::Error) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
@@ -178,11 +172,7 @@ where
         session.insert("n", 0u64).await.map_err(fail)?;
         Ok("ok")
     }
-    let mut layer = SessionManagerLayer::new(store).with_secure(false);
-    if let Some(idle) = idle {
-        let seconds = i64::try_from(idle.as_secs()).unwrap_or(i64::MAX);
-        layer = layer.with_expiry(Expiry::OnInactivity(time::Duration::seconds(seconds)));
-    }
+    let layer = sessionware_perf::layers::tower_sessions(store, idle);
     Router::new()
         .route("/ignore", get(ignore))
         .route("/read", get(read))

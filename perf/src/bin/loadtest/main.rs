@@ -65,7 +65,10 @@
 //! The parts: `options` (the command line), `apps` (the servers under test and
 //! the scenarios), `client` (the HTTP load client), `cpu` (`/proc` sampling),
 //! `cell` (one measured cell), `report` (progress lines and tables) and
-//! `redis_apps` (the Redis variant and the tower-sessions 0.14 bridge).
+//! `redis_apps` (the Redis variant). The session layers' configuration, the
+//! tower-sessions 0.14 bridge and the Redis clean-up are in this crate's
+//! library (`src/layers.rs`, `src/redis_bridge.rs`, `src/redis_cleanup.rs`),
+//! shared with the `ipr` binary.
 //!
 //! # Redis
 //!
@@ -85,7 +88,7 @@
 //!
 //! `tower-sessions-redis-store` 0.16, its latest release, implements the
 //! `SessionStore` trait of tower-sessions-core 0.14, which is identical to
-//! 0.15's; a small bridge in `redis_apps.rs` adapts it (it copies the
+//! 0.15's; a small bridge in `src/redis_bridge.rs` adapts it (it copies the
 //! record's map once per create or save, a fraction of a microsecond).
 //!
 //! The server is `--redis-url`, else `REDIS_URL`, else

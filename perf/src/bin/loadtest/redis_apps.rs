@@ -1,14 +1,12 @@
 //! The Redis apps, their clean-up, and the probe of the Redis server's CPU.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::PoisonError;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use tower_sessions::session::{Id, Record};
-use tower_sessions::session_store;
-use tower_sessions_core_014 as core014;
+use sessionware_perf::redis_bridge::{Bridge, CreatedIds};
+use sessionware_perf::redis_cleanup::{unlink, unlink_prefixed};
+use tower_sessions::session::Id;
 use tower_sessions_redis_store::fred::prelude::{ClientLike as _, Config, Pool};
 
 use crate::apps::{App, sessionware_app, tower_sessions_app};
@@ -21,7 +19,7 @@ pub(crate) struct Redis {
     prefix: String,
     pool_size: usize,
     /// The ids of tower-sessions' records created in this run.
-    created: Arc<Mutex<Vec<i128>>>,
+    created: CreatedIds,
 }
 
 impl Redis {
@@ -33,7 +31,7 @@ impl Redis {
             url: opts.redis_url.clone(),
             prefix: format!("loadtest-{}-{millis}:sessionware:", std::process::id()),
             pool_size: opts.redis_pool,
-            created: Arc::default(),
+            created: CreatedIds::default(),
         })
     }
 
@@ -52,10 +50,7 @@ impl Redis {
                 let pool = Pool::new(config, None, None, None, self.pool_size)
                     .map_err(|e| e.to_string())?;
                 pool.init().await.map_err(|e| e.to_string())?;
-                let store = Bridge {
-                    inner: tower_sessions_redis_store::RedisStore::new(pool),
-                    created: Arc::clone(&self.created),
-                };
+                let store = Bridge::new(pool, Some(CreatedIds::clone(&self.created)));
                 Ok(tower_sessions_app(store, Some(idle)))
             }
             other => Err(format!("{} does not use Redis", other.name())),
@@ -83,40 +78,10 @@ impl Redis {
     pub(crate) async fn cleanup(&self, probe: &Probe) -> Result<String, String> {
         let mut connection = probe.connection.clone();
         let pattern = format!("{}*", self.prefix);
-        let mut cursor = 0u64;
-        let mut sessionware = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| e.to_string())?;
-            if !keys.is_empty() {
-                sessionware += redis::cmd("UNLINK")
-                    .arg(&keys)
-                    .query_async::<u64>(&mut connection)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
+        let sessionware = unlink_prefixed(&mut connection, &self.prefix).await?;
         let ids = std::mem::take(&mut *self.created.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut tower_sessions = 0u64;
-        for chunk in ids.chunks(1000) {
-            let keys: Vec<String> = chunk.iter().map(|&id| Id(id).to_string()).collect();
-            tower_sessions += redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async::<u64>(&mut connection)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
+        let keys: Vec<String> = ids.iter().map(|&id| Id(id).to_string()).collect();
+        let tower_sessions = unlink(&mut connection, &keys).await?;
         Ok(format!(
             "deleted {sessionware} sessionware keys ({pattern}) and \
              {tower_sessions} of {} tower-sessions records",
@@ -156,100 +121,5 @@ impl Probe {
     /// counted as other programs' load).
     pub(crate) fn local(&self) -> bool {
         self.local
-    }
-}
-
-type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = session_store::Result<T>> + Send + 'a>>;
-
-/// `tower-sessions-redis-store` 0.16 implements tower-sessions-core 0.14's
-/// `SessionStore`; this implements 0.15's (the same trait, the same
-/// record) by converting the record, and notes every id created for the
-/// clean-up. The methods are what `#[async_trait]` expands to.
-#[derive(Debug, Clone)]
-struct Bridge {
-    inner: tower_sessions_redis_store::RedisStore<Pool>,
-    created: Arc<Mutex<Vec<i128>>>,
-}
-
-fn to_014(record: &Record) -> core014::session::Record {
-    core014::session::Record {
-        id: core014::session::Id(record.id.0),
-        data: record.data.clone(),
-        expiry_date: record.expiry_date,
-    }
-}
-
-fn from_014(error: core014::session_store::Error) -> session_store::Error {
-    use core014::session_store::Error as Old;
-    match error {
-        Old::Encode(message) => session_store::Error::Encode(message),
-        Old::Decode(message) => session_store::Error::Decode(message),
-        Old::Backend(message) => session_store::Error::Backend(message),
-    }
-}
-
-impl tower_sessions::SessionStore for Bridge {
-    fn create<'a, 'b, 'f>(&'a self, record: &'b mut Record) -> StoreFuture<'f, ()>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            let mut old = to_014(record);
-            core014::SessionStore::create(&self.inner, &mut old)
-                .await
-                .map_err(from_014)?;
-            record.id = Id(old.id.0);
-            self.created
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(old.id.0);
-            Ok(())
-        })
-    }
-
-    fn save<'a, 'b, 'f>(&'a self, record: &'b Record) -> StoreFuture<'f, ()>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            core014::SessionStore::save(&self.inner, &to_014(record))
-                .await
-                .map_err(from_014)
-        })
-    }
-
-    fn load<'a, 'b, 'f>(&'a self, id: &'b Id) -> StoreFuture<'f, Option<Record>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            let old = core014::SessionStore::load(&self.inner, &core014::session::Id(id.0))
-                .await
-                .map_err(from_014)?;
-            Ok(old.map(|old| Record {
-                id: Id(old.id.0),
-                data: old.data,
-                expiry_date: old.expiry_date,
-            }))
-        })
-    }
-
-    fn delete<'a, 'b, 'f>(&'a self, id: &'b Id) -> StoreFuture<'f, ()>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        Box::pin(async move {
-            core014::SessionStore::delete(&self.inner, &core014::session::Id(id.0))
-                .await
-                .map_err(from_014)
-        })
     }
 }
