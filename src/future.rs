@@ -68,7 +68,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Inner { future, session } => {
                     let mut response = ready!(future.poll(cx))?;
-                    let Some(session) = session.take().and_then(|p| p.loaded().cloned()) else {
+                    let Some(session) = session.take().and_then(|p| p.loaded()) else {
                         this.state.set(State::Done);
                         return Poll::Ready(Ok(response));
                     };

@@ -2,13 +2,13 @@
 //! loaded; its `load` gives the `Session`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
 use crate::client::Client;
 use crate::pipeline::{Context, load};
-use crate::session::Session;
+use crate::session::{Session, Shared};
 use crate::token::TokenHeaders;
 
 /// The request's session before it is loaded: what
@@ -37,26 +37,17 @@ use crate::token::TokenHeaders;
 /// ```
 #[derive(Clone)]
 pub struct PendingSession {
-    inner: Arc<Pending>,
-}
-
-struct Pending {
-    ctx: Arc<Context>,
-    cookies: TokenHeaders,
-    /// What the request says about the client, kept only when the layer
-    /// needs it (`login_metadata`, `bind_user_agent`).
-    client: Option<Client>,
-    loaded: OnceCell<Session>,
+    inner: Arc<Shared>,
 }
 
 impl PendingSession {
     pub(crate) fn new(ctx: Arc<Context>, cookies: TokenHeaders, client: Option<Client>) -> Self {
         Self {
-            inner: Arc::new(Pending {
+            inner: Arc::new(Shared {
                 ctx,
                 cookies,
                 client,
-                loaded: OnceCell::new(),
+                state: OnceCell::new(),
             }),
         }
     }
@@ -68,34 +59,35 @@ impl PendingSession {
     /// one, an unknown or expired record, a store failure) gives an empty
     /// guest session (see [`Session::is_degraded`]).
     pub async fn load(&self) -> Session {
-        self.inner
-            .loaded
-            .get_or_init(|| self.load_once())
-            .await
-            .clone()
-    }
-
-    async fn load_once(&self) -> Session {
         let inner = &self.inner;
-        let request_agent = inner
-            .client
-            .as_ref()
-            .filter(|_| inner.ctx.config.bind_user_agent)
-            .map(Client::agent_digest);
-        let state = load(&inner.ctx, inner.cookies.as_slice(), request_agent).await;
-        Session::loaded(Arc::clone(&inner.ctx), inner.client.clone(), state)
+        inner
+            .state
+            .get_or_init(|| async {
+                let request_agent = inner
+                    .client
+                    .as_ref()
+                    .filter(|_| inner.ctx.config.bind_user_agent)
+                    .map(Client::agent_digest);
+                let state = load(&inner.ctx, inner.cookies.as_slice(), request_agent).await;
+                Mutex::new(state)
+            })
+            .await;
+        Session::of_loaded(Arc::clone(inner))
     }
 
     /// The session, if a handler loaded it.
-    pub(crate) fn loaded(&self) -> Option<&Session> {
-        self.inner.loaded.get()
+    pub(crate) fn loaded(&self) -> Option<Session> {
+        self.inner
+            .state
+            .initialized()
+            .then(|| Session::of_loaded(Arc::clone(&self.inner)))
     }
 }
 
 impl fmt::Debug for PendingSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PendingSession")
-            .field("loaded", &self.inner.loaded.initialized())
+            .field("loaded", &self.inner.state.initialized())
             .finish_non_exhaustive()
     }
 }

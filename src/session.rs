@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
@@ -13,7 +14,7 @@ use crate::expiry::Expiry;
 use crate::pipeline::{Context, Origin, State};
 use crate::record::entry_len;
 use crate::store::{ErasedUserIndex, SessionInfo};
-use crate::token::SessionHandle;
+use crate::token::{SessionHandle, TokenHeaders};
 
 /// The session of the current request, loaded.
 ///
@@ -32,25 +33,28 @@ use crate::token::SessionHandle;
 /// See the [crate documentation](crate) for a complete example.
 #[derive(Clone)]
 pub struct Session {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
-struct Inner {
-    ctx: Arc<Context>,
-    client: Option<Client>,
-    state: Mutex<State>,
+/// What a request's `PendingSession` and `Session` share: one allocation
+/// per request.
+pub(crate) struct Shared {
+    pub(crate) ctx: Arc<Context>,
+    /// The request's token headers, read by the load.
+    pub(crate) cookies: TokenHeaders,
+    /// What the request says about the client, kept only when the layer
+    /// needs it (`login_metadata`, `bind_user_agent`).
+    pub(crate) client: Option<Client>,
+    /// The state, once loaded.
+    pub(crate) state: OnceCell<Mutex<State>>,
 }
 
 impl Session {
-    /// A loaded session of `ctx` in `state`.
-    pub(crate) fn loaded(ctx: Arc<Context>, client: Option<Client>, state: State) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                ctx,
-                client,
-                state: Mutex::new(state),
-            }),
-        }
+    /// The session of `shared`, whose state must be loaded: only
+    /// `PendingSession` makes one, after its load.
+    pub(crate) fn of_loaded(shared: Arc<Shared>) -> Self {
+        debug_assert!(shared.state.initialized());
+        Self { inner: shared }
     }
 
     pub(crate) fn context(&self) -> &Context {
@@ -58,7 +62,9 @@ impl Session {
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+        let state =
+            (self.inner.state.get()).expect("a Session is only made once its state is loaded");
+        state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The handle of the stored session this request loaded, if any.
@@ -82,13 +88,16 @@ impl Session {
     /// [`ErrorKind::TooLarge`] if the session's data would pass the layer's
     /// `max_data_size`; the session is then unchanged.
     pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
-        let value = serde_json::value::to_raw_value(&value)?;
+        let json = serde_json::to_string(&value)?;
         let limit = self.inner.ctx.config.max_data_size;
         let mut guard = self.state();
         let state = &mut *guard;
         let before = *state.data_len.get_or_insert_with(|| state.data.json_len());
-        let old = state.data.raw(key).map_or(0, |old| entry_len(key, old));
-        let new = entry_len(key, &value);
+        let old = state
+            .data
+            .get_json(key)
+            .map_or(0, |old| entry_len(key, old));
+        let new = entry_len(key, &json);
         let after = before - old.min(before) + new;
         if after > limit && new > old {
             return Err(
@@ -99,8 +108,8 @@ impl Session {
             );
         }
         state.data_len = Some(after);
-        state.data.insert_raw(key.to_owned(), value.clone());
-        state.changes.insert(key.to_owned(), Some(value));
+        state.data.insert_json(key, &json);
+        state.changes.insert(key.to_owned(), Some(json));
         Ok(())
     }
 
@@ -108,10 +117,10 @@ impl Session {
     pub fn remove(&self, key: &str) -> bool {
         let mut guard = self.state();
         let state = &mut *guard;
-        let Some(old) = state.data.remove_raw(key) else {
+        let Some(freed) = state.data.get_json(key).map(|old| entry_len(key, old)) else {
             return false;
         };
-        let freed = entry_len(key, &old);
+        state.data.remove(key);
         if let Some(len) = &mut state.data_len {
             *len = len.saturating_sub(freed);
         }

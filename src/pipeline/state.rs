@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use serde_json::value::RawValue;
-
 use cookie::Cookie;
 
 use crate::expiry::Expiry;
@@ -74,7 +72,7 @@ pub(crate) struct State {
     pub(crate) origin: Origin,
     pub(crate) data: SessionData,
     /// Keys this request wrote (`Some`) or removed (`None`), to re-apply on a conflict.
-    pub(crate) changes: BTreeMap<String, Option<Box<RawValue>>>,
+    pub(crate) changes: BTreeMap<String, Option<String>>,
     pub(crate) cleared: bool,
     pub(crate) cycle: bool,
     pub(crate) destroyed: bool,
@@ -157,9 +155,7 @@ impl State {
         }
         for (key, change) in &self.changes {
             match change {
-                Some(value) => {
-                    base.insert_raw(key.clone(), value.clone());
-                }
+                Some(json) => base.insert_json(key, json),
                 None => {
                     base.remove(key);
                 }

@@ -2,9 +2,10 @@
 //! decoded only when it is read.
 
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::DeserializeOwned;
-use serde::ser::SerializeMap;
+use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -16,6 +17,8 @@ use crate::error::Error;
 /// Loading a session does not build a JSON tree of it: a value is parsed
 /// only when [`get`](SessionData::get) asks for it, as the type asked for,
 /// and a save re-encodes only the values that changed. Keys are kept sorted.
+/// All keys and values share one buffer, so a loaded session costs two
+/// allocations however many keys it has.
 ///
 /// ```
 /// use sessionware::store::SessionData;
@@ -30,14 +33,56 @@ use crate::error::Error;
 /// ```
 #[derive(Clone, Default)]
 pub struct SessionData {
+    /// The keys and values, back to back; a replaced or removed one leaves
+    /// its bytes behind until the data is encoded again.
+    text: String,
     /// Sorted by key, keys unique.
-    entries: Vec<(String, Box<RawValue>)>,
+    entries: Vec<Entry>,
+}
+
+/// Where one key and its value are in the text.
+#[derive(Clone, Copy)]
+struct Entry {
+    key: (usize, usize),
+    value: (usize, usize),
+}
+
+fn range((start, end): (usize, usize)) -> Range<usize> {
+    start..end
 }
 
 impl SessionData {
     /// No data.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Room for `entries` more entries and `text` more bytes of keys and values.
+    pub(crate) fn with_capacity(entries: usize, text: usize) -> Self {
+        Self {
+            text: String::with_capacity(text),
+            entries: Vec::with_capacity(entries),
+        }
+    }
+
+    /// The data of `text` (keys and values back to back) and the ranges of
+    /// each key and value in it, keys sorted and unique; `None` unless
+    /// `text` is UTF-8 and every range ends on a character boundary.
+    pub(crate) fn from_parts(
+        text: Vec<u8>,
+        ranges: Vec<((usize, usize), (usize, usize))>,
+    ) -> Option<Self> {
+        let text = String::from_utf8(text).ok()?;
+        let boundaries = ranges.iter().all(|&((start, _), (middle, end))| {
+            text.is_char_boundary(start)
+                && text.is_char_boundary(middle)
+                && text.is_char_boundary(end)
+        });
+        let entries = ranges
+            .into_iter()
+            .map(|(key, value)| Entry { key, value })
+            .collect();
+        boundaries.then_some(Self { text, entries })
     }
 
     /// How many keys there are.
@@ -50,21 +95,29 @@ impl SessionData {
         self.entries.is_empty()
     }
 
+    fn key_of(&self, entry: &Entry) -> &str {
+        &self.text[range(entry.key)]
+    }
+
+    fn value_of(&self, entry: &Entry) -> &str {
+        &self.text[range(entry.value)]
+    }
+
     /// The keys, in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(key, _)| key.as_str())
+        self.entries.iter().map(|entry| self.key_of(entry))
     }
 
     /// The keys and their values as JSON text, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries
             .iter()
-            .map(|(key, value)| (key.as_str(), value.get()))
+            .map(|entry| (self.key_of(entry), self.value_of(entry)))
     }
 
     fn position(&self, key: &str) -> Result<usize, usize> {
         self.entries
-            .binary_search_by(|(probe, _)| probe.as_str().cmp(key))
+            .binary_search_by(|entry| self.key_of(entry).cmp(key))
     }
 
     /// The value under `key` decoded as `T`; `Ok(None)` if absent.
@@ -72,21 +125,17 @@ impl SessionData {
     /// # Errors
     ///
     /// [`ErrorKind::Serialization`](crate::ErrorKind::Serialization) if the
-    /// value is not a `T`.
+    /// value is not a `T` (or, read from a corrupt store, not JSON).
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, Error> {
-        self.raw(key)
-            .map(|raw| serde_json::from_str(raw.get()).map_err(Error::from))
+        self.get_json(key)
+            .map(|json| serde_json::from_str(json).map_err(Error::from))
             .transpose()
     }
 
     /// The value under `key` as JSON text, if present.
     pub fn get_json(&self, key: &str) -> Option<&str> {
-        self.raw(key).map(RawValue::get)
-    }
-
-    pub(crate) fn raw(&self, key: &str) -> Option<&RawValue> {
         let at = self.position(key).ok()?;
-        Some(&self.entries[at].1)
+        Some(self.value_of(&self.entries[at]))
     }
 
     /// Stores `value` under `key` as JSON, replacing any previous value.
@@ -95,77 +144,75 @@ impl SessionData {
     ///
     /// [`ErrorKind::Serialization`](crate::ErrorKind::Serialization) if
     /// `value` does not serialize to JSON; the data is then unchanged.
-    pub fn insert<T: Serialize + ?Sized>(
-        &mut self,
-        key: impl Into<String>,
-        value: &T,
-    ) -> Result<(), Error> {
-        let raw = serde_json::value::to_raw_value(value)?;
-        self.insert_raw(key.into(), raw);
+    pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Error> {
+        let json = serde_json::to_string(value)?;
+        self.insert_json(key, &json);
         Ok(())
     }
 
-    /// Stores JSON text already checked to be valid.
-    pub(crate) fn insert_raw(
-        &mut self,
-        key: String,
-        value: Box<RawValue>,
-    ) -> Option<Box<RawValue>> {
-        match self.position(&key) {
-            Ok(at) => Some(std::mem::replace(&mut self.entries[at].1, value)),
+    /// Stores `json`, JSON text this crate wrote, under `key`.
+    pub(crate) fn insert_json(&mut self, key: &str, json: &str) {
+        let value = self.append(json);
+        match self.position(key) {
+            Ok(at) => self.entries[at].value = value,
             Err(at) => {
-                self.entries.insert(at, (key, value));
-                None
+                let key = self.append(key);
+                self.entries.insert(at, Entry { key, value });
             }
         }
+    }
+
+    fn append(&mut self, text: &str) -> (usize, usize) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        (start, self.text.len())
     }
 
     /// Adds an entry after every key so far; `false` (and nothing added) if
     /// `key` does not sort after the last one. For decoders, which read
     /// entries in order.
-    pub(crate) fn push_sorted(&mut self, key: String, value: Box<RawValue>) -> bool {
-        if self.entries.last().is_some_and(|(last, _)| *last >= key) {
+    pub(crate) fn push_sorted(&mut self, key: &str, json: &str) -> bool {
+        if self
+            .entries
+            .last()
+            .is_some_and(|last| self.key_of(last) >= key)
+        {
             return false;
         }
-        self.entries.push((key, value));
+        let key = self.append(key);
+        let value = self.append(json);
+        self.entries.push(Entry { key, value });
         true
-    }
-
-    /// Room for `additional` more entries.
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.entries.reserve(additional);
     }
 
     /// Removes `key`; returns whether it was present.
     pub fn remove(&mut self, key: &str) -> bool {
-        self.remove_raw(key).is_some()
-    }
-
-    pub(crate) fn remove_raw(&mut self, key: &str) -> Option<Box<RawValue>> {
-        let at = self.position(key).ok()?;
-        Some(self.entries.remove(at).1)
+        match self.position(key) {
+            Ok(at) => {
+                self.entries.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Removes every key.
     pub fn clear(&mut self) {
+        self.text.clear();
         self.entries.clear();
     }
 
     /// The size of the data as a JSON object, in bytes.
     pub fn json_len(&self) -> usize {
-        let entries: usize = self
-            .entries
-            .iter()
-            .map(|(key, value)| entry_len(key, value))
-            .sum();
+        let entries: usize = self.iter().map(|(key, json)| entry_len(key, json)).sum();
         // `{` and `}`, and one comma fewer than entries.
         2 + entries.saturating_sub(1)
     }
 }
 
 /// What one entry adds to the data's JSON: `"key":value,`.
-pub(crate) fn entry_len(key: &str, value: &RawValue) -> usize {
-    crate::record::json_len(&key) + value.get().len() + 2
+pub(crate) fn entry_len(key: &str, json: &str) -> usize {
+    crate::record::json_len(&key) + json.len() + 2
 }
 
 impl PartialEq for SessionData {
@@ -180,11 +227,14 @@ impl fmt::Debug for SessionData {
     }
 }
 
+/// As a JSON object. A value that is not JSON (read from a corrupt store)
+/// is an error.
 impl Serialize for SessionData {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.entries.len()))?;
-        for (key, value) in &self.entries {
-            map.serialize_entry(key, value)?;
+        for (key, json) in self.iter() {
+            let raw: &RawValue = serde_json::from_str(json).map_err(S::Error::custom)?;
+            map.serialize_entry(key, raw)?;
         }
         map.end()
     }
@@ -196,10 +246,7 @@ impl From<Map<String, Value>> for SessionData {
     fn from(map: Map<String, Value>) -> Self {
         let mut data = Self::new();
         for (key, value) in map {
-            // A `Value` always serializes.
-            if let Ok(raw) = serde_json::value::to_raw_value(&value) {
-                data.insert_raw(key, raw);
-            }
+            data.insert_json(&key, &value.to_string());
         }
         data
     }
@@ -228,8 +275,24 @@ mod tests {
         assert_eq!(data.keys().collect::<Vec<_>>(), ["a", "m", "z"]);
         assert!(data.remove("m"));
         assert!(!data.remove("m"));
-        assert!(!data.push_sorted("b".into(), serde_json::value::to_raw_value(&1).unwrap()));
-        assert!(data.push_sorted("zz".into(), serde_json::value::to_raw_value(&1).unwrap()));
+        assert!(!data.push_sorted("b", "1"));
+        assert!(data.push_sorted("zz", "1"));
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["a", "z", "zz"]);
+    }
+
+    /// A replaced value reads as the new one; equality ignores the bytes a
+    /// replacement or removal left behind.
+    #[test]
+    fn replaced_values_read_back_and_compare_by_content() {
+        let mut data = SessionData::new();
+        data.insert("a", &"first").unwrap();
+        data.insert("b", &2).unwrap();
+        data.insert("a", &"second").unwrap();
+        data.remove("b");
+        let mut fresh = SessionData::new();
+        fresh.insert("a", &"second").unwrap();
+        assert_eq!(data.get::<String>("a").unwrap().as_deref(), Some("second"));
+        assert_eq!(data, fresh);
     }
 
     #[test]

@@ -46,10 +46,14 @@ pub(super) fn decode(json: &[u8]) -> Result<Record, serde_json::Error> {
         ),
         None => None,
     };
-    let mut data = SessionData::new();
-    data.reserve(wire.d.len());
-    for (key, value) in wire.d {
-        data.push_sorted(key, value);
+    let text = wire
+        .d
+        .iter()
+        .map(|(key, value)| key.len() + value.get().len())
+        .sum();
+    let mut data = SessionData::with_capacity(wire.d.len(), text);
+    for (key, value) in &wire.d {
+        data.push_sorted(key, value.get());
     }
     Ok(Record {
         data,

@@ -13,8 +13,6 @@
 //! strictly increasing. Anything else (a short read, an unknown flag, bytes
 //! left over, a key out of order, a value that is not JSON) is corrupt.
 
-use serde_json::value::RawValue;
-
 use super::{Record, SessionData, from_millis, unix_millis};
 use crate::expiry::Expiry;
 use crate::token::SessionHandle;
@@ -142,18 +140,32 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, &'static str> {
         None
     };
     let count = input.len()?;
-    let mut data = SessionData::new();
-    // Every entry takes at least two bytes: a hostile count cannot make
-    // this reserve more than the input could hold.
-    data.reserve(count.min(input.0.len() / 2));
-    for _ in 0..count {
-        let key = input.text()?.to_owned();
-        let value = input.text()?.to_owned();
-        let value = RawValue::from_string(value).map_err(|_| "a value is not JSON")?;
-        if !data.push_sorted(key, value) {
+    // Every entry takes at least two bytes, and its text fewer bytes than
+    // the input left: a hostile count cannot make this reserve more than the
+    // input could hold. A value is not checked to be JSON here: `get` parses
+    // it, and refuses one that is not.
+    // Keys and values are copied into one buffer, checked to be UTF-8 in one
+    // pass at the end.
+    let mut text = Vec::with_capacity(input.0.len());
+    let mut entries = Vec::with_capacity(count.min(input.0.len() / 2));
+    let mut previous: &[u8] = &[];
+    for at in 0..count {
+        let key = input.bytes()?;
+        let value = input.bytes()?;
+        if value.is_empty() {
+            return Err("an empty value");
+        }
+        if at > 0 && key <= previous {
             return Err("keys out of order");
         }
+        previous = key;
+        let key_start = text.len();
+        text.extend_from_slice(key);
+        let value_start = text.len();
+        text.extend_from_slice(value);
+        entries.push(((key_start, value_start), (value_start, text.len())));
     }
+    let data = SessionData::from_parts(text, entries).ok_or("text is not UTF-8")?;
     if !input.0.is_empty() {
         return Err("bytes after the last entry");
     }
