@@ -46,6 +46,11 @@
 //! After the response the layer writes only what changed, conditionally on the
 //! version it loaded, and sets or clears the cookie.
 //!
+//! On top of the session: the extractors `SignedIn`, `MaybeSignedIn` and
+//! `SessionRequired` and the `RequireSignInLayer` guard routes (with a login
+//! redirect whose `next` is checked by `safe_next`: see `Guard`; feature
+//! `axum`), and [`Flash`] keeps messages for the user's next page.
+//!
 //! # Security model
 //!
 //! * **A leaked store exposes no usable cookie.** Records are filed under
@@ -110,7 +115,10 @@ mod event;
 mod expiry;
 #[cfg(feature = "axum")]
 mod extract;
+mod flash;
 mod future;
+#[cfg(feature = "axum")]
+mod guard;
 mod layer;
 mod pending;
 mod pipeline;
@@ -129,7 +137,14 @@ pub use expiry::Expiry;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::SessionRejection;
+pub use flash::{Flash, FlashLevel, FlashMessage};
 pub use future::ResponseFuture;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use guard::{
+    Guard, GuardRejection, GuardService, MaybeSignedIn, RequireSignIn, RequireSignInFuture,
+    RequireSignInLayer, SessionRequired, SignedIn, safe_next,
+};
 pub use layer::SessionLayer;
 pub use pending::PendingSession;
 pub use record::SessionMetadata;
