@@ -151,7 +151,7 @@ impl MemoryStore {
     /// Removes a deleted or evicted session's index entry. Called with no
     /// shard lock held.
     fn unindex(&self, key: &SessionKey, entry: &Entry) {
-        if !entry.owned {
+        if !entry.owned() {
             return;
         }
         let Some(owner) = Record::decode(&entry.bytes).ok().and_then(|r| r.owner) else {
@@ -175,7 +175,7 @@ impl MemoryStore {
         let mut anonymous = 0;
         shard.map.retain(|_, entry| {
             let live = entry.expires_ms > now;
-            anonymous += usize::from(!live && !entry.owned);
+            anonymous += usize::from(!live && !entry.owned());
             live
         });
         shard.anonymous -= anonymous;
@@ -277,7 +277,7 @@ impl SessionStore for MemoryStore {
         let mut shard = self.lock(Self::shard_index(key));
         match shard.map.get(key) {
             None => Ok(SaveOutcome::Missing),
-            Some(entry) if entry.version != expected_version => Ok(SaveOutcome::Conflict),
+            Some(entry) if entry.version() != expected_version => Ok(SaveOutcome::Conflict),
             Some(_) => {
                 shard.insert(*key, encoded);
                 drop(shard);

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::record::{Record, unix_millis};
+use crate::record::{Header, Record, header_of, unix_millis};
 use crate::token::SessionKey;
 
 /// Keys are SHA-256 digests of values we generated, so their bytes are already
@@ -25,16 +25,41 @@ impl Hasher for DigestHasher {
     fn write_usize(&mut self, _length_prefix: usize) {}
 }
 
+/// One stored session: its deadline, kept beside the key so a sweep reads
+/// no record, and the record in its compact encoded form (about 40 bytes
+/// beyond the data), whose header gives the rest (version, last write,
+/// owned or not) without decoding it.
 pub(super) struct Entry {
     pub(super) expires_ms: u64,
-    pub(super) version: u64,
-    /// When the record was last written, in seconds: the eviction order
-    /// within each class.
-    pub(super) seen_s: u32,
-    /// Whether the session belongs to a user: anonymous sessions are evicted first.
-    pub(super) owned: bool,
-    /// The record in its compact encoded form (about 50 bytes beyond the data).
     pub(super) bytes: Box<[u8]>,
+}
+
+impl Entry {
+    fn header(&self) -> Header {
+        // Every entry is `entry_of`'s: an encoding whose header reads.
+        header_of(&self.bytes).unwrap_or(Header {
+            expires_ms: self.expires_ms,
+            version: 0,
+            last_seen_ms: 0,
+            owned: false,
+        })
+    }
+
+    /// The record's version.
+    pub(super) fn version(&self) -> u64 {
+        self.header().version
+    }
+
+    /// Whether the session belongs to a user: anonymous sessions are evicted first.
+    pub(super) fn owned(&self) -> bool {
+        self.header().owned
+    }
+
+    /// When the record was last written, in milliseconds: the eviction
+    /// order within each class.
+    fn last_seen_ms(&self) -> u64 {
+        self.header().last_seen_ms
+    }
 }
 
 /// One lock's worth of sessions.
@@ -48,7 +73,7 @@ pub(super) struct Shard {
 
 impl Shard {
     pub(super) fn insert(&mut self, key: SessionKey, entry: Entry) -> Option<Entry> {
-        self.anonymous += usize::from(!entry.owned);
+        self.anonymous += usize::from(!entry.owned());
         let old = self.map.insert(key, entry);
         self.uncount(old.as_ref());
         old
@@ -61,7 +86,7 @@ impl Shard {
     }
 
     pub(super) fn uncount(&mut self, old: Option<&Entry>) {
-        if old.is_some_and(|entry| !entry.owned) {
+        if old.is_some_and(|entry| !entry.owned()) {
             self.anonymous -= 1;
         }
     }
@@ -74,8 +99,8 @@ impl Shard {
         let key = self
             .map
             .iter()
-            .filter(|(_, entry)| entry.owned == owned)
-            .min_by_key(|(_, entry)| (entry.seen_s, entry.expires_ms))
+            .filter(|(_, entry)| entry.owned() == owned)
+            .min_by_key(|(_, entry)| (entry.last_seen_ms() / 1000, entry.expires_ms))
             .map(|(key, _)| *key)?;
         self.remove(&key).map(|entry| (key, entry))
     }
@@ -85,9 +110,6 @@ impl Shard {
 pub(super) fn entry_of(record: &Record) -> Entry {
     Entry {
         expires_ms: unix_millis(record.expires_at),
-        version: record.version,
-        seen_s: u32::try_from(unix_millis(record.last_seen) / 1000).unwrap_or(u32::MAX),
-        owned: record.owner.is_some(),
         // An exact-size copy: shrinking the encoding buffer in place would
         // leave a free fragment behind every stored session.
         bytes: Box::from(record.encode().as_slice()),
