@@ -171,6 +171,11 @@ pub use store::SqliteStore;
 pub use store::{SessionInfo, SessionStore, UserIndex};
 pub use token::{Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN, SessionHandle};
 
+/// Compiles the migration guide's code blocks with the doctests.
+#[cfg(all(doctest, feature = "axum", feature = "memory-store"))]
+#[doc = include_str!("../docs/migrating-from-tower-sessions.md")]
+struct MigrationGuideDoctests;
+
 /// Compiles the README's code blocks with the doctests.
 #[cfg(all(doctest, feature = "axum", feature = "memory-store"))]
 #[doc = include_str!("../README.md")]
