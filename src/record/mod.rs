@@ -2,6 +2,7 @@
 //! format 2 (binary, cheap to load) is written, formats 1 and 2 are read.
 
 mod data;
+#[cfg(feature = "memory-store")]
 mod header;
 mod v1;
 mod v2;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::data::SessionData;
 pub(crate) use self::data::entry_len;
+#[cfg(feature = "memory-store")]
 pub(crate) use self::header::{Header, header_of};
 use crate::error::{Error, ErrorKind};
 use crate::expiry::Expiry;

@@ -174,7 +174,7 @@ impl MemoryStore {
         let before = shard.map.len();
         let mut anonymous = 0;
         shard.map.retain(|_, entry| {
-            let live = entry.expires_ms > now;
+            let live = entry.expires_ms() > now;
             anonymous += usize::from(!live && !entry.owned());
             live
         });

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::record::{Header, Record, header_of, unix_millis};
+use crate::record::{Header, Record, header_of};
 use crate::token::SessionKey;
 
 /// Keys are SHA-256 digests of values we generated, so their bytes are already
@@ -25,12 +25,10 @@ impl Hasher for DigestHasher {
     fn write_usize(&mut self, _length_prefix: usize) {}
 }
 
-/// One stored session: its deadline, kept beside the key so a sweep reads
-/// no record, and the record in its compact encoded form (about 40 bytes
-/// beyond the data), whose header gives the rest (version, last write,
-/// owned or not) without decoding it.
+/// One stored session: the record in its compact encoded form (about 40
+/// bytes beyond the data), whose header gives the deadline, the version, the
+/// last write and whether a user owns it, without decoding the rest.
 pub(super) struct Entry {
-    pub(super) expires_ms: u64,
     pub(super) bytes: Box<[u8]>,
 }
 
@@ -38,11 +36,16 @@ impl Entry {
     fn header(&self) -> Header {
         // Every entry is `entry_of`'s: an encoding whose header reads.
         header_of(&self.bytes).unwrap_or(Header {
-            expires_ms: self.expires_ms,
+            expires_ms: 0,
             version: 0,
             last_seen_ms: 0,
             owned: false,
         })
+    }
+
+    /// The record's deadline, in milliseconds.
+    pub(super) fn expires_ms(&self) -> u64 {
+        self.header().expires_ms
     }
 
     /// The record's version.
@@ -100,7 +103,7 @@ impl Shard {
             .map
             .iter()
             .filter(|(_, entry)| entry.owned() == owned)
-            .min_by_key(|(_, entry)| (entry.last_seen_ms() / 1000, entry.expires_ms))
+            .min_by_key(|(_, entry)| (entry.last_seen_ms() / 1000, entry.expires_ms()))
             .map(|(key, _)| *key)?;
         self.remove(&key).map(|entry| (key, entry))
     }
@@ -109,7 +112,6 @@ impl Shard {
 /// The stored form of `record`.
 pub(super) fn entry_of(record: &Record) -> Entry {
     Entry {
-        expires_ms: unix_millis(record.expires_at),
         // An exact-size copy: shrinking the encoding buffer in place would
         // leave a free fragment behind every stored session.
         bytes: Box::from(record.encode().as_slice()),
