@@ -7,6 +7,7 @@ use cookie::{Cookie, SameSite};
 
 use crate::error::{Error, ErrorKind};
 use crate::expiry::Expiry;
+use crate::policy::{SaveFailure, SavePolicy};
 use crate::token::Transport;
 
 /// Browsers cap cookie lifetimes at 400 days; we never ask for more, which also
@@ -41,6 +42,10 @@ pub(crate) struct Config {
     pub(crate) transport: Transport,
     /// Bind sessions to their `User-Agent`; a mismatch ends the session.
     pub(crate) bind_user_agent: bool,
+    /// Which response statuses save the session.
+    pub(crate) save_policy: SavePolicy,
+    /// What answers a request whose session could not be saved.
+    pub(crate) save_failure: SaveFailure,
 }
 
 /// The default of `SessionLayer::max_data_size`: 128 KiB.
@@ -67,6 +72,8 @@ impl Default for Config {
             max_sessions_per_user: None,
             transport: Transport::Cookie,
             bind_user_agent: false,
+            save_policy: SavePolicy::default(),
+            save_failure: SaveFailure::default(),
         }
     }
 }

@@ -62,6 +62,13 @@ pub enum SessionEvent {
         /// The session.
         handle: SessionHandle,
     },
+    /// A presented session was signed in under credentials that changed
+    /// since (`SessionLayer::credential_check`): it was ended, and the
+    /// request went on as a guest.
+    CredentialChanged {
+        /// The session.
+        handle: Option<SessionHandle>,
+    },
     /// A presented session had passed its deadline or its `max_lifetime`.
     Expired {
         /// The session.
@@ -113,8 +120,8 @@ impl RejectionReason {
 
 impl SessionEvent {
     /// A short name for logs and metrics: `created`, `loaded`, `cycled`,
-    /// `resigned`, `destroyed`, `revoked`, `expired`, `rejected`,
-    /// `load_failed`, `save_failed`.
+    /// `resigned`, `destroyed`, `revoked`, `credential_changed`, `expired`,
+    /// `rejected`, `load_failed`, `save_failed`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Created { .. } => "created",
@@ -123,6 +130,7 @@ impl SessionEvent {
             Self::Resigned { .. } => "resigned",
             Self::Destroyed { .. } => "destroyed",
             Self::Revoked { .. } => "revoked",
+            Self::CredentialChanged { .. } => "credential_changed",
             Self::Expired { .. } => "expired",
             Self::Rejected { .. } => "rejected",
             Self::LoadFailed { .. } => "load_failed",
@@ -137,6 +145,7 @@ impl SessionEvent {
             | Self::Loaded { handle }
             | Self::Resigned { handle }
             | Self::Destroyed { handle }
+            | Self::CredentialChanged { handle }
             | Self::Expired { handle }
             | Self::SaveFailed { handle } => *handle,
             Self::Cycled { new, .. } => *new,

@@ -1,13 +1,16 @@
 //! `ResponseFuture`: awaits the inner service, then runs the after-response step.
 
+use std::any::Any;
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 
+use crate::error::{Error, ErrorKind};
 use crate::event::SessionEvent;
 use crate::pending::PendingSession;
 use crate::pipeline::{BoxFuture, CookieAction, nothing_to_write, persist};
@@ -20,9 +23,13 @@ pin_project! {
     /// If the handler never loaded the session, the response passes through
     /// untouched. Otherwise the layer adds `Vary: Cookie`, persists what
     /// changed and sets or clears the cookie with `Cache-Control: no-store`.
-    /// A response with a 5xx status persists nothing (the handler failed, so
-    /// its half-done changes are dropped). A failed save replaces the response
-    /// with an empty `500 Internal Server Error`, and the error is logged.
+    /// A response whose status the [`SavePolicy`](crate::SavePolicy) skips
+    /// (by default a 5xx: the handler failed, so its half-done changes are
+    /// dropped) persists nothing. A failed save replaces the response with
+    /// the answer of
+    /// [`SessionLayer::on_save_failure`](crate::SessionLayer::on_save_failure)
+    /// (by default a `500 Internal Server Error` with a short text), and the
+    /// error is logged.
     pub struct ResponseFuture<F, B> {
         #[pin]
         state: State<F, B>,
@@ -73,9 +80,10 @@ where
                         return Poll::Ready(Ok(response));
                     };
                     add_vary(response.headers_mut(), session.context().config.vary());
-                    if response.status().is_server_error() {
+                    let status = response.status();
+                    if !session.context().config.save_policy.saves(status) {
                         if session.state().is_dirty() {
-                            tracing::debug!(status = %response.status(), "handler failed; session changes not saved");
+                            tracing::debug!(%status, "session changes not saved: the save policy skips this status");
                         }
                         this.state.set(State::Done);
                         return Poll::Ready(Ok(response));
@@ -101,7 +109,7 @@ where
 
 /// Persists the session and sets the cookie on a successful response that
 /// already carries `Vary: Cookie`.
-async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Response<B> {
+async fn finish<B: Default + 'static>(session: Session, mut response: Response<B>) -> Response<B> {
     // A snapshot: the lock is not held across store calls.
     let state = session.state().clone();
     let cookie = match persist(session.context(), state).await {
@@ -109,12 +117,12 @@ async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Resp
         Ok(CookieAction::Set(cookie)) => cookie,
         Ok(CookieAction::Remove) => session.context().config.removal_cookie(),
         Err(err) => {
-            tracing::error!(error = %err, kind = ?err.kind(), "session could not be saved; answering 500");
+            tracing::error!(error = %err, kind = ?err.kind(), "session could not be saved; answering with the save-failure response");
             let ctx = session.context();
             ctx.events.emit(|| SessionEvent::SaveFailed {
                 handle: session.stored_handle(),
             });
-            return failure(&session);
+            return failure(&session, &err);
         }
     };
     let (name, value) = match &session.context().config.transport {
@@ -130,8 +138,12 @@ async fn finish<B: Default>(session: Session, mut response: Response<B>) -> Resp
             response
         }
         Err(err) => {
-            tracing::error!(error = %err, "session token is not a valid header value; answering 500");
-            failure(&session)
+            tracing::error!(error = %err, "session token is not a valid header value; answering with the save-failure response");
+            let err = Error::new(
+                ErrorKind::InvalidConfig,
+                "session token is not a valid header value",
+            );
+            failure(&session, &err)
         }
     }
 }
@@ -160,14 +172,49 @@ fn forbid_storing(headers: &mut HeaderMap) {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-/// The response that replaces one whose session could not be saved.
-fn failure<B: Default>(session: &Session) -> Response<B> {
-    let mut response = Response::new(B::default());
-    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    let headers = response.headers_mut();
+/// The response that replaces one whose session could not be saved: the
+/// layer's save-failure answer to `err`, with no token, `no-store`, `Vary`,
+/// and never a success status.
+fn failure<B: Default + 'static>(session: &Session, err: &Error) -> Response<B> {
+    let config = &session.context().config;
+    let (mut parts, text) = config.save_failure.respond(err).into_parts();
+    if parts.status.as_u16() < 300 {
+        tracing::warn!(status = %parts.status, "on_save_failure answered a success status; answering 500 instead");
+        parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let headers = &mut parts.headers;
+    headers.remove(SET_COOKIE);
+    if let Transport::Header { response, .. } = &config.transport {
+        headers.remove(response);
+    }
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    add_vary(headers, session.context().config.vary());
-    response
+    add_vary(headers, config.vary());
+    let body = body_of(text).unwrap_or_else(|| {
+        parts.headers.remove(CONTENT_LENGTH);
+        B::default()
+    });
+    Response::from_parts(parts, body)
+}
+
+/// `text` as a body of type `B`, for the body types that can hold one
+/// without a trait bound on `B`: axum's `Body`, `String`, `Vec<u8>` and
+/// `Cow<'static, str>`. `None` for any other.
+fn body_of<B: 'static>(text: Cow<'static, str>) -> Option<B> {
+    let mut body = None::<B>;
+    let slot: &mut dyn Any = &mut body;
+    #[cfg(feature = "axum")]
+    if let Some(slot) = slot.downcast_mut::<Option<axum_core::body::Body>>() {
+        *slot = Some(text.into());
+        return body;
+    }
+    if let Some(slot) = slot.downcast_mut::<Option<String>>() {
+        *slot = Some(text.into_owned());
+    } else if let Some(slot) = slot.downcast_mut::<Option<Vec<u8>>>() {
+        *slot = Some(text.into_owned().into_bytes());
+    } else if let Some(slot) = slot.downcast_mut::<Option<Cow<'static, str>>>() {
+        *slot = Some(text);
+    }
+    body
 }
 
 /// Adds `Vary: <token header>` (`cookie`, or the header transport's request

@@ -12,7 +12,8 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::event::{Events, SessionEvent};
 use crate::expiry::Expiry;
-use crate::pipeline::{Backend, Context, RejectionLog};
+use crate::pipeline::{Backend, Checker, Context, CredentialCheck, RejectionLog};
+use crate::policy::{SaveFailure, SavePolicy};
 use crate::service::SessionService;
 use crate::store::SessionStore;
 #[cfg(feature = "cookie-store")]
@@ -37,6 +38,10 @@ pub struct SessionLayer {
     new_value: fn() -> Result<RandomValue, Error>,
     /// One warning limit for this layer value, its clones and their services.
     rejections: Arc<RejectionLog>,
+    /// `credential_check`: ends sessions signed in under an old credential.
+    credential: Option<Checker>,
+    /// `credential_cache`: how long a matching answer of the check is trusted.
+    credential_cache: Option<Duration>,
 }
 
 impl SessionLayer {
@@ -109,6 +114,8 @@ impl SessionLayer {
             config: Config::default(),
             new_value: RandomValue::generate,
             rejections: Arc::default(),
+            credential: None,
+            credential_cache: None,
         }
     }
 
@@ -295,7 +302,8 @@ impl SessionLayer {
     }
 
     /// Calls `hook` with every [`SessionEvent`]: created, loaded, cycled,
-    /// re-signed, destroyed, revoked, expired, rejected, and load or save
+    /// re-signed, destroyed, revoked, ended by a credential change
+    /// ([`credential_check`](Self::credential_check)), expired, rejected, and load or save
     /// failures (for an audit log, metrics or alerts). Each refused cookie
     /// is one [`SessionEvent::Rejected`] of this layer: count those for
     /// brute-force detection. It runs inline on the
@@ -303,6 +311,93 @@ impl SessionLayer {
     /// same events are `tracing` events with target `sessionware::event`.
     pub fn on_event(mut self, hook: impl Fn(&SessionEvent) + Send + Sync + 'static) -> Self {
         self.events = Events::with_hook(hook);
+        self
+    }
+
+    /// Which responses save the session. Default:
+    /// [`SavePolicy::UnlessServerError`], so a 5xx response saves nothing;
+    /// [`SavePolicy::UnlessError`] skips 4xx responses too. A response that
+    /// is not saved leaves the session as the request found it: no store
+    /// write (no new session is created, a logout is not carried out, the
+    /// idle deadline is not pushed back), no `Set-Cookie`. See
+    /// [`SavePolicy`] for the details and an example.
+    pub fn save_policy(mut self, policy: SavePolicy) -> Self {
+        self.config.save_policy = policy;
+        self
+    }
+
+    /// Builds the answer to a request whose session could not be saved (the
+    /// store failed or ran past [`store_timeout`](Self::store_timeout), or
+    /// with the cookie store the session outgrew a cookie); it replaces the
+    /// handler's response, whose body is dropped. `respond` gets the error,
+    /// to choose the status by [`Error::kind`]. Default: `500 Internal
+    /// Server Error` with the text "The session could not be saved; please
+    /// retry." (`text/plain; charset=utf-8`). See [`SavePolicy`]'s example.
+    ///
+    /// Whatever `respond` returns, the layer then removes every `Set-Cookie`
+    /// (and the token header of [`bearer_token`](Self::bearer_token) or
+    /// [`token_header`](Self::token_header)), sets `Cache-Control: no-store`
+    /// and adds `Vary`; a status below 300 becomes a 500, since a success
+    /// would tell the client its change was kept. The error is logged with
+    /// its detail and reported as [`SessionEvent::SaveFailed`]: do not copy
+    /// its message into the body, as it can name the store's host.
+    ///
+    /// The body is sent when the service's response body is axum's `Body`
+    /// (every axum app), `String`, `Vec<u8>` or `Cow<'static, str>`. With any
+    /// other body type the layer cannot make one (it only requires
+    /// `ResBody: Default`), so the answer keeps its status and headers, less
+    /// `Content-Length`, over an empty `ResBody::default()`.
+    pub fn on_save_failure(
+        mut self,
+        respond: impl Fn(&Error) -> http::Response<Cow<'static, str>> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.save_failure = SaveFailure::custom(respond);
+        self
+    }
+
+    /// Ends every session signed in under credentials that have changed
+    /// since (OWASP: invalidate sessions on a password change). At login the
+    /// application passes the user's credential fingerprint
+    /// ([`Login::credential`](crate::Login::credential)); on every later
+    /// load of that session, `check` is asked for the user's current one
+    /// (see [`CredentialCheck`]). If it no longer matches, the session is
+    /// ended (its record deleted; a cookie-store cookie is refused and
+    /// cleared), the request continues as a guest, and a
+    /// [`SessionEvent::CredentialChanged`] is reported. If the check fails
+    /// or times out (`store_timeout`), the request gets a degraded session
+    /// ([`Session::is_degraded`](crate::Session::is_degraded)), never a
+    /// signed-in one. The session that changed the password keeps going by
+    /// signing in again with the new fingerprint (which also moves it to a
+    /// fresh id).
+    ///
+    /// Cost: one call of `check` per request that loads a session signed in
+    /// with a fingerprint; sessions without one (guests, logins without
+    /// [`Login::credential`](crate::Login::credential)) cost nothing.
+    /// [`credential_cache`](Self::credential_cache) brings it down to one
+    /// call per user and cache period. Default: none.
+    pub fn credential_check(mut self, check: impl CredentialCheck) -> Self {
+        let checker = Checker::new(check);
+        self.credential = Some(match self.credential_cache {
+            Some(ttl) => checker.cached(ttl),
+            None => checker,
+        });
+        self
+    }
+
+    /// Trusts the [`credential_check`](Self::credential_check)'s answer
+    /// that a user's fingerprint is current for `ttl`: within it, the
+    /// sessions signed in with that fingerprint are not checked again (one
+    /// call per user and `ttl`, per layer value and its clones; at most
+    /// 10,000 users are remembered). Default: none, every load is checked.
+    /// This weakens the check: after a password change, a session signed
+    /// in before it lives on for up to `ttl` on each instance that had
+    /// cached the old answer. Only matches are cached: a session whose
+    /// fingerprint differs from the remembered one is always checked, so a
+    /// login after the change is never refused. Without a
+    /// `credential_check` it does nothing.
+    pub fn credential_cache(mut self, ttl: Duration) -> Self {
+        self.credential_cache = Some(ttl);
+        self.credential = self.credential.map(|checker| checker.cached(ttl));
         self
     }
 
@@ -349,6 +444,7 @@ impl<S> Layer<S> for SessionLayer {
             new_value: self.new_value,
             rejections: Arc::clone(&self.rejections),
             events: self.events.clone(),
+            credential: self.credential.clone(),
         };
         SessionService::new(inner, Arc::new(ctx))
     }

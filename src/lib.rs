@@ -120,8 +120,10 @@ mod future;
 #[cfg(feature = "axum")]
 mod guard;
 mod layer;
+mod login;
 mod pending;
 mod pipeline;
+mod policy;
 mod record;
 mod service;
 mod session;
@@ -142,11 +144,14 @@ pub use future::ResponseFuture;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use guard::{
-    Guard, GuardRejection, GuardService, MaybeSignedIn, RequireSignIn, RequireSignInFuture,
-    RequireSignInLayer, SessionRequired, SignedIn, safe_next,
+    Guard, GuardRejection, GuardService, MaybeSignedIn, RecentlySignedIn, RequireSignIn,
+    RequireSignInFuture, RequireSignInLayer, SessionRequired, SignedIn, safe_next,
 };
 pub use layer::SessionLayer;
+pub use login::Login;
 pub use pending::PendingSession;
+pub use pipeline::CredentialCheck;
+pub use policy::SavePolicy;
 pub use record::SessionMetadata;
 pub use service::SessionService;
 pub use session::Session;

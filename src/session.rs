@@ -67,6 +67,15 @@ impl Session {
         state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// What `login_metadata` notes about the client at login, if it is on.
+    pub(crate) fn login_metadata(&self) -> Option<crate::record::SessionMetadata> {
+        self.inner
+            .client
+            .as_ref()
+            .filter(|_| self.inner.ctx.config.login_metadata)
+            .map(|client| client.metadata())
+    }
+
     /// The handle of the stored session this request loaded, if any.
     pub(crate) fn stored_handle(&self) -> Option<SessionHandle> {
         match &self.state().origin {
@@ -168,46 +177,6 @@ impl Session {
     /// the session under its new id too (no cookie is then set).
     pub fn cycle_id(&self) {
         self.state().cycle = true;
-    }
-
-    /// Binds the session to `user` and, after the response, moves it to a
-    /// fresh id (against fixation: see *Fixation and cookie tossing* in
-    /// docs/threat-model.md) whose lifetime starts now.
-    /// Data kept before login (a cart) stays, unless the session belonged to
-    /// another user: then it is cleared first, and a per-session expiry of
-    /// theirs ("remember me") is dropped, so the new user starts from the
-    /// layer's expiry. With a store
-    /// that keeps a [`UserIndex`](crate::UserIndex), the session is listed
-    /// under `user` from then on; with `login_metadata` on, the client's user
-    /// agent and address are noted.
-    pub fn login(&self, user: impl Into<String>) {
-        let user = user.into();
-        let metadata = self
-            .inner
-            .client
-            .as_ref()
-            .filter(|_| self.inner.ctx.config.login_metadata)
-            .map(|client| client.metadata());
-        let mut guard = self.state();
-        let state = &mut *guard;
-        if state.owner.as_deref().is_some_and(|owner| owner != user) {
-            // Another user's session: nothing of theirs carries over,
-            // neither data nor a per-session expiry ("remember me").
-            state.data.clear();
-            state.changes.clear();
-            state.data_len = None;
-            state.cleared = true;
-            state.sign_out();
-            state.expiry = None;
-            state.expiry_changed = true;
-            state.metadata = None;
-        }
-        state.owner = Some(user);
-        state.login = true;
-        state.cycle = true;
-        if metadata.is_some() {
-            state.metadata = metadata;
-        }
     }
 
     /// Ends the session: the same as [`Session::destroy`].

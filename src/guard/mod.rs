@@ -17,8 +17,10 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_perc
 use tower_layer::Layer;
 use tower_service::Service;
 
+mod recent;
 mod require;
 
+pub use self::recent::RecentlySignedIn;
 pub use self::require::{RequireSignIn, RequireSignInFuture, RequireSignInLayer};
 use crate::extract::SessionRejection;
 use crate::session::Session;
@@ -97,6 +99,8 @@ pub(super) const NO_SESSION_LAYER: &str =
 #[must_use]
 pub struct Guard {
     login_path: Option<Arc<str>>,
+    /// Where `RecentlySignedIn` sends a stale sign-in (see `recent.rs`).
+    reauthenticate_path: Option<Arc<str>>,
     retry_after: u64,
 }
 
@@ -112,6 +116,7 @@ impl Guard {
     pub fn new() -> Self {
         Self {
             login_path: None,
+            reauthenticate_path: None,
             retry_after: DEFAULT_RETRY_AFTER,
         }
     }

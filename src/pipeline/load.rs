@@ -9,9 +9,11 @@ use http::HeaderValue;
 
 use super::Context;
 use super::backend::{Backend, DynStore};
+use super::save::unindex;
 #[cfg(feature = "cookie-store")]
 use super::state::Sealed;
-use super::state::{Origin, State, Stored};
+use super::state::{Auth, Origin, State, Stored};
+use crate::error::Error;
 use crate::event::{RejectionReason, SessionEvent};
 use crate::record::Record;
 use crate::token::{self, RandomValue, SessionKey, Verified};
@@ -38,6 +40,23 @@ pub(crate) async fn load(
             let opened = super::sealed::open_presented(ctx, sealer, headers)
                 .filter(|opened| !agent_mismatch(ctx, request_agent, &opened.value));
             if let Some(Verified { value, retired }) = opened {
+                match check_credential(ctx, &value).await {
+                    Credential::Current => {}
+                    Credential::Changed => {
+                        tracing::info!(
+                            "sealed session signed in under changed credentials; refused and cleared"
+                        );
+                        ctx.events
+                            .emit(|| SessionEvent::CredentialChanged { handle: None });
+                        state.ended = true;
+                        return state;
+                    }
+                    Credential::Unknown(err) => {
+                        tracing::warn!(error = %err, "credential check failed; serving a degraded guest session");
+                        state.origin = Origin::Degraded;
+                        return state;
+                    }
+                }
                 let origin = Origin::Sealed(Sealed {
                     created_at: value.created_at,
                     expires_at: value.expires_at,
@@ -95,6 +114,33 @@ async fn load_stored(
         }
         return;
     }
+    match check_credential(ctx, &record).await {
+        Credential::Current => {}
+        Credential::Changed => {
+            tracing::info!(session = %key.log_id(), "session signed in under changed credentials; it is ended");
+            match ctx.call(store.delete(&key)).await {
+                Ok(_) => {
+                    ctx.events.emit(|| SessionEvent::CredentialChanged {
+                        handle: Some(key.handle()),
+                    });
+                    unindex(ctx, record.owner.as_deref(), &key).await;
+                }
+                Err(err) => {
+                    tracing::error!(session = %key.log_id(), error = %err, "could not delete a session whose credentials changed");
+                }
+            }
+            state.ended = true;
+            return;
+        }
+        Credential::Unknown(err) => {
+            tracing::warn!(session = %key.log_id(), error = %err, "credential check failed; serving a degraded guest session");
+            state.origin = Origin::Degraded;
+            ctx.events.emit(|| SessionEvent::LoadFailed {
+                handle: key.handle(),
+            });
+            return;
+        }
+    }
     ctx.events.emit_routine(|| SessionEvent::Loaded {
         handle: Some(key.handle()),
     });
@@ -110,9 +156,37 @@ async fn load_stored(
     adopt(state, origin, record);
 }
 
+/// What the layer's credential check says of a loaded session.
+enum Credential {
+    /// Signed in under the user's current credentials, or nothing to check.
+    Current,
+    /// Signed in under credentials that have changed since: end it.
+    Changed,
+    /// The check failed: nobody can tell.
+    Unknown(Error),
+}
+
+/// Asks the layer's credential check (if any) about a session signed in
+/// with a credential fingerprint; a session without one is not checked.
+async fn check_credential(ctx: &Context, record: &Record) -> Credential {
+    let (Some(checker), Some(owner), Some(digest)) = (
+        &ctx.credential,
+        record.owner.as_deref(),
+        record.credential_digest.as_ref(),
+    ) else {
+        return Credential::Current;
+    };
+    match ctx.call(checker.still_valid(owner, digest)).await {
+        Ok(true) => Credential::Current,
+        Ok(false) => Credential::Changed,
+        Err(err) => Credential::Unknown(err),
+    }
+}
+
 /// The loaded record becomes the session's state.
-fn adopt(state: &mut State, origin: Origin, record: Record) {
+fn adopt(state: &mut State, origin: Origin, mut record: Record) {
     state.origin = origin;
+    state.auth = Auth::of(&mut record);
     state.data = record.data;
     state.expiry = record.expiry;
     state.owner = record.owner;

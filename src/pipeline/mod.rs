@@ -4,6 +4,7 @@
 //! `future`); the shell calls into it.
 
 mod backend;
+mod credential;
 mod evict;
 mod load;
 mod persist;
@@ -19,6 +20,8 @@ use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) use backend::{Backend, BoxFuture};
+pub use credential::CredentialCheck;
+pub(crate) use credential::{Checker, fingerprint_digest};
 pub(crate) use load::load;
 pub(crate) use persist::{nothing_to_write, persist};
 pub(crate) use state::{CookieAction, Origin, State};
@@ -39,6 +42,10 @@ pub(crate) struct Context {
     /// the layer and every service it makes.
     pub(crate) rejections: std::sync::Arc<RejectionLog>,
     pub(crate) events: Events,
+    /// The application's check of a user's current credential fingerprint
+    /// (`SessionLayer::credential_check`), asked at every load of a session
+    /// signed in with one.
+    pub(crate) credential: Option<Checker>,
 }
 
 impl Context {

@@ -35,7 +35,7 @@ pub(crate) async fn persist(ctx: &Context, state: State) -> Result<CookieAction,
             }
             Ok(CookieAction::Keep)
         }
-        Origin::Guest if state.destroyed || state.is_blank() => Ok(CookieAction::Keep),
+        Origin::Guest if state.destroyed || state.is_blank() => Ok(state.unsaved_cookie()),
         Origin::Guest => {
             let now = SystemTime::now();
             let owner = state.owner.clone();
@@ -47,6 +47,7 @@ pub(crate) async fn persist(ctx: &Context, state: State) -> Result<CookieAction,
                 metadata: state.metadata,
                 agent: state.request_agent,
                 lineage: None,
+                auth: state.auth,
             };
             let (action, _) = create(ctx, store, draft, now).await?;
             cap_sessions(ctx, owner.as_deref()).await;
@@ -63,7 +64,7 @@ pub(crate) async fn persist(ctx: &Context, state: State) -> Result<CookieAction,
 pub(crate) fn nothing_to_write(ctx: &Context, state: &State) -> bool {
     match &state.origin {
         Origin::Degraded => !state.is_dirty(),
-        Origin::Guest => state.destroyed || state.is_blank(),
+        Origin::Guest => (state.destroyed || state.is_blank()) && !state.ended,
         Origin::Stored(stored) => {
             !stored.resign && unchanged_until(ctx, state, stored.created_at, stored.expires_at)
         }

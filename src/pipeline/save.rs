@@ -279,6 +279,7 @@ pub(crate) fn record_of(ctx: &Context, draft: Draft, now: SystemTime, version: u
     record.metadata = draft.metadata;
     record.user_agent_digest = draft.agent;
     record.lineage = draft.lineage;
+    draft.auth.put(&mut record);
     record.last_seen = now;
     record
 }

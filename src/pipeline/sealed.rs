@@ -61,7 +61,7 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
     if state.destroyed || state.is_blank() {
         let had_cookie = sealed_deadline.is_some() && state.is_dirty();
         if !had_cookie {
-            return Ok(CookieAction::Keep);
+            return Ok(state.unsaved_cookie());
         }
         ctx.events.emit(|| SessionEvent::Destroyed { handle: None });
         return Ok(CookieAction::Remove);
@@ -94,6 +94,7 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
     record.owner = state.owner;
     record.metadata = state.metadata;
     record.user_agent_digest = state.request_agent.or(state.agent);
+    state.auth.put(&mut record);
     record.last_seen = now;
     let value = sealer.seal(&ctx.config.cookie_name, &record.encode())?;
     if let Some(event) = event {

@@ -66,6 +66,32 @@ pub(crate) struct Sealed {
     pub(crate) reseal: bool,
 }
 
+/// How and when the session's user signed in (see `Record::authenticated_at`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Auth {
+    pub(crate) at: Option<SystemTime>,
+    pub(crate) method: Option<String>,
+    /// The digest of the credential fingerprint given at login.
+    pub(crate) credential: Option<[u8; 32]>,
+}
+
+impl Auth {
+    pub(crate) fn of(record: &mut Record) -> Self {
+        Self {
+            at: record.authenticated_at,
+            method: record.authentication_method.take(),
+            credential: record.credential_digest,
+        }
+    }
+
+    /// Writes these into `record`.
+    pub(crate) fn put(self, record: &mut Record) {
+        record.authenticated_at = self.at;
+        record.authentication_method = self.method;
+        record.credential_digest = self.credential;
+    }
+}
+
 /// The loaded data plus what this request changed.
 #[derive(Debug, Clone)]
 pub(crate) struct State {
@@ -96,6 +122,13 @@ pub(crate) struct State {
     /// This request's user agent, with `bind_user_agent`: what every write
     /// binds the session to.
     pub(crate) request_agent: Option<u64>,
+    /// How and when the user signed in, as loaded or set by `login`.
+    pub(crate) auth: Auth,
+    /// `reauthenticate` was called: `auth` is new, and wins over the stored one.
+    pub(crate) reauth: bool,
+    /// The presented session was ended while loading (its credentials
+    /// changed): the response clears the cookie unless it sets a new one.
+    pub(crate) ended: bool,
 }
 
 impl State {
@@ -118,6 +151,19 @@ impl State {
             metadata: None,
             agent: None,
             request_agent,
+            auth: Auth::default(),
+            reauth: false,
+            ended: false,
+        }
+    }
+
+    /// The cookie of a session that writes nothing: cleared if the session
+    /// was ended while loading, else left alone.
+    pub(crate) fn unsaved_cookie(&self) -> CookieAction {
+        if self.ended {
+            CookieAction::Remove
+        } else {
+            CookieAction::Keep
         }
     }
 
@@ -141,6 +187,7 @@ impl State {
         if let Some(owner) = self.owner.take() {
             self.former_owner.get_or_insert(owner);
         }
+        self.auth = Auth::default();
     }
 
     /// The owner whose index lists the loaded session.
@@ -174,6 +221,7 @@ pub(crate) struct Draft {
     pub(crate) metadata: Option<SessionMetadata>,
     pub(crate) agent: Option<u64>,
     pub(crate) lineage: Option<SessionHandle>,
+    pub(crate) auth: Auth,
 }
 
 impl Draft {
@@ -187,11 +235,18 @@ impl Draft {
             metadata: state.metadata.clone(),
             agent: state.request_agent.or(state.agent),
             lineage: stored.lineage,
+            auth: state.auth.clone(),
         }
     }
 
     /// This request's changes on top of a fresher copy of the record.
-    pub(crate) fn merged(state: &State, current: Record) -> Self {
+    pub(crate) fn merged(state: &State, mut current: Record) -> Self {
+        // A sign-out, login or re-authentication of this request wins.
+        let auth = if state.cleared || state.login || state.reauth {
+            state.auth.clone()
+        } else {
+            Auth::of(&mut current)
+        };
         Self {
             data: state.merge_onto(current.data),
             expiry: if state.expiry_changed {
@@ -209,6 +264,7 @@ impl Draft {
             metadata: current.metadata,
             agent: state.request_agent.or(current.user_agent_digest),
             lineage: current.lineage,
+            auth,
         }
     }
 

@@ -75,6 +75,20 @@ pub struct Record {
     /// Revocation ends a whole line, so a session that changes its id while
     /// it is revoked cannot escape under the new one.
     pub lineage: Option<crate::token::SessionHandle>,
+    /// When the user last proved who they are: the `Session::login` that
+    /// started the session, or a later `Session::reauthenticate`. Kept
+    /// across `cycle_id`; `None` for a guest, and for sessions signed in
+    /// before this was recorded (a recent-login check then asks again).
+    pub authenticated_at: Option<SystemTime>,
+    /// How the user signed in, as the application labelled it at login or
+    /// re-authentication (`"password"`, `"passkey"`, `"sso"`); `None` if it
+    /// gave no label.
+    pub authentication_method: Option<String>,
+    /// SHA-256 of the credential fingerprint the application gave at login
+    /// (`Login::credential`): with `SessionLayer::credential_check`, the
+    /// session ends once the user's current fingerprint no longer matches
+    /// (after a password change). Only the digest is stored.
+    pub credential_digest: Option<[u8; 32]>,
 }
 
 /// What the layer notes about the client at login when
@@ -141,6 +155,9 @@ impl Record {
             metadata: None,
             user_agent_digest: None,
             lineage: None,
+            authenticated_at: None,
+            authentication_method: None,
+            credential_digest: None,
         }
     }
 

@@ -66,6 +66,10 @@ pub(super) fn decode(json: &[u8]) -> Result<Record, serde_json::Error> {
         metadata: wire.m,
         user_agent_digest: wire.g,
         lineage,
+        // Format 1 predates them.
+        authenticated_at: None,
+        authentication_method: None,
+        credential_digest: None,
     })
 }
 

@@ -3,15 +3,23 @@
 //! bytes into place and parses no JSON tree.
 //!
 //! ```text
-//! 2 | created u64 | expires u64 | version u64 | last_seen u64 | flags u8
+//! 2 | created u64 | expires u64 | version u64 | last_seen u64 | flags
 //!   | [expiry: kind u8, u64] [owner: len, utf-8] [metadata: len, JSON]
 //!   | [agent digest: u64] [lineage: 16 bytes]
+//!   | [authenticated at: u64] [method: len, utf-8] [credential: 32 bytes]
 //!   | entry count | (key len, utf-8 key, value len, JSON value)*
 //! ```
 //!
-//! Integers are little-endian; lengths and the count are LEB128. Keys are
-//! strictly increasing. Anything else (a short read, an unknown flag, bytes
-//! left over, a key out of order, a value that is not JSON) is corrupt.
+//! Each bracketed field is present when its flag is set: expiry `0x01`,
+//! owner `0x02`, metadata `0x04`, agent digest `0x08`, lineage `0x10`,
+//! authenticated at `0x20`, method `0x40`, credential `0x80`. The flags are
+//! LEB128 like the lengths, so a record without the last three (every one
+//! written before they existed) has a one-byte flags field and reads as
+//! before; with the credential flag it takes two bytes. Integers are
+//! little-endian; lengths and the count are LEB128. Keys are strictly
+//! increasing. Anything else (a short read, an unknown flag, flags not in
+//! their shortest encoding, bytes left over, a key out of order, a value
+//! that is not JSON) is corrupt.
 
 use super::{Record, SessionData, from_millis, unix_millis};
 use crate::expiry::Expiry;
@@ -20,12 +28,16 @@ use crate::token::SessionHandle;
 /// The format byte.
 pub(super) const FORMAT: u8 = 2;
 
-const EXPIRY: u8 = 1;
-const OWNER: u8 = 2;
-const METADATA: u8 = 4;
-const AGENT: u8 = 8;
-const LINEAGE: u8 = 16;
-const KNOWN: u8 = EXPIRY | OWNER | METADATA | AGENT | LINEAGE;
+const EXPIRY: u32 = 0x01;
+const OWNER: u32 = 0x02;
+const METADATA: u32 = 0x04;
+const AGENT: u32 = 0x08;
+const LINEAGE: u32 = 0x10;
+const AUTHENTICATED: u32 = 0x20;
+const METHOD: u32 = 0x40;
+const CREDENTIAL: u32 = 0x80;
+const KNOWN: u32 =
+    EXPIRY | OWNER | METADATA | AGENT | LINEAGE | AUTHENTICATED | METHOD | CREDENTIAL;
 
 /// Writes `record` in format 2.
 pub(super) fn encode(record: &Record) -> Vec<u8> {
@@ -52,8 +64,11 @@ pub(super) fn encode(record: &Record) -> Vec<u8> {
         | flag(record.owner.is_some(), OWNER)
         | flag(metadata.is_some(), METADATA)
         | flag(record.user_agent_digest.is_some(), AGENT)
-        | flag(record.lineage.is_some(), LINEAGE);
-    out.push(flags);
+        | flag(record.lineage.is_some(), LINEAGE)
+        | flag(record.authenticated_at.is_some(), AUTHENTICATED)
+        | flag(record.authentication_method.is_some(), METHOD)
+        | flag(record.credential_digest.is_some(), CREDENTIAL);
+    put_len(&mut out, flags as usize);
     if let Some(expiry) = record.expiry {
         let (kind, n) = expiry.to_wire();
         out.push(kind);
@@ -71,6 +86,15 @@ pub(super) fn encode(record: &Record) -> Vec<u8> {
     if let Some(lineage) = record.lineage {
         out.extend_from_slice(&lineage.to_bytes());
     }
+    if let Some(at) = record.authenticated_at {
+        out.extend_from_slice(&unix_millis(at).to_le_bytes());
+    }
+    if let Some(method) = &record.authentication_method {
+        put_bytes(&mut out, method.as_bytes());
+    }
+    if let Some(digest) = &record.credential_digest {
+        out.extend_from_slice(digest);
+    }
     put_len(&mut out, record.data.len());
     for (key, value) in record.data.iter() {
         put_bytes(&mut out, key.as_bytes());
@@ -79,7 +103,7 @@ pub(super) fn encode(record: &Record) -> Vec<u8> {
     out
 }
 
-fn flag(on: bool, bit: u8) -> u8 {
+fn flag(on: bool, bit: u32) -> u32 {
     if on { bit } else { 0 }
 }
 
@@ -108,7 +132,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, &'static str> {
     let expires_at = from_millis(input.u64()?);
     let version = input.u64()?;
     let last_seen = from_millis(input.u64()?);
-    let flags = input.byte()?;
+    let flags = input.flags()?;
     if flags & !KNOWN != 0 {
         return Err("unknown flags");
     }
@@ -136,6 +160,21 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, &'static str> {
     };
     let lineage = if flags & LINEAGE != 0 {
         Some(SessionHandle::from_bytes(input.array()?))
+    } else {
+        None
+    };
+    let authenticated_at = if flags & AUTHENTICATED != 0 {
+        Some(from_millis(input.u64()?))
+    } else {
+        None
+    };
+    let authentication_method = if flags & METHOD != 0 {
+        Some(input.text()?.to_owned())
+    } else {
+        None
+    };
+    let credential_digest = if flags & CREDENTIAL != 0 {
+        Some(input.array()?)
     } else {
         None
     };
@@ -180,6 +219,9 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, &'static str> {
         metadata,
         user_agent_digest,
         lineage,
+        authenticated_at,
+        authentication_method,
+        credential_digest,
     })
 }
 
@@ -204,6 +246,23 @@ impl<'a> Input<'a> {
         let mut array = [0u8; N];
         array.copy_from_slice(self.take(N)?);
         Ok(array)
+    }
+
+    /// The flags: LEB128 in its shortest form, at most three bytes.
+    fn flags(&mut self) -> Result<u32, &'static str> {
+        let mut flags = 0u32;
+        for shift in [0, 7, 14] {
+            let byte = self.byte()?;
+            flags |= u32::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return if byte == 0 && shift > 0 {
+                    Err("flags not in their shortest form")
+                } else {
+                    Ok(flags)
+                };
+            }
+        }
+        Err("flags too long")
     }
 
     fn u64(&mut self) -> Result<u64, &'static str> {
@@ -237,5 +296,87 @@ impl<'a> Input<'a> {
 
     fn text(&mut self) -> Result<&'a str, &'static str> {
         std::str::from_utf8(self.bytes()?).map_err(|_| "text is not UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::record::{Record, SessionData};
+
+    fn signed_in() -> Record {
+        let now = from_millis(1_700_000_000_123);
+        let mut record = Record::new(SessionData::new(), now, now + Duration::from_secs(60));
+        record.owner = Some("ferris".into());
+        record.lineage = Some(crate::token::SessionKey::from_bytes([3; 32]).handle());
+        record.authenticated_at = Some(now - Duration::from_secs(30));
+        record.authentication_method = Some("passkey".into());
+        record.credential_digest = Some([7; 32]);
+        record
+    }
+
+    /// The sign-in fields round-trip, each alone and all together.
+    #[test]
+    fn sign_in_fields_round_trip() {
+        let full = signed_in();
+        let bytes = Record::encode(&full);
+        assert_eq!(Record::decode(&bytes).unwrap(), full);
+        for drop in 0..3 {
+            let mut record = full.clone();
+            match drop {
+                0 => record.authenticated_at = None,
+                1 => record.authentication_method = None,
+                _ => record.credential_digest = None,
+            }
+            assert_eq!(Record::decode(&record.encode()).unwrap(), record);
+        }
+    }
+
+    /// A record without them encodes exactly as before they existed (one
+    /// flags byte, the old bits only), and decodes with `None`.
+    #[test]
+    fn records_without_sign_in_fields_keep_the_old_layout() {
+        let mut record = signed_in();
+        record.authenticated_at = None;
+        record.authentication_method = None;
+        record.credential_digest = None;
+        let bytes = record.encode();
+        assert_eq!(bytes[33], (OWNER | LINEAGE) as u8, "one flags byte");
+        // Written by the previous version: flags byte, owner, lineage, no entries.
+        let mut old = bytes[..33].to_vec();
+        old.push(0x12);
+        old.push(6);
+        old.extend_from_slice(b"ferris");
+        old.extend_from_slice(&record.lineage.unwrap().to_bytes());
+        old.push(0);
+        assert_eq!(old, bytes);
+        let decoded = Record::decode(&old).unwrap();
+        assert_eq!(decoded.authenticated_at, None);
+        assert_eq!(decoded.authentication_method, None);
+        assert_eq!(decoded.credential_digest, None);
+        assert_eq!(decoded.owner.as_deref(), Some("ferris"));
+    }
+
+    /// With the credential flag the flags take two bytes; a flag beyond the
+    /// known ones, and flags padded with a zero byte, are corrupt.
+    #[test]
+    fn flags_are_leb128_in_their_shortest_form() {
+        let bytes = signed_in().encode();
+        assert_eq!(&bytes[33..35], &[0xf2, 0x01]);
+        let with_flags = |flags: &[u8]| {
+            let mut bytes = bytes[..33].to_vec();
+            bytes.extend_from_slice(flags);
+            bytes.push(0);
+            Record::decode(&bytes)
+        };
+        assert!(with_flags(&[0]).is_ok());
+        assert!(with_flags(&[0x80, 0x02]).is_err(), "unknown flag 0x100");
+        assert!(with_flags(&[0x80, 0x00]).is_err(), "padded");
+        assert!(with_flags(&[0x81, 0x80, 0x80, 0x00]).is_err(), "too long");
+        for cut in 0..bytes.len() {
+            assert!(Record::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
     }
 }

@@ -278,7 +278,10 @@ async fn failed_delete_on_logout_is_a_500() {
         None,
         "no removal cookie claims the logout worked"
     );
-    assert_eq!(reply.body, "", "no store details in the body");
+    assert_eq!(
+        reply.body, "The session could not be saved; please retry.",
+        "a generic text, no store details"
+    );
 }
 
 /// A failed save is a 500 with a generic body and no new token.

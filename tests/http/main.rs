@@ -20,8 +20,10 @@ mod client_binding;
 mod concurrency;
 #[cfg(feature = "cookie-store")]
 mod cookie_store;
+mod credential_change;
 mod devices;
 mod events;
+mod failure_policy;
 mod flash;
 mod from_env;
 mod guards;
@@ -34,6 +36,7 @@ mod log_limits;
 mod log_secrets;
 mod memory_bounds;
 mod plain_tower;
+mod recent_login;
 mod revocation_races;
 mod secrets;
 mod state_machine;
