@@ -1,7 +1,9 @@
 //! A small server-rendered web app on sessionware: sign up and log in (with
 //! "remember me" or for the browser session), a counter, flash messages after
 //! every action, a "your devices" page with "sign out this device" and "sign
-//! out everywhere else", and log out. Forms are protected against CSRF by
+//! out everywhere else", a settings page that asks for a sign-in of the last
+//! minute (else the password again) where a password change signs out every
+//! other device, and log out. Forms are protected against CSRF by
 //! tower-http's `CsrfLayer` (the `Origin` / `Sec-Fetch-Site` checks).
 //!
 //! ```sh
@@ -34,6 +36,7 @@ use sessionware::{Guard, SessionLayer, SessionStore, insecure_dev_secret};
 use tower_http::csrf::CsrfLayer;
 
 use crate::routes::App;
+use crate::users::Users;
 
 /// The header the demo's own middleware fills with the socket's address, for
 /// the devices page (behind a proxy, name the proxy's header instead).
@@ -53,24 +56,30 @@ async fn client_ip(
 }
 
 /// The session layer over `store`: from `SESSIONWARE_*` variables when a
-/// secret is set, else with a random development secret.
-fn layer(store: impl SessionStore) -> SessionLayer {
+/// secret is set, else with a random development secret. Sessions signed in
+/// under an old password end at their next request.
+fn layer(store: impl SessionStore, users: &Users) -> SessionLayer {
     let layer = match std::env::var_os("SESSIONWARE_SECRET") {
         Some(_) => SessionLayer::from_env(store).unwrap_or_else(|err| panic!("{err}")),
         None => SessionLayer::new(store, insecure_dev_secret()),
     };
     // Plain HTTP on localhost for the demo; keep the default (true) in production.
+    let users = users.clone();
     layer
         .secure(false)
         .login_metadata(true)
         .client_ip_header(HeaderName::from_static(CLIENT_IP))
+        .credential_check(move |user: String| {
+            let stamp = users.stamp(&user).map(|stamp| stamp.to_string());
+            async move { Ok(stamp) }
+        })
 }
 
 /// The store `DEMO_STORE` names.
-async fn session_layer() -> SessionLayer {
+async fn session_layer(users: &Users) -> SessionLayer {
     let store = std::env::var("DEMO_STORE").unwrap_or_else(|_| "memory".into());
     match store.as_str() {
-        "memory" => layer(sessionware::MemoryStore::new().max_sessions(100_000)),
+        "memory" => layer(sessionware::MemoryStore::new().max_sessions(100_000), users),
         #[cfg(feature = "redis-store")]
         "redis" => {
             let url =
@@ -78,7 +87,7 @@ async fn session_layer() -> SessionLayer {
             let store = sessionware::RedisStore::connect(&url)
                 .await
                 .unwrap_or_else(|err| panic!("{err}"));
-            layer(store.key_prefix("sessionware-demo:"))
+            layer(store.key_prefix("sessionware-demo:"), users)
         }
         #[cfg(feature = "postgres-store")]
         "postgres" => {
@@ -88,7 +97,7 @@ async fn session_layer() -> SessionLayer {
                 .await
                 .unwrap_or_else(|err| panic!("{err}"));
             store.migrate().await.unwrap_or_else(|err| panic!("{err}"));
-            layer(store)
+            layer(store, users)
         }
         #[cfg(feature = "sqlite-store")]
         "sqlite" => {
@@ -97,7 +106,7 @@ async fn session_layer() -> SessionLayer {
                 .await
                 .unwrap_or_else(|err| panic!("{err}"));
             store.migrate().await.unwrap_or_else(|err| panic!("{err}"));
-            layer(store)
+            layer(store, users)
         }
         other => panic!(
             "DEMO_STORE={other}: expected memory, redis, postgres or sqlite (with its cargo feature)"
@@ -106,7 +115,7 @@ async fn session_layer() -> SessionLayer {
 }
 
 /// The demo's routes, guarded, CSRF-protected and with sessions.
-pub(crate) fn app(sessions: SessionLayer) -> Router {
+pub(crate) fn app(users: Users, sessions: SessionLayer) -> Router {
     Router::new()
         .route("/", get(routes::home))
         .route("/count", post(routes::count))
@@ -116,9 +125,16 @@ pub(crate) fn app(sessions: SessionLayer) -> Router {
         .route("/devices", get(routes::devices))
         .route("/devices/revoke-others", post(routes::revoke_others))
         .route("/devices/{handle}/revoke", post(routes::revoke_device))
-        .with_state(App::default())
+        .route("/settings", get(routes::settings))
+        .route("/settings/password", post(routes::change_password))
+        .route("/reauth", get(routes::reauth_page).post(routes::reauth))
+        .with_state(App { users })
         .layer(CsrfLayer::new())
-        .layer(Guard::new().login_path("/login"))
+        .layer(
+            Guard::new()
+                .login_path("/login")
+                .reauthenticate_path("/reauth"),
+        )
         .layer(sessions)
         .layer(from_fn(client_ip))
 }
@@ -129,7 +145,8 @@ async fn main() {
         .unwrap_or_else(|_| "127.0.0.1:3000".into())
         .parse()
         .expect("DEMO_ADDR is an address such as 127.0.0.1:3000");
-    let app = app(session_layer().await);
+    let users = Users::default();
+    let app = app(users.clone(), session_layer(&users).await);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .unwrap_or_else(|err| panic!("cannot listen on {addr}: {err}"));

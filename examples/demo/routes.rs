@@ -9,7 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::{Html, Redirect};
 use serde::Deserialize;
 use sessionware::{
-    Error, Expiry, Flash, MaybeSignedIn, Session, SessionHandle, SignedIn, safe_next,
+    Error, Expiry, Flash, Login, MaybeSignedIn, RecentlySignedIn, Session, SessionHandle, SignedIn,
+    safe_next,
 };
 
 use crate::pages::{credentials_form, escape, page};
@@ -27,6 +28,22 @@ pub(crate) struct App {
 #[derive(Deserialize)]
 pub(crate) struct Next {
     next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Password {
+    password: String,
+    next: Option<String>,
+}
+
+/// The sign-in of `name`, with the stamp of their credentials: the session
+/// ends when the password changes.
+fn login_of(app: &App, name: &str) -> Login {
+    let login = Login::new(name).method("password");
+    match app.users.stamp(name) {
+        Some(stamp) => login.credential(stamp.to_string()),
+        None => login,
+    }
 }
 
 #[derive(Deserialize)]
@@ -84,7 +101,7 @@ pub(crate) async fn signup(
         flash.error("That name is taken")?;
         return Ok(Redirect::to("/signup"));
     }
-    session.login(form.name.clone());
+    session.login_with(login_of(&app, &form.name));
     flash.success(format!("Welcome, {}", form.name))?;
     Ok(Redirect::to("/"))
 }
@@ -123,7 +140,7 @@ pub(crate) async fn login(
         };
         return Ok(Redirect::to(&back));
     }
-    session.login(form.name.clone());
+    session.login_with(login_of(&app, &form.name));
     if form.remember.is_some() {
         session.set_expiry(Expiry::OnInactivity(REMEMBERED));
     }
@@ -207,4 +224,92 @@ pub(crate) async fn revoke_others(signed_in: SignedIn, flash: Flash) -> Result<R
     let ended = signed_in.session.revoke_other_devices().await?;
     flash.success(format!("Signed out {ended} other devices"))?;
     Ok(Redirect::to("/devices"))
+}
+
+/// Settings ask for a sign-in of the last minute (kept short so the demo
+/// shows it): changing the password is a sensitive action.
+pub(crate) async fn settings(
+    recent: RecentlySignedIn<1>,
+    flash: Flash,
+) -> Result<Html<String>, Error> {
+    let body = "<p>You signed in less than a minute ago, so you may change your password. \
+                Every other device is then signed out.</p>\
+                <form method=\"post\" action=\"/settings/password\">\
+                <label>new password <input name=\"password\" id=\"new-password\" type=\"password\" required></label> \
+                <button id=\"change\">change</button></form>";
+    Ok(Html(page(
+        "Settings",
+        Some(&recent.user),
+        &flash.take(),
+        body,
+    )))
+}
+
+pub(crate) async fn change_password(
+    State(app): State<App>,
+    recent: RecentlySignedIn<1>,
+    flash: Flash,
+    Form(form): Form<Password>,
+) -> Result<Redirect, Error> {
+    if form.password.len() < 8 {
+        flash.error("Choose a password of at least 8 characters")?;
+        return Ok(Redirect::to("/settings"));
+    }
+    if app
+        .users
+        .change_password(&recent.user, &form.password)
+        .is_none()
+    {
+        flash.error("No such account")?;
+        return Ok(Redirect::to("/settings"));
+    }
+    // This device signs in again under the new credentials; the others end
+    // at their next request.
+    recent.session.login_with(login_of(&app, &recent.user));
+    flash.success("Password changed; every other device is signed out")?;
+    Ok(Redirect::to("/settings"))
+}
+
+pub(crate) async fn reauth_page(
+    signed_in: SignedIn,
+    flash: Flash,
+    Query(query): Query<Next>,
+) -> Html<String> {
+    let next = query
+        .next
+        .as_deref()
+        .and_then(safe_next)
+        .map(|next| {
+            format!(
+                "<input type=\"hidden\" name=\"next\" value=\"{}\">",
+                escape(next)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "<p>Please enter your password again.</p><form method=\"post\" action=\"/reauth\">{next}\
+         <label>password <input name=\"password\" id=\"password\" type=\"password\" required></label> \
+         <button id=\"submit\">confirm</button></form>"
+    );
+    Html(page(
+        "Confirm it is you",
+        Some(&signed_in.user),
+        &flash.take(),
+        &body,
+    ))
+}
+
+pub(crate) async fn reauth(
+    State(app): State<App>,
+    signed_in: SignedIn,
+    flash: Flash,
+    Form(form): Form<Password>,
+) -> Result<Redirect, Error> {
+    let next = form.next.as_deref().and_then(safe_next).unwrap_or("/");
+    if !app.users.check(&signed_in.user, &form.password) {
+        flash.error("Wrong password")?;
+        return Ok(Redirect::to("/reauth"));
+    }
+    signed_in.session.reauthenticate_with("password");
+    Ok(Redirect::to(next))
 }

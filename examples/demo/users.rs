@@ -1,5 +1,6 @@
 //! The demo's accounts: an in-memory table of users with Argon2 password
-//! hashes. A real application keeps them in its database.
+//! hashes and a security stamp, bumped on every password change. A real
+//! application keeps them in its database.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,32 +13,53 @@ fn salt() -> SaltString {
     SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes make a valid salt")
 }
 
-/// Users by name, with the PHC string of their password hash.
+fn hash(password: &str) -> Option<String> {
+    let salt = salt();
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .ok()?;
+    Some(hash.to_string())
+}
+
+/// One account.
+struct Account {
+    /// The PHC string of the password hash.
+    hash: String,
+    /// Changes with the password: sessions signed in under another stamp end.
+    stamp: u64,
+}
+
+/// Users by name.
 #[derive(Clone, Default)]
 pub(crate) struct Users {
-    hashes: Arc<Mutex<HashMap<String, String>>>,
+    accounts: Arc<Mutex<HashMap<String, Account>>>,
 }
 
 impl Users {
     /// Adds `name` with `password`; `false` if the name is taken.
     pub(crate) fn sign_up(&self, name: &str, password: &str) -> bool {
-        let salt = salt();
-        let Ok(hash) = Argon2::default().hash_password(password.as_bytes(), &salt) else {
+        let Some(hash) = hash(password) else {
             return false;
         };
-        let mut hashes = self.hashes.lock().unwrap();
-        if hashes.contains_key(name) {
+        let mut accounts = self.accounts.lock().unwrap();
+        if accounts.contains_key(name) {
             return false;
         }
-        hashes.insert(name.to_owned(), hash.to_string());
+        accounts.insert(name.to_owned(), Account { hash, stamp: 1 });
         true
     }
 
     /// Whether `password` is `name`'s.
     pub(crate) fn check(&self, name: &str, password: &str) -> bool {
-        let Some(stored) = self.hashes.lock().unwrap().get(name).cloned() else {
+        let stored = self
+            .accounts
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|a| a.hash.clone());
+        let Some(stored) = stored else {
             // Hash anyway, so a wrong name takes as long as a wrong password.
-            let _ = Argon2::default().hash_password(password.as_bytes(), &salt());
+            let _ = hash(password);
             return false;
         };
         PasswordHash::new(&stored).is_ok_and(|hash| {
@@ -45,5 +67,20 @@ impl Users {
                 .verify_password(password.as_bytes(), &hash)
                 .is_ok()
         })
+    }
+
+    /// Sets `name`'s password and bumps the stamp; returns the new stamp.
+    pub(crate) fn change_password(&self, name: &str, password: &str) -> Option<u64> {
+        let hash = hash(password)?;
+        let mut accounts = self.accounts.lock().unwrap();
+        let account = accounts.get_mut(name)?;
+        account.hash = hash;
+        account.stamp += 1;
+        Some(account.stamp)
+    }
+
+    /// The security stamp of `name`: the fingerprint of their credentials.
+    pub(crate) fn stamp(&self, name: &str) -> Option<u64> {
+        self.accounts.lock().unwrap().get(name).map(|a| a.stamp)
     }
 }
