@@ -79,7 +79,7 @@
 //! | store | feature | use it for |
 //! | --- | --- | --- |
 //! | [`MemoryStore`] | `memory-store` (default) | development, tests, single-instance apps |
-//! | `RedisStore` | `redis-store` | many instances, sessions that survive restarts |
+//! | `RedisStore` | `redis-store` | many instances, sessions that survive restarts; one node, Redis Cluster or Sentinel |
 //! | `PostgresStore` | `postgres-store` | many instances, PostgreSQL in the stack |
 //! | `MySqlStore` | `mysql-store` | many instances, MySQL or MariaDB in the stack |
 //! | `SqliteStore` | `sqlite-store` | one instance, sessions that survive restarts, no server |
@@ -97,7 +97,7 @@
 //! | `axum` | yes | the [`Session`] extractor and `IntoResponse` for [`Error`], on `axum-core` |
 //! | `connect-info` | no | `login_metadata` notes the socket's address from axum's `ConnectInfo` (pulls in `axum`) |
 //! | `memory-store` | yes | [`MemoryStore`] |
-//! | `redis-store` | no | `RedisStore`, on the `redis` crate |
+//! | `redis-store` | no | `RedisStore`, on the `redis` crate (redis-rs 1.x: one node, Cluster, Sentinel) |
 //! | `postgres-store` | no | `PostgresStore`, on `sqlx` |
 //! | `mysql-store` | no | `MySqlStore`, on `sqlx` |
 //! | `sqlite-store` | no | `SqliteStore`, on `sqlx` |

@@ -37,5 +37,11 @@ mod mysql;
 mod postgres;
 #[cfg(feature = "redis-store")]
 mod redis;
+#[cfg(feature = "redis-store")]
+mod redis_cluster;
+#[cfg(feature = "redis-store")]
+mod redis_sentinel;
+#[cfg(feature = "redis-store")]
+mod shared_deployment;
 #[cfg(feature = "sqlite-store")]
 mod sqlite;

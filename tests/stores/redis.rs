@@ -464,3 +464,17 @@ async fn a_format_1_record_is_read_and_rewritten() {
         .await
         .unwrap();
 }
+
+/// A connection configured by the application works as a URL does.
+#[tokio::test]
+async fn a_connection_of_your_own_is_used() {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let connection = redis::aio::ConnectionManager::new(client).await.unwrap();
+    let store = RedisStore::from_connection(connection).key_prefix(unique_prefix());
+    store.health().await.unwrap();
+    let key = random_key();
+    let record = owned_by(Some("heidi"), Duration::from_secs(60));
+    assert!(store.create(&key, &record).await.unwrap());
+    assert_eq!(store.load(&key).await.unwrap(), Some(record));
+    assert_eq!(store.revoke_all("heidi").await.unwrap(), 1);
+}

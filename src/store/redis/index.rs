@@ -1,6 +1,7 @@
 //! The user index of [`RedisStore`]: a set of session digests per user,
-//! kept by the `INDEX` script pipelined after each owned write, read and pruned
-//! through [`UserIndex`].
+//! kept by the `INDEX` script run after each owned write (pipelined with it
+//! on one node, its own command on a cluster), read and pruned through
+//! [`UserIndex`].
 
 use redis::aio::ConnectionLike;
 use redis::{AsyncCommands, Pipeline, ScriptInvocation, Value};

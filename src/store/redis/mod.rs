@@ -1,18 +1,22 @@
 //! `RedisStore`: sessions in Redis, one round trip per operation, versions checked on the server.
 
+mod cluster;
+mod connection;
+mod failover;
 mod index;
 mod scripts;
+mod sentinel;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Script};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script, ScriptInvocation, ServerErrorKind};
 
-use self::scripts::{INDEX, SAVE, check, millis, save_outcome};
+use self::connection::Connection;
+use self::scripts::{INDEX, SAVE, millis, save_outcome};
 use super::{SaveOutcome, SessionStore};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::record::Record;
 use crate::store::ErasedUserIndex;
 #[cfg(doc)]
@@ -22,9 +26,13 @@ use crate::token::SessionKey;
 /// Bytes of the big-endian version header in front of every stored record.
 const VERSION_HEADER: usize = 8;
 
-/// Sessions in Redis (feature `redis-store`).
+/// Sessions in Redis (feature `redis-store`): one node
+/// ([`connect`](Self::connect)), the master of a Redis Sentinel group
+/// ([`connect_sentinel`](Self::connect_sentinel)) or a Redis Cluster
+/// ([`connect_cluster`](Self::connect_cluster)).
 ///
-/// * **One round trip** per operation. A value is an 8-byte big-endian version
+/// * **One round trip** per operation (two for an owned write on a cluster,
+///   see below). A value is an 8-byte big-endian version
 ///   followed by the [`Record::encode`] bytes. Load is `GET`; create is
 ///   `SET .. NX PXAT`, atomic "insert if absent"; save is a Lua script that
 ///   compares the version header and writes in one step on the server, never
@@ -40,14 +48,59 @@ const VERSION_HEADER: usize = 8;
 /// * **[`UserIndex`]**: the sessions of a user (records with an `owner`) are
 ///   filed in a set at `<prefix>user:{<64 hex digits of SHA-256(user id)>}`,
 ///   whose members are the sessions' digests in hex. Writing an owned record
-///   adds it there with a one-key script, pipelined after the record's own
-///   command (still one round trip), and keeps the set alive at least until
-///   the record's deadline (up to a second longer), so it expires with its
-///   last session. Members of deleted or expired sessions are pruned when the
-///   user's sessions are read. Sessions without an owner write nothing more.
-/// * **Connection**: one multiplexed connection from the `redis` crate's
-///   `ConnectionManager`, which pipelines concurrent requests and reconnects
-///   by itself after a failure, so the application recovers without a restart.
+///   adds it there with a one-key script run after the record's own command
+///   (on one node pipelined with it, still one round trip), and keeps the set
+///   alive at least until the record's deadline (up to a second longer), so
+///   it expires with its last session. Members of deleted or expired
+///   sessions are pruned when the user's sessions are read. Sessions without
+///   an owner write nothing more.
+/// * **Connection**: on one node, one multiplexed connection from the `redis`
+///   crate's `ConnectionManager`, which pipelines concurrent requests and
+///   reconnects by itself after a failure, so the application recovers
+///   without a restart. On a cluster ([`connect_cluster`](Self::connect_cluster)),
+///   the crate's cluster connection: one multiplexed connection per master,
+///   commands routed to their key's slot, the slot map refreshed after a
+///   failover or a resharding. Through Sentinel, a `ConnectionManager` to
+///   the master the sentinels name, replaced when they name another.
+///
+/// # On a Redis Cluster
+///
+/// Every command touches one key, or keys of one hash slot: a session's key
+/// is its own slot (the digest is the hash tag) and so is each user's set.
+/// What is atomic there is what is atomic on one node: create (`SET NX`),
+/// the version-checked save (a script on the session's slot), load, delete,
+/// and each update of a user's set (a script on the set's slot).
+///
+/// What is not atomic, on one node either, is an owned write *together with*
+/// its index entry: on one node the two commands are pipelined (other
+/// clients' commands may run between them); on a cluster they are two round
+/// trips to two nodes, the record first, then the entry, and only a record
+/// that was written is filed. `create` and `save` return after both. Nothing
+/// is lost or resurrected by the gap:
+///
+/// * A revocation lists the set, then loads every listed record. It cannot
+///   miss a session that existed before it began: a record is filed before
+///   the write that created it returns, and a session moving to a fresh id
+///   (`cycle_id`, a login) is created *and filed* under its new id before its
+///   old record is deleted, so one of the two is always listed, and a
+///   revocation that sees a listed record vanish lists again.
+/// * Filing never creates a session: a member whose record is gone (deleted
+///   between the two steps, or expired) is a stale entry, pruned when the
+///   user's sessions are next read. The record is filed second on purpose:
+///   filed first, a concurrent listing could prune the entry as stale before
+///   the record exists, and the session would then be missing from its
+///   owner's set.
+/// * A save is version-checked on the session's own slot and never writes a
+///   record that is gone, so a revoked session stays revoked whatever an
+///   instance still in the gap does next.
+///
+/// # TLS
+///
+/// `rediss://` URLs (and TLS to cluster nodes) work once the `redis` crate's
+/// TLS support is on: add it to your own `Cargo.toml`, and cargo builds the
+/// one `redis` crate with both crates' features, e.g.
+/// `redis = { version = "1", features = ["tokio-rustls-comp"] }` (or
+/// `"tokio-native-tls-comp"`).
 ///
 /// # Example
 ///
@@ -61,7 +114,7 @@ const VERSION_HEADER: usize = 8;
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: Arc<str>,
     save: Arc<Script>,
     index: Arc<Script>,
@@ -80,43 +133,34 @@ impl RedisStore {
     /// `redis` crate's TLS feature is enabled), checks that the server runs our
     /// scripts, and fails with a clear error if it is unreachable.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let client = redis::Client::open(url).map_err(|e| {
-            Error::new(ErrorKind::InvalidConfig, "invalid Redis URL").with_source(e)
-        })?;
-        // Reconnection backs off up to 500 ms between attempts (the crate's
-        // default factor grows the second delay to 100 s), and gives up after
-        // two, so a request fails fast and the next one tries again. No
-        // response timeout: the layer's `store_timeout` bounds every call, and
-        // a second timer per command only costs wake-ups.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_factor(2)
-            .set_max_delay(500)
-            .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| {
-                Error::store(e)
-                    .with_detail(format!("could not connect to Redis at {}", redacted(url)))
-            })?;
-        let store = Self::from_connection(connection);
-        check(
-            store.connection.clone(),
-            [&store.save, &store.index],
-            &store.prefix,
-        )
-        .await?;
+        let store = Self::with(Connection::single(url).await?);
+        store.check().await?;
         Ok(store)
     }
 
-    /// Wraps a connection you configured yourself (TLS, sentinel, timeouts).
+    /// Wraps a single-node connection you configured yourself (TLS,
+    /// timeouts), unchecked: call [`health`](Self::health) to know it works.
     pub fn from_connection(connection: ConnectionManager) -> Self {
+        Self::with(Connection::Single(connection))
+    }
+
+    fn with(connection: Connection) -> Self {
         Self {
             connection,
             prefix: Arc::from("sessionware:"),
             save: Arc::new(Script::new(SAVE)),
             index: Arc::new(Script::new(INDEX)),
         }
+    }
+
+    /// Loads the scripts (on every master of a cluster) and probes `PXAT`.
+    async fn check(&self) -> Result<(), Error> {
+        scripts::check(
+            self.connection.clone(),
+            [&self.save, &self.index],
+            &self.prefix,
+        )
+        .await
     }
 
     /// The prefix of every key. Default: `sessionware:`. Give each application
@@ -149,13 +193,31 @@ impl RedisStore {
         format!("{}{{{}}}", self.prefix, key.to_hex())
     }
 
+    /// Runs a `SET .. NX` on its own: whether it created the key.
+    async fn set_if_absent(&self, command: &redis::Cmd) -> Result<bool, Error> {
+        let answer: Option<String> = self
+            .run(|mut connection| async move { command.query_async(&mut connection).await })
+            .await?;
+        Ok(answer.is_some())
+    }
+
+    /// Runs the save script on its own (loading it if the server lost it).
+    async fn save_once(&self, invocation: &ScriptInvocation<'_>) -> Result<SaveOutcome, Error> {
+        save_outcome(
+            self.run(
+                |mut connection| async move { invocation.invoke_async(&mut connection).await },
+            )
+            .await?,
+        )
+    }
+
     /// Runs `command` on the shared connection and, if that connection turns
     /// out to have been closed (the server's idle `timeout`, a proxy or a
     /// failover), once more on the fresh one the manager opens.
     /// Never more than once. A command the server ran before the connection
     /// broke is then answered as a conflict, a taken id or an absent key,
     /// which the layer handles like any concurrent change.
-    async fn run<T, F>(&self, command: impl Fn(ConnectionManager) -> F) -> Result<T, Error>
+    async fn run<T, F>(&self, command: impl Fn(Connection) -> F) -> Result<T, Error>
     where
         F: Future<Output = redis::RedisResult<T>>,
     {
@@ -183,12 +245,18 @@ impl SessionStore for RedisStore {
             .arg("PXAT")
             .arg(millis(record.expires_at));
         let Some(owner) = &record.owner else {
-            let command = &command;
-            let answer: Option<String> = self
-                .run(|mut connection| async move { command.query_async(&mut connection).await })
-                .await?;
-            return Ok(answer.is_some());
+            return self.set_if_absent(&command).await;
         };
+        if self.connection.is_cluster() {
+            // The record's key and the user's set are on different slots:
+            // the record first, then (if it was created) its index entry,
+            // one command each, before `create` returns.
+            let created = self.set_if_absent(&command).await?;
+            if created {
+                self.file(&self.index_call(owner, key, record)).await?;
+            }
+            return Ok(created);
+        }
         // The record first, then its index entry, in one round trip. The
         // entry is added even if the key was taken (then it is a stale entry,
         // pruned when read): what matters is that a created record is never
@@ -197,7 +265,7 @@ impl SessionStore for RedisStore {
         let mut pipeline = redis::pipe();
         pipeline.add_command(command).invoke_script(&index);
         let (answer, indexed) = self.run_pair(&pipeline).await?;
-        let created = redis::from_owned_redis_value::<Option<String>>(
+        let created = redis::from_redis_value::<Option<String>>(
             answer.extract_error().map_err(Error::store)?,
         )
         .map_err(Error::store)?
@@ -234,12 +302,17 @@ impl SessionStore for RedisStore {
             .arg(stored(record))
             .arg(millis(record.expires_at));
         let Some(owner) = &record.owner else {
-            let invocation = &invocation;
-            let outcome: i64 = self
-                .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
-                .await?;
-            return save_outcome(outcome);
+            return self.save_once(&invocation).await;
         };
+        if self.connection.is_cluster() {
+            // As in `create`: the version-checked save on the record's slot,
+            // then, if it wrote, the index entry on the user's slot.
+            let outcome = self.save_once(&invocation).await?;
+            if outcome == SaveOutcome::Saved {
+                self.file(&self.index_call(owner, key, record)).await?;
+            }
+            return Ok(outcome);
+        }
         // As in `create`: the record, then its index entry, pipelined; after
         // a conflict or a missing record the entry is a stale one.
         let index = self.index_call(owner, key, record);
@@ -247,20 +320,12 @@ impl SessionStore for RedisStore {
         pipeline.invoke_script(&invocation).invoke_script(&index);
         let (answer, indexed) = self.run_pair(&pipeline).await?;
         let outcome = match answer.extract_error() {
-            Ok(answer) => {
-                save_outcome(redis::from_owned_redis_value(answer).map_err(Error::store)?)?
-            }
-            Err(err) if err.kind() == redis::ErrorKind::NoScriptError => {
+            Ok(answer) => save_outcome(redis::from_redis_value(answer).map_err(Error::store)?)?,
+            Err(err) if err.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) => {
                 // The server lost its scripts (a restart, a failover, SCRIPT
                 // FLUSH) and wrote nothing: save on its own, which reloads the
                 // script, then file the record again, after it.
-                let invocation = &invocation;
-                let outcome = save_outcome(
-                    self.run(|mut connection| async move {
-                        invocation.invoke_async(&mut connection).await
-                    })
-                    .await?,
-                )?;
+                let outcome = self.save_once(&invocation).await?;
                 if outcome == SaveOutcome::Saved {
                     self.file(&index).await?;
                 }
@@ -299,28 +364,4 @@ fn stored(record: &Record) -> Vec<u8> {
     value.extend_from_slice(&record.version.to_be_bytes());
     value.extend_from_slice(&encoded);
     value
-}
-
-/// The URL without its password, for error messages.
-fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_lose_their_credentials_in_messages() {
-        assert_eq!(
-            redacted("redis://user:pw@host:6379/0"),
-            "redis://***@host:6379/0"
-        );
-        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-    }
 }

@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use redis::Script;
-use redis::aio::ConnectionManager;
 
+use super::connection::Connection;
 use crate::error::Error;
 use crate::record::unix_millis;
 use crate::store::SaveOutcome;
@@ -50,7 +50,7 @@ return 1";
 /// than at the first login. Loaded scripts also spare the first pipelined
 /// owned write a `NOSCRIPT` answer.
 pub(super) async fn check(
-    mut connection: ConnectionManager,
+    mut connection: Connection,
     scripts: [&Script; 2],
     prefix: &str,
 ) -> Result<(), Error> {
