@@ -16,7 +16,7 @@ use super::state::{Auth, Origin, State, Stored};
 use crate::error::Error;
 use crate::event::{RejectionReason, SessionEvent};
 use crate::record::Record;
-use crate::token::{self, RandomValue, SessionKey, Verified};
+use crate::token::{self, SessionKey, Signed, Verified};
 
 /// Loads the session of a request presenting `headers` (its token headers).
 /// `request_agent` is the request's user-agent digest when sessions are
@@ -72,10 +72,13 @@ pub(crate) async fn load(
 async fn load_stored(
     ctx: &Context,
     store: &dyn DynStore,
-    verified: Verified<RandomValue>,
+    verified: Verified<Signed>,
     state: &mut State,
 ) {
-    let Verified { value, retired } = verified;
+    let Verified {
+        value: Signed { value, tag },
+        retired,
+    } = verified;
     let key = SessionKey::digest_of(&value);
     let record = match ctx.call(store.load(&key)).await {
         Err(err) => {
@@ -151,6 +154,7 @@ async fn load_stored(
         created_at: record.created_at,
         expires_at: record.expires_at,
         resign: retired,
+        tag: (!retired).then_some(tag),
         lineage: record.lineage,
     });
     adopt(state, origin, record);

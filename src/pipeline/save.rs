@@ -14,7 +14,7 @@ use crate::event::SessionEvent;
 use crate::expiry::Expiry;
 use crate::record::{Record, json_len, unix_millis};
 use crate::store::SaveOutcome;
-use crate::token::{SessionKey, sign};
+use crate::token::{SessionKey, Signed, sign};
 
 /// How often a save is retried after version conflicts before giving up.
 const MAX_SAVE_ATTEMPTS: u32 = 16;
@@ -310,11 +310,19 @@ pub(crate) fn resigned(
     expires_at: SystemTime,
     now: SystemTime,
 ) -> CookieAction {
-    let signed = sign(
-        ctx.keyring.signing(),
-        &ctx.config.cookie_name,
-        &stored.value,
-    );
+    let signed = match stored.tag {
+        // The presented cookie, which the current key signed: the same text.
+        Some(tag) if !stored.resign => Signed {
+            value: stored.value.clone(),
+            tag,
+        }
+        .text(),
+        _ => sign(
+            ctx.keyring.signing(),
+            &ctx.config.cookie_name,
+            &stored.value,
+        ),
+    };
     CookieAction::Set(ctx.config.session_cookie(signed, expiry, expires_at, now))
 }
 

@@ -45,6 +45,10 @@ pub(crate) struct Stored {
     pub(crate) expires_at: SystemTime,
     /// A retired key signed the cookie: re-issue it under the current one.
     pub(crate) resign: bool,
+    /// The tag the current key gave the presented cookie (`None` when a
+    /// retired key signed it): a re-sent cookie reuses it instead of
+    /// computing the HMAC again.
+    pub(crate) tag: Option<[u8; 32]>,
     /// The record's lineage as loaded (see `Record::lineage`).
     pub(crate) lineage: Option<SessionHandle>,
 }

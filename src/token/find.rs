@@ -5,7 +5,8 @@ use cookie::Cookie;
 use http::HeaderValue;
 use http::header::GetAll;
 
-use super::{Keyring, RandomValue, Rejection, sign};
+use super::sign::Signed;
+use super::{Keyring, Rejection, sign};
 
 /// How the session token travels between client and server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +43,7 @@ impl<T: PartialEq> PartialEq for Verified<T> {
 
 /// What the request's cookies held for us: by default a verified random value.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Presented<T = Verified<RandomValue>> {
+pub(crate) enum Presented<T = Verified<Signed>> {
     /// No cookie of our name.
     Nothing,
     /// Cookies of our name, none genuine.
@@ -206,6 +207,7 @@ impl<T: PartialEq, F: FnMut(&[u8]) -> Result<T, Rejection>> Judge<T, F> {
 mod tests {
     use super::*;
     use crate::MAX_RETIRED_SECRETS;
+    use crate::token::RandomValue;
 
     fn keyring() -> Keyring {
         Keyring::new(crate::token::test_secret(1)).unwrap()
@@ -217,9 +219,14 @@ mod tests {
         (value, text)
     }
 
-    fn current(value: RandomValue) -> Verified<RandomValue> {
+    /// A value as the current key verified it; two compare by value only,
+    /// so the tag here is a placeholder.
+    fn current(value: RandomValue) -> Verified<Signed> {
         Verified {
-            value,
+            value: Signed {
+                value,
+                tag: [0; 32],
+            },
             retired: false,
         }
     }
@@ -333,7 +340,7 @@ mod tests {
         let cookie = headers(&[&format!("id={text}")]);
         let rotated = keyring().retired(&old).unwrap();
         match find(&rotated, &Transport::Cookie, "id", &cookie) {
-            Presented::Genuine(found) => assert!(found.retired && found.value == value),
+            Presented::Genuine(found) => assert!(found.retired && found.value.value == value),
             other => panic!("{other:?}"),
         }
         assert_eq!(
@@ -347,7 +354,7 @@ mod tests {
             "id",
             &headers(&[&format!("id={text}")]),
         ) {
-            Presented::Genuine(found) => assert!(!found.retired && found.value == value),
+            Presented::Genuine(found) => assert!(!found.retired && found.value.value == value),
             other => panic!("{other:?}"),
         }
     }

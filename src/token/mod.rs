@@ -29,5 +29,5 @@ pub use key::{Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN};
 pub use seal::MAX_COOKIE_LEN;
 #[cfg(feature = "cookie-store")]
 pub(crate) use seal::Sealer;
-pub(crate) use sign::{Rejection, sign};
+pub(crate) use sign::{Rejection, Signed, sign};
 pub use store_key::SessionKey;

@@ -43,6 +43,40 @@ fn mac(key: &DerivedKey, cookie_name: &str, value_text: &[u8]) -> Hmac<Sha256> {
     mac
 }
 
+/// A cookie's random value with the tag the current key gave it, as a
+/// presented cookie was verified: the response can send the same cookie
+/// again without computing the tag anew. Two of them are one session when
+/// their values are equal.
+#[derive(Clone)]
+pub(crate) struct Signed {
+    pub(crate) value: RandomValue,
+    pub(crate) tag: [u8; 32],
+}
+
+impl PartialEq for Signed {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl std::fmt::Debug for Signed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signed(..)")
+    }
+}
+
+impl Signed {
+    /// The cookie value: `<base64url value>.<base64url tag>`, what
+    /// [`sign`] makes for the same value and key.
+    pub(crate) fn text(&self) -> String {
+        let mut signed = String::with_capacity(SIGNED_LEN);
+        URL_SAFE_NO_PAD.encode_string(self.value.as_bytes(), &mut signed);
+        signed.push(char::from(SEPARATOR));
+        URL_SAFE_NO_PAD.encode_string(self.tag, &mut signed);
+        signed
+    }
+}
+
 /// The cookie value for `value`: `<base64url value>.<base64url tag>`.
 pub(crate) fn sign(key: &DerivedKey, cookie_name: &str, value: &RandomValue) -> String {
     let mut signed = String::with_capacity(SIGNED_LEN);
@@ -62,7 +96,7 @@ pub(crate) fn verify(
     cookie_name: &str,
     signed: &[u8],
 ) -> Result<RandomValue, Rejection> {
-    verify_any([key], cookie_name, signed).map(|(value, _)| value)
+    verify_any([key], cookie_name, signed).map(|(signed, _)| signed.value)
 }
 
 /// Checks a presented cookie value under each key in turn (the current one
@@ -75,7 +109,7 @@ pub(crate) fn verify_any<'k>(
     keys: impl IntoIterator<Item = &'k DerivedKey>,
     cookie_name: &str,
     signed: &[u8],
-) -> Result<(RandomValue, usize), Rejection> {
+) -> Result<(Signed, usize), Rejection> {
     if signed.len() != SIGNED_LEN || signed[RANDOM_TEXT_LEN] != SEPARATOR {
         return Err(Rejection::Malformed);
     }
@@ -89,7 +123,7 @@ pub(crate) fn verify_any<'k>(
     let value = RandomValue::decode(value_text).ok_or(Rejection::Malformed)?;
     keys.into_iter()
         .position(|key| mac(key, cookie_name, value_text).verify_slice(&tag).is_ok())
-        .map(|position| (value, position))
+        .map(|position| (Signed { value, tag }, position))
         .ok_or(Rejection::BadTag)
 }
 
@@ -107,6 +141,19 @@ mod tests {
         let signed = sign(&key(1), "id", &value);
         assert_eq!(signed.len(), SIGNED_LEN);
         assert_eq!(verify(&key(1), "id", signed.as_bytes()), Ok(value));
+    }
+
+    /// A verified cookie sent again from its kept tag is byte for byte the
+    /// cookie `sign` makes: no HMAC is needed to re-send it.
+    #[test]
+    fn a_verified_cookie_is_resent_unchanged_from_its_tag() {
+        for _ in 0..100 {
+            let value = RandomValue::generate().unwrap();
+            let signed = sign(&key(1), "id", &value);
+            let (verified, position) = verify_any([&key(1)], "id", signed.as_bytes()).unwrap();
+            assert_eq!(position, 0);
+            assert_eq!(verified.text(), signed);
+        }
     }
 
     /// A tag under another key, or over another cookie name, is a bad tag.
