@@ -8,6 +8,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
+use crate::event::SessionEvents;
 use crate::store::SessionStore;
 
 /// A running clean-up job.
@@ -44,12 +45,37 @@ pub struct CleanupTask {
 impl CleanupTask {
     /// Starts cleaning `store` every `period`.
     pub fn spawn<S: SessionStore>(store: S, period: Duration) -> Self {
-        Self::spawn_until(store, period, std::future::pending())
+        Self::start(
+            store,
+            period,
+            std::future::pending(),
+            SessionEvents::default(),
+        )
+    }
+
+    /// Like [`CleanupTask::spawn`], and reports each run that removed
+    /// records as [`SessionEvent::Purged`](crate::SessionEvent::Purged) to
+    /// a layer's events (`layer.events()`), so the clean-up shows up in the
+    /// same audit log and metrics as the request path.
+    pub fn spawn_reporting<S: SessionStore>(
+        store: S,
+        period: Duration,
+        events: SessionEvents,
+    ) -> Self {
+        Self::start(store, period, std::future::pending(), events)
     }
 
     /// Like [`CleanupTask::spawn`], and also ends when `shutdown` completes
     /// (for example `tokio::signal::ctrl_c()` mapped to `()`).
     pub fn spawn_until<S, F>(store: S, period: Duration, shutdown: F) -> Self
+    where
+        S: SessionStore,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        Self::start(store, period, shutdown, SessionEvents::default())
+    }
+
+    fn start<S, F>(store: S, period: Duration, shutdown: F, events: SessionEvents) -> Self
     where
         S: SessionStore,
         F: Future<Output = ()> + Send + 'static,
@@ -60,6 +86,7 @@ impl CleanupTask {
             period.max(Duration::from_millis(1)),
             stopped,
             shutdown,
+            events,
         ));
         Self {
             stop: Some(stop),
@@ -91,6 +118,7 @@ async fn run<S: SessionStore>(
     period: Duration,
     mut stopped: oneshot::Receiver<()>,
     shutdown: impl Future<Output = ()>,
+    events: SessionEvents,
 ) {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -102,8 +130,8 @@ async fn run<S: SessionStore>(
             _ = ticker.tick() => {}
         }
         // Each run is its own task, so a panicking store cannot end the job.
-        let store = Arc::clone(&store);
-        match tokio::spawn(async move { store.delete_expired().await }).await {
+        let (store, events) = (Arc::clone(&store), events.clone());
+        match tokio::spawn(async move { events.delete_expired(&*store).await }).await {
             Ok(Ok(removed)) => tracing::debug!(removed, "expired sessions deleted"),
             Ok(Err(err)) => {
                 tracing::warn!(error = %err, "deleting expired sessions failed; retrying next period")

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::error::Error;
+use crate::store::{SessionStore, UserIndex, revoke_all_but, revoke_every, revoke_line};
 use crate::token::{Rejection, SessionHandle};
 
 /// Something that happened to a session (OWASP: log the life cycle;
@@ -57,7 +59,9 @@ pub enum SessionEvent {
         /// The session.
         handle: Option<SessionHandle>,
     },
-    /// The layer revoked a session of a user (`max_sessions_per_user`).
+    /// A session of a user was revoked: by `max_sessions_per_user`, by the
+    /// session helpers (`revoke_device`, `revoke_other_devices`), or through
+    /// [`SessionEvents`] (an admin tool, a password reset).
     Revoked {
         /// The session.
         handle: SessionHandle,
@@ -88,6 +92,13 @@ pub enum SessionEvent {
     SaveFailed {
         /// The session, if it was stored already.
         handle: Option<SessionHandle>,
+    },
+    /// A clean-up ([`SessionEvents::delete_expired`], or a
+    /// [`CleanupTask`](crate::CleanupTask) given the events) removed expired
+    /// records from the store.
+    Purged {
+        /// How many records it removed.
+        count: u64,
     },
 }
 
@@ -121,7 +132,7 @@ impl RejectionReason {
 impl SessionEvent {
     /// A short name for logs and metrics: `created`, `loaded`, `cycled`,
     /// `resigned`, `destroyed`, `revoked`, `credential_changed`, `expired`,
-    /// `rejected`, `load_failed`, `save_failed`.
+    /// `rejected`, `load_failed`, `save_failed`, `purged`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Created { .. } => "created",
@@ -135,6 +146,7 @@ impl SessionEvent {
             Self::Rejected { .. } => "rejected",
             Self::LoadFailed { .. } => "load_failed",
             Self::SaveFailed { .. } => "save_failed",
+            Self::Purged { .. } => "purged",
         }
     }
 
@@ -150,7 +162,7 @@ impl SessionEvent {
             | Self::SaveFailed { handle } => *handle,
             Self::Cycled { new, .. } => *new,
             Self::Revoked { handle } | Self::LoadFailed { handle } => Some(*handle),
-            Self::Rejected { .. } => None,
+            Self::Rejected { .. } | Self::Purged { .. } => None,
         }
     }
 }
@@ -223,5 +235,92 @@ impl Events {
         if let Some(hook) = &self.hook {
             hook(&event);
         }
+    }
+}
+
+/// A layer's events hook, for work done outside requests: revoking a user's
+/// sessions from an admin tool or a password reset, and cleaning up expired
+/// records. What it does is reported like the request path's events: to the
+/// [`on_event`](crate::SessionLayer::on_event) hook and as `tracing` events.
+/// Get it from [`SessionLayer::events`](crate::SessionLayer::events).
+///
+/// ```
+/// use sessionware::{MemoryStore, SessionEvent, SessionLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sessionware::Error> {
+/// let store = MemoryStore::new();
+/// let secret: [u8; 64] = rand::random();
+/// let layer = SessionLayer::new(store.clone(), &secret)
+///     .on_event(|event: &SessionEvent| eprintln!("{}", event.name()));
+/// let events = layer.events();
+/// // A password reset: every session of the user ends, each reported.
+/// let ended = events.revoke_all(&store, "ferris").await?;
+/// assert_eq!(ended, 0);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct SessionEvents {
+    events: Events,
+}
+
+impl fmt::Debug for SessionEvents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionEvents")
+            .field("hook", &self.events.hook.is_some())
+            .finish()
+    }
+}
+
+impl SessionEvents {
+    pub(crate) fn new(events: Events) -> Self {
+        Self { events }
+    }
+
+    fn revoked(&self, ended: Vec<SessionHandle>) -> u64 {
+        for &handle in &ended {
+            self.events.emit(|| SessionEvent::Revoked { handle });
+        }
+        ended.len() as u64
+    }
+
+    /// [`UserIndex::revoke`] on `store`, reporting each ended session as
+    /// [`SessionEvent::Revoked`].
+    pub async fn revoke<S: UserIndex>(
+        &self,
+        store: &S,
+        user: &str,
+        handle: &SessionHandle,
+    ) -> Result<bool, Error> {
+        Ok(self.revoked(revoke_line(store, user, handle).await?) > 0)
+    }
+
+    /// [`UserIndex::revoke_all`] on `store`, reporting each ended session as
+    /// [`SessionEvent::Revoked`]. It lists the sessions to name them, so a
+    /// store's one-statement `revoke_all` is not used.
+    pub async fn revoke_all<S: UserIndex>(&self, store: &S, user: &str) -> Result<u64, Error> {
+        Ok(self.revoked(revoke_every(store, user).await?))
+    }
+
+    /// [`UserIndex::revoke_others`] on `store`, reporting each ended session
+    /// as [`SessionEvent::Revoked`].
+    pub async fn revoke_others<S: UserIndex>(
+        &self,
+        store: &S,
+        user: &str,
+        keep: &SessionHandle,
+    ) -> Result<u64, Error> {
+        Ok(self.revoked(revoke_all_but(store, user, keep).await?))
+    }
+
+    /// [`SessionStore::delete_expired`] on `store`, reporting what it removed
+    /// as [`SessionEvent::Purged`] (nothing when it removed nothing).
+    pub async fn delete_expired<S: SessionStore>(&self, store: &S) -> Result<u64, Error> {
+        let count = store.delete_expired().await?;
+        if count > 0 {
+            self.events.emit(|| SessionEvent::Purged { count });
+        }
+        Ok(count)
     }
 }

@@ -10,7 +10,7 @@ use tower_layer::Layer;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
-use crate::event::{Events, SessionEvent};
+use crate::event::{Events, SessionEvent, SessionEvents};
 use crate::expiry::Expiry;
 use crate::pipeline::{Backend, Checker, Context, CredentialCheck, RejectionLog};
 use crate::policy::{SaveFailure, SavePolicy};
@@ -399,6 +399,15 @@ impl SessionLayer {
         self.credential_cache = Some(ttl);
         self.credential = self.credential.map(|checker| checker.cached(ttl));
         self
+    }
+
+    /// The layer's events hook, for work done outside requests (an admin
+    /// revoking a user's sessions, a [`CleanupTask`](crate::CleanupTask)):
+    /// what it does is reported to the [`on_event`](Self::on_event) hook
+    /// and to `tracing` like the request path's events. Set `on_event`
+    /// first: the handle keeps the hook it was taken with.
+    pub fn events(&self) -> SessionEvents {
+        SessionEvents::new(self.events.clone())
     }
 
     /// Checks the configuration without applying the layer.

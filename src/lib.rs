@@ -134,7 +134,7 @@ pub use cleanup::CleanupTask;
 pub use cookie::SameSite;
 pub use env::insecure_dev_secret;
 pub use error::{Error, ErrorKind};
-pub use event::{RejectionReason, SessionEvent};
+pub use event::{RejectionReason, SessionEvent, SessionEvents};
 pub use expiry::Expiry;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

@@ -243,27 +243,43 @@ impl Session {
 
     /// Ends the session `handle` if it is one of this user's sessions (a
     /// "sign out that device" button); `Ok(false)` if it is not, so a
-    /// handle from another user's list ends nothing. Errors as for
-    /// [`Session::devices`].
+    /// handle from another user's list ends nothing. Each ended session is
+    /// reported as [`SessionEvent::Revoked`](crate::SessionEvent::Revoked).
+    /// Errors as for [`Session::devices`].
     pub async fn revoke_device(&self, handle: &SessionHandle) -> Result<bool, Error> {
         let Some((index, user)) = self.own_index()? else {
             return Ok(false);
         };
-        self.inner.ctx.call(index.revoke_one(&user, handle)).await
+        let ended = self.inner.ctx.call(index.revoke_one(&user, handle)).await?;
+        Ok(self.report_revoked(&ended) > 0)
     }
 
     /// Ends every other session of this user and keeps this one ("sign out
     /// everywhere else", after a password change); returns how many it
-    /// ended. Errors as for [`Session::devices`].
+    /// ended, each reported as
+    /// [`SessionEvent::Revoked`](crate::SessionEvent::Revoked). Errors as for
+    /// [`Session::devices`].
     pub async fn revoke_other_devices(&self) -> Result<u64, Error> {
         let Some((index, user)) = self.own_index()? else {
             return Ok(0);
         };
         let ctx = &self.inner.ctx;
-        match self.stored_handle() {
-            Some(keep) => ctx.call(index.revoke_others_of(&user, &keep)).await,
-            None => ctx.call(index.revoke_all_of(&user)).await,
+        let ended = match self.stored_handle() {
+            Some(keep) => ctx.call(index.revoke_others_of(&user, &keep)).await?,
+            None => ctx.call(index.revoke_all_of(&user)).await?,
+        };
+        Ok(self.report_revoked(&ended))
+    }
+
+    /// Reports each ended session to the layer's events; returns how many.
+    fn report_revoked(&self, ended: &[SessionHandle]) -> u64 {
+        for &handle in ended {
+            self.inner
+                .ctx
+                .events
+                .emit(|| crate::event::SessionEvent::Revoked { handle });
         }
+        ended.len() as u64
     }
 
     /// The layer's user index and this session's user; `None` for a guest.

@@ -124,6 +124,7 @@ pub use postgres::PostgresStore;
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
 pub use sqlite::SqliteStore;
 pub use user_index::{ErasedUserIndex, IndexFuture, SessionInfo, UserIndex};
+pub(crate) use user_index::{revoke_all_but, revoke_every, revoke_line};
 
 pub use crate::record::{MAX_ENCODED_LEN, Record, SessionData};
 pub use crate::token::SessionKey;

@@ -98,15 +98,7 @@ pub trait UserIndex: SessionStore {
     where
         Self: Sized,
     {
-        async move {
-            let listed = owned(self, user).await?;
-            let Some(line) = line_of(&listed.entries, handle) else {
-                return Ok(false);
-            };
-            let chosen = move |key: &SessionKey, record: &Record| lineage(key, record) == line;
-            let ended = revoke_where(self, user, listed, chosen).await?;
-            Ok(!ended.is_empty())
-        }
+        async move { Ok(!revoke_line(self, user, handle).await?.is_empty()) }
     }
 
     /// Ends every session of `user` (a password reset, a disabled account),
@@ -118,10 +110,7 @@ pub trait UserIndex: SessionStore {
     where
         Self: Sized,
     {
-        async move {
-            let listed = owned(self, user).await?;
-            Ok(revoke_where(self, user, listed, |_, _| true).await?.len() as u64)
-        }
+        async move { Ok(revoke_every(self, user).await?.len() as u64) }
     }
 
     /// Ends every session of `user` except `keep`, and what `keep` becomes
@@ -135,14 +124,49 @@ pub trait UserIndex: SessionStore {
     where
         Self: Sized,
     {
-        async move {
-            let listed = owned(self, user).await?;
-            let keep = line_of(&listed.entries, keep).unwrap_or(*keep);
-            let chosen = move |key: &SessionKey, record: &Record| lineage(key, record) != keep;
-            let ended = revoke_where(self, user, listed, chosen).await?;
-            Ok(ended.len() as u64)
-        }
+        async move { Ok(revoke_all_but(self, user, keep).await?.len() as u64) }
     }
+}
+
+/// [`UserIndex::revoke`], returning the handles of the records it deleted.
+pub(crate) async fn revoke_line<S: UserIndex>(
+    store: &S,
+    user: &str,
+    handle: &SessionHandle,
+) -> Result<Vec<SessionHandle>, Error> {
+    let listed = owned(store, user).await?;
+    let Some(line) = line_of(&listed.entries, handle) else {
+        return Ok(Vec::new());
+    };
+    let chosen = move |key: &SessionKey, record: &Record| lineage(key, record) == line;
+    handles(revoke_where(store, user, listed, chosen).await)
+}
+
+/// [`UserIndex::revoke_all`] by listing, returning the handles of the
+/// records it deleted (a store's faster override reports only a count).
+pub(crate) async fn revoke_every<S: UserIndex>(
+    store: &S,
+    user: &str,
+) -> Result<Vec<SessionHandle>, Error> {
+    let listed = owned(store, user).await?;
+    handles(revoke_where(store, user, listed, |_, _| true).await)
+}
+
+/// [`UserIndex::revoke_others`], returning the handles of the records it
+/// deleted.
+pub(crate) async fn revoke_all_but<S: UserIndex>(
+    store: &S,
+    user: &str,
+    keep: &SessionHandle,
+) -> Result<Vec<SessionHandle>, Error> {
+    let listed = owned(store, user).await?;
+    let keep = line_of(&listed.entries, keep).unwrap_or(*keep);
+    let chosen = move |key: &SessionKey, record: &Record| lineage(key, record) != keep;
+    handles(revoke_where(store, user, listed, chosen).await)
+}
+
+fn handles(ended: Result<Vec<SessionKey>, Error>) -> Result<Vec<SessionHandle>, Error> {
+    Ok(ended?.iter().map(SessionKey::handle).collect())
 }
 
 /// How many times a revocation lists a user's sessions again because one it
@@ -308,16 +332,22 @@ fn info(key: &SessionKey, record: Record) -> SessionInfo {
 pub trait ErasedUserIndex: Send + Sync {
     /// [`UserIndex::sessions`].
     fn sessions_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, Vec<SessionInfo>>;
-    /// [`UserIndex::revoke`].
-    fn revoke_one<'a>(&'a self, user: &'a str, handle: &'a SessionHandle) -> IndexFuture<'a, bool>;
-    /// [`UserIndex::revoke_others`].
+    /// [`UserIndex::revoke`], returning the handles of the records it
+    /// deleted (the session and what it moved to meanwhile), for events.
+    fn revoke_one<'a>(
+        &'a self,
+        user: &'a str,
+        handle: &'a SessionHandle,
+    ) -> IndexFuture<'a, Vec<SessionHandle>>;
+    /// [`UserIndex::revoke_others`], returning the handles it deleted.
     fn revoke_others_of<'a>(
         &'a self,
         user: &'a str,
         keep: &'a SessionHandle,
-    ) -> IndexFuture<'a, u64>;
-    /// [`UserIndex::revoke_all`].
-    fn revoke_all_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, u64>;
+    ) -> IndexFuture<'a, Vec<SessionHandle>>;
+    /// [`UserIndex::revoke_all`], returning the handles it deleted (by
+    /// listing: a store's faster `revoke_all` reports only a count).
+    fn revoke_all_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, Vec<SessionHandle>>;
     /// [`UserIndex::forget`]: drops entries whose records were deleted.
     fn forget_keys<'a>(&'a self, user: &'a str, keys: &'a [SessionKey]) -> IndexFuture<'a, ()>;
     /// Keeps the `max` most recent sign-ins of `user` and revokes the
@@ -329,18 +359,22 @@ impl<S: UserIndex> ErasedUserIndex for S {
     fn sessions_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, Vec<SessionInfo>> {
         Box::pin(self.sessions(user))
     }
-    fn revoke_one<'a>(&'a self, user: &'a str, handle: &'a SessionHandle) -> IndexFuture<'a, bool> {
-        Box::pin(self.revoke(user, handle))
+    fn revoke_one<'a>(
+        &'a self,
+        user: &'a str,
+        handle: &'a SessionHandle,
+    ) -> IndexFuture<'a, Vec<SessionHandle>> {
+        Box::pin(revoke_line(self, user, handle))
     }
     fn revoke_others_of<'a>(
         &'a self,
         user: &'a str,
         keep: &'a SessionHandle,
-    ) -> IndexFuture<'a, u64> {
-        Box::pin(self.revoke_others(user, keep))
+    ) -> IndexFuture<'a, Vec<SessionHandle>> {
+        Box::pin(revoke_all_but(self, user, keep))
     }
-    fn revoke_all_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, u64> {
-        Box::pin(self.revoke_all(user))
+    fn revoke_all_of<'a>(&'a self, user: &'a str) -> IndexFuture<'a, Vec<SessionHandle>> {
+        Box::pin(revoke_every(self, user))
     }
     fn forget_keys<'a>(&'a self, user: &'a str, keys: &'a [SessionKey]) -> IndexFuture<'a, ()> {
         Box::pin(self.forget(user, keys))

@@ -241,3 +241,141 @@ async fn cookie_store_events_carry_no_handle() {
     let names: Vec<_> = take(&log).iter().map(SessionEvent::name).collect();
     assert_eq!(names, ["created", "loaded", "loaded", "destroyed"]);
 }
+
+/// The handles of the `Revoked` events in `events`, sorted.
+fn revoked(events: &[SessionEvent]) -> Vec<SessionHandle> {
+    let mut handles: Vec<SessionHandle> = events
+        .iter()
+        .filter_map(|event| match event {
+            SessionEvent::Revoked { handle } => Some(*handle),
+            _ => None,
+        })
+        .collect();
+    handles.sort_unstable();
+    handles
+}
+
+/// Signs `user` in on a new device of `app`; returns the cookie pair and the
+/// session's handle (read back through `/handle`).
+async fn device(app: &Router, user: &str) -> (String, SessionHandle) {
+    let pair = send(app, &format!("/as/{user}"), None).await.cookie_pair();
+    let handle = send(app, "/handle", Some(&pair))
+        .await
+        .body
+        .parse()
+        .unwrap();
+    (pair, handle)
+}
+
+fn devices_app(store: &FaultyStore) -> (Router, EventLog, sessionware::SessionEvents) {
+    let (layer, log) = recorded(SessionLayer::new(store.clone(), secret()));
+    let events = layer.events();
+    let app = Router::new()
+        .route(
+            "/as/{user}",
+            get(|s: Session, axum::extract::Path(user): axum::extract::Path<String>| async move {
+                s.login(user);
+            }),
+        )
+        .route(
+            "/handle",
+            get(|s: Session| async move { s.handle().map(|h| h.to_string()).unwrap_or_default() }),
+        )
+        .route(
+            "/revoke/{handle}",
+            get(|s: Session, axum::extract::Path(handle): axum::extract::Path<SessionHandle>| async move {
+                s.revoke_device(&handle).await.unwrap().to_string()
+            }),
+        )
+        .route(
+            "/revoke-others",
+            get(|s: Session| async move { s.revoke_other_devices().await.unwrap().to_string() }),
+        )
+        .layer(layer);
+    (app, log, events)
+}
+
+/// The session's own revocation helpers report each session they end.
+#[tokio::test]
+async fn sessions_ended_by_the_device_helpers_are_reported() {
+    let store = FaultyStore::default();
+    let (app, log, _) = devices_app(&store);
+    let (laptop, laptop_handle) = device(&app, "ferris").await;
+    let (_, phone) = device(&app, "ferris").await;
+    let (_, tablet) = device(&app, "ferris").await;
+    take(&log);
+    let reply = send(&app, &format!("/revoke/{phone}"), Some(&laptop)).await;
+    assert_eq!(reply.body, "true");
+    assert_eq!(revoked(&take(&log)), [phone]);
+    assert_eq!(send(&app, "/revoke-others", Some(&laptop)).await.body, "1");
+    assert_eq!(revoked(&take(&log)), [tablet]);
+    assert_eq!(
+        send(&app, "/handle", Some(&laptop)).await.body,
+        laptop_handle.to_string(),
+        "the device that asked stays signed in"
+    );
+}
+
+/// Revocations through the layer's `events()` handle (an admin tool, a
+/// password reset) report each session they end, like the request path.
+#[tokio::test]
+async fn revocations_through_the_layer_events_are_reported() {
+    let store = FaultyStore::default();
+    let (app, log, events) = devices_app(&store);
+    let (_, one) = device(&app, "ferris").await;
+    let (_, two) = device(&app, "ferris").await;
+    let (_, three) = device(&app, "ferris").await;
+    let (_, other) = device(&app, "corro").await;
+    take(&log);
+    assert!(events.revoke(&store, "ferris", &one).await.unwrap());
+    assert_eq!(revoked(&take(&log)), [one]);
+    assert!(
+        !events.revoke(&store, "ferris", &other).await.unwrap(),
+        "not ferris's"
+    );
+    assert!(revoked(&take(&log)).is_empty());
+    assert_eq!(
+        events.revoke_others(&store, "ferris", &two).await.unwrap(),
+        1
+    );
+    assert_eq!(revoked(&take(&log)), [three]);
+    assert_eq!(events.revoke_all(&store, "ferris").await.unwrap(), 1);
+    assert_eq!(revoked(&take(&log)), [two]);
+    assert_eq!(events.revoke_all(&store, "corro").await.unwrap(), 1);
+    assert_eq!(revoked(&take(&log)), [other]);
+}
+
+/// A clean-up given the layer's events reports what each run removed.
+#[tokio::test]
+async fn a_cleanup_run_reports_what_it_purged() {
+    use sessionware::store::{Record, SessionKey};
+    use sessionware::{CleanupTask, SessionStore as _};
+
+    let store = sessionware::MemoryStore::new();
+    let (layer, log) = recorded(SessionLayer::new(store.clone(), secret()));
+    let now = std::time::SystemTime::now();
+    for n in 0..3u8 {
+        let past = Record::new(Default::default(), now, now - Duration::from_secs(1));
+        store
+            .create(&SessionKey::from_bytes([n; 32]), &past)
+            .await
+            .unwrap();
+    }
+    let live = Record::new(Default::default(), now, now + Duration::from_secs(60));
+    store
+        .create(&SessionKey::from_bytes([9; 32]), &live)
+        .await
+        .unwrap();
+    let task =
+        CleanupTask::spawn_reporting(store.clone(), Duration::from_secs(3600), layer.events());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while store.len() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clean-up never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.stop().await;
+    assert_eq!(take(&log), [SessionEvent::Purged { count: 3 }]);
+}
