@@ -1,5 +1,7 @@
 //! Form login with `Session::login` (a fresh id against session fixation),
-//! a page that shows the user, and a logout that ends the session.
+//! a page that shows the user, and a logout that ends the session. The
+//! forms are protected against CSRF by tower-http's `CsrfLayer`: a `POST`
+//! whose `Sec-Fetch-Site` or `Origin` shows another origin is refused.
 //!
 //! ```sh
 //! cargo run --example login
@@ -13,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use sessionware::{Error, MemoryStore, Session, SessionLayer, insecure_dev_secret};
+use tower_http::csrf::CsrfLayer;
 
 #[derive(Deserialize)]
 struct Credentials {
@@ -66,6 +69,7 @@ async fn main() {
         .route("/", get(home))
         .route("/login", post(login))
         .route("/logout", post(logout))
+        .layer(CsrfLayer::new())
         .layer(layer);
 
     let addr = SocketAddr::from(([127, 0, 0, 1], 3001));
