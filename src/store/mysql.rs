@@ -68,7 +68,9 @@ const INSPECT: &str = "SELECT CAST(column_name AS CHAR), \
 /// * **[`UserIndex`](crate::UserIndex)**: `owner` holds the SHA-256 of the record's owner
 ///   (NULL for a guest), written by the statement that writes the record. A
 ///   user's sessions are the rows with that digest, expired or not (another
-///   node's clock may still accept one); [`UserIndex::revoke_all`](crate::UserIndex::revoke_all)
+///   node's clock may still accept one), listed by
+///   [`UserIndex::sessions`](crate::UserIndex::sessions) with one `SELECT` of
+///   their keys and data; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all)
 ///   `DELETE`s them, again until a statement deletes nothing, so a session
 ///   that changed its id meanwhile is caught.
 /// * **Deadlocks are retried.** A cleanup batch locks the deadline index
@@ -171,6 +173,7 @@ impl Sql {
                      ORDER BY `expires_at`, `key` LIMIT {BATCH}"
                 ),
                 keys_of: format!("SELECT `key` FROM {t} WHERE `owner` = ?"),
+                records_of: format!("SELECT `key`, `data` FROM {t} WHERE `owner` = ?"),
                 revoke_all: format!("DELETE FROM {t} WHERE `owner` = ?"),
                 health: format!(
                     "SELECT `key`, `version`, `expires_at`, `data`, `owner` FROM {t} LIMIT 0"

@@ -53,7 +53,9 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 /// * **[`UserIndex`](crate::UserIndex)**: `owner` holds the SHA-256 of the record's owner
 ///   (NULL for a guest), written by the statement that writes the record. A
 ///   user's sessions are the rows with that digest, expired or not (another
-///   node's clock may still accept one); [`UserIndex::revoke_all`](crate::UserIndex::revoke_all)
+///   node's clock may still accept one), listed by
+///   [`UserIndex::sessions`](crate::UserIndex::sessions) with one `SELECT` of
+///   their keys and data; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all)
 ///   `DELETE`s them, again until a statement deletes nothing, so a session
 ///   that changed its id meanwhile is caught.
 /// * **The table**: the schema and table names are validated identifiers,
@@ -178,6 +180,7 @@ impl Sql {
                      LIMIT {BATCH} FOR UPDATE SKIP LOCKED) AND expires_at <= now()"
                 ),
                 keys_of: format!("SELECT key FROM {t} WHERE owner = $1"),
+                records_of: format!("SELECT key, data FROM {t} WHERE owner = $1"),
                 revoke_all: format!("DELETE FROM {t} WHERE owner = $1"),
                 health: format!("SELECT key, version, expires_at, data, owner FROM {t} LIMIT 0"),
                 table: t,

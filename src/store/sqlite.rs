@@ -51,7 +51,9 @@ const SQLITE_LOCKED: i32 = 6;
 ///   Create it with [`SqliteStore::migrate`], which also adds `owner` to a
 ///   table of an earlier version: opening a store never changes the schema.
 /// * **[`UserIndex`](crate::UserIndex)**: a user's sessions are the rows with the digest of
-///   their id, expired or not; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all) `DELETE`s
+///   their id, expired or not, listed by
+///   [`UserIndex::sessions`](crate::UserIndex::sessions) with one `SELECT` of their keys and
+///   data; [`UserIndex::revoke_all`](crate::UserIndex::revoke_all) `DELETE`s
 ///   them (again, until one deletes nothing). `owner` is written by the statement that writes the record.
 /// * **One statement per operation**: create is `INSERT .. ON CONFLICT DO
 ///   NOTHING`; save is one `UPDATE .. WHERE key = ? AND version = ?`, so the
@@ -156,6 +158,7 @@ impl Sql {
                      (SELECT rowid FROM {t} WHERE expires_at <= ?1 LIMIT {EXPIRED_BATCH})"
                 ),
                 keys_of: format!("SELECT key FROM {t} WHERE owner = ?1"),
+                records_of: format!("SELECT key, data FROM {t} WHERE owner = ?1"),
                 revoke_all: format!("DELETE FROM {t} WHERE owner = ?1"),
                 health: format!("SELECT key, version, expires_at, data, owner FROM {t} WHERE 0"),
             },
@@ -454,11 +457,12 @@ mod tests {
     }
 
     /// A user's sessions are found through the owner index (which leaves
-    /// guests out), for the listing and for `revoke_all`.
+    /// guests out), for the keys, the listing and `revoke_all`.
     #[tokio::test]
     async fn keys_of_uses_the_owner_index() {
         let store = migrated_in_memory().await;
-        for statement in [&store.sql.shared.keys_of, &store.sql.shared.revoke_all] {
+        let shared = &store.sql.shared;
+        for statement in [&shared.keys_of, &shared.records_of, &shared.revoke_all] {
             let plan: Vec<(i64, i64, i64, String)> =
                 sqlx::query_as(&format!("EXPLAIN QUERY PLAN {statement}"))
                     .bind([0u8; 32].as_slice())

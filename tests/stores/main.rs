@@ -42,6 +42,8 @@ mod redis_cluster;
 #[cfg(feature = "redis-store")]
 mod redis_sentinel;
 #[cfg(feature = "redis-store")]
+mod round_trips;
+#[cfg(feature = "redis-store")]
 mod shared_deployment;
 #[cfg(feature = "sqlite-store")]
 mod sqlite;

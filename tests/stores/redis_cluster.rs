@@ -351,8 +351,18 @@ async fn saves_follow_a_failover(how: &str, fail_over: impl AsyncFnOnce(&str, &s
     assert!(store.create(&key, &saved).await.unwrap());
     let name = session_key(&prefix, &key);
     let slot = slot_of(&mut cluster, &name).await;
-    let (master, replica) = master_and_replica_of(&cluster_nodes_table().await, slot);
-    let replica = replica.expect("every master has a replica");
+    // A node restarted by an earlier failover test may still be joining as
+    // a replica: wait for the slot's master to have one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (master, replica) = loop {
+        match master_and_replica_of(&cluster_nodes_table().await, slot) {
+            (master, Some(replica)) => break (master, replica),
+            (master, None) => {
+                assert!(Instant::now() < deadline, "{master} has no replica");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
 
     // Replication is asynchronous: a master that dies takes the writes its
     // replica has not received yet. Wait until the replica has the session;

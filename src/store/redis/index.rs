@@ -3,14 +3,17 @@
 //! on one node, its own command on a cluster), read and pruned through
 //! [`UserIndex`].
 
+use std::time::SystemTime;
+
 use redis::aio::ConnectionLike;
 use redis::{AsyncCommands, Pipeline, ScriptInvocation, Value};
 use sha2::{Digest, Sha256};
 
+use super::listing::{self, parse_hex};
 use super::{RedisStore, millis};
 use crate::error::Error;
 use crate::record::Record;
-use crate::store::UserIndex;
+use crate::store::{SessionInfo, UserIndex};
 use crate::token::SessionKey;
 
 /// How long a user's set outlives the deadline of its longest-lived session,
@@ -21,7 +24,7 @@ impl RedisStore {
     /// The key of `user`'s set of session digests. The user id is hashed, so
     /// no id (with `{`, `}`, or any length) can change the hash tag or the
     /// key's size.
-    fn user_key(&self, user: &str) -> String {
+    pub(super) fn user_key(&self, user: &str) -> String {
         format!(
             "{}user:{{{:x}}}",
             self.prefix,
@@ -89,6 +92,16 @@ impl RedisStore {
 
 /// A set per user (see [`RedisStore`]); `SMEMBERS` and `SREM`, one round trip each.
 impl UserIndex for RedisStore {
+    /// One round trip on one node and through Sentinel (a script reads the
+    /// set and `MGET`s its records), two on a cluster (`SMEMBERS`, then every
+    /// `GET` at once), instead of one `GET` per session in sequence; plus an
+    /// `SREM` when a listed record names another owner. Prunes the same
+    /// stale members as the default listing.
+    async fn sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        let now = SystemTime::now();
+        Ok(listing::live_sessions(self.owned_records(user).await?, now))
+    }
+
     async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {
         let set = &self.user_key(user);
         let members: Vec<Vec<u8>> = self
@@ -112,21 +125,4 @@ impl UserIndex for RedisStore {
             .await?;
         Ok(())
     }
-}
-
-/// The 32 bytes of 64 hex digits (either case), or `None`.
-fn parse_hex(text: &[u8]) -> Option<[u8; 32]> {
-    fn digit(c: u8) -> Option<u8> {
-        char::from(c)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    }
-    if text.len() != 64 {
-        return None;
-    }
-    let mut bytes = [0u8; 32];
-    for (byte, pair) in bytes.iter_mut().zip(text.chunks_exact(2)) {
-        *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
-    }
-    Some(bytes)
 }

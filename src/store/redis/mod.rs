@@ -4,6 +4,7 @@ mod cluster;
 mod connection;
 mod failover;
 mod index;
+mod listing;
 mod scripts;
 mod sentinel;
 
@@ -53,7 +54,10 @@ const VERSION_HEADER: usize = 8;
 ///   alive at least until the record's deadline (up to a second longer), so
 ///   it expires with its last session. Members of deleted or expired
 ///   sessions are pruned when the user's sessions are read. Sessions without
-///   an owner write nothing more.
+///   an owner write nothing more. [`UserIndex::sessions`] is one round trip
+///   on one node and through Sentinel (a script reads the set and `MGET`s
+///   its records), two on a cluster (`SMEMBERS`, then every `GET` at once),
+///   whatever the number of sessions.
 /// * **Connection**: on one node, one multiplexed connection from the `redis`
 ///   crate's `ConnectionManager`, which pipelines concurrent requests and
 ///   reconnects by itself after a failure, so the application recovers
@@ -118,6 +122,7 @@ pub struct RedisStore {
     prefix: Arc<str>,
     save: Arc<Script>,
     index: Arc<Script>,
+    list: Arc<Script>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -150,6 +155,7 @@ impl RedisStore {
             prefix: Arc::from("sessionware:"),
             save: Arc::new(Script::new(SAVE)),
             index: Arc::new(Script::new(INDEX)),
+            list: Arc::new(Script::new(listing::LIST)),
         }
     }
 
@@ -157,7 +163,7 @@ impl RedisStore {
     async fn check(&self) -> Result<(), Error> {
         scripts::check(
             self.connection.clone(),
-            [&self.save, &self.index],
+            [&self.save, &self.index, &self.list],
             &self.prefix,
         )
         .await
@@ -281,13 +287,7 @@ impl SessionStore for RedisStore {
         let bytes: Option<Vec<u8>> = self
             .run(|mut connection| async move { connection.get(key).await })
             .await?;
-        match bytes {
-            None => Ok(None),
-            Some(bytes) if bytes.len() > VERSION_HEADER => {
-                Record::decode(&bytes[VERSION_HEADER..]).map(Some)
-            }
-            Some(_) => Err(Error::store_message("stored session value is too short")),
-        }
+        bytes.map(|bytes| record_of(&bytes)).transpose()
     }
 
     async fn save(
@@ -354,6 +354,14 @@ impl SessionStore for RedisStore {
 
     fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
         Some(self)
+    }
+}
+
+/// The record in a stored value (the version header, then the encoded record).
+fn record_of(value: &[u8]) -> Result<Record, Error> {
+    match value.get(VERSION_HEADER..) {
+        Some(encoded) if !encoded.is_empty() => Record::decode(encoded),
+        _ => Err(Error::store_message("stored session value is too short")),
     }
 }
 

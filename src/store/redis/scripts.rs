@@ -51,7 +51,7 @@ return 1";
 /// owned write a `NOSCRIPT` answer.
 pub(super) async fn check(
     mut connection: Connection,
-    scripts: [&Script; 2],
+    scripts: [&Script; 3],
     prefix: &str,
 ) -> Result<(), Error> {
     {

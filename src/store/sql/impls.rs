@@ -74,6 +74,15 @@ macro_rules! sql_store_impls {
                 Ok(())
             }
 
+            /// One query for the keys and records of `user`'s rows,
+            /// instead of a load per key.
+            async fn sessions(
+                &self,
+                user: &str,
+            ) -> Result<Vec<$crate::store::SessionInfo>, $crate::error::Error> {
+                self.table().sessions(user).await
+            }
+
             /// One `DELETE` of the rows `keys_of` lists; returns how many.
             async fn revoke_all(&self, user: &str) -> Result<u64, $crate::error::Error> {
                 self.table().revoke_all(user).await

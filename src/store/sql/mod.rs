@@ -19,7 +19,7 @@ use std::time::SystemTime;
 use sqlx::database::HasStatementCache;
 use sqlx::pool::Pool;
 use sqlx::query::Query;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Type};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type};
 
 #[cfg(any(feature = "postgres-store", feature = "sqlite-store"))]
 pub(super) use self::migrate::Migration;
@@ -27,7 +27,7 @@ pub(super) use self::migrate::Migration;
 pub(super) use self::migrate::{Upgrade, upgrade};
 #[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
 pub(super) use self::server::*;
-use super::SaveOutcome;
+use super::{SaveOutcome, SessionInfo};
 use crate::error::{Error, ErrorKind};
 use crate::record::Record;
 use crate::token::SessionKey;
@@ -126,6 +126,9 @@ pub(super) struct Statements {
     /// The keys of the rows of an owner digest, expired or not (the layer
     /// judges deadlines, and revocation ignores them).
     pub(super) keys_of: String,
+    /// The keys and data of the rows of an owner digest, expired or not:
+    /// a user's sessions in one query, for [`Table::sessions`].
+    pub(super) records_of: String,
     /// Deletes the rows [`Statements::keys_of`] lists; same parameter.
     pub(super) revoke_all: String,
     /// Selects no row but names every column.
@@ -260,6 +263,28 @@ where
             .await
             .map_err(|e| self.error(e))?;
         index::session_keys(rows)
+    }
+
+    /// The live sessions of `user`, most recently seen first, from one
+    /// query ([`Statements::records_of`]) instead of a load per key. Like
+    /// [`UserIndex::sessions`](crate::UserIndex::sessions), it lists only
+    /// records that name `user` and whose deadline has not passed on this
+    /// instance's clock.
+    pub(super) async fn sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
+        let now = SystemTime::now();
+        let digest = index::user_digest(user);
+        let rows = sqlx::query(&self.sql.records_of)
+            .bind(digest.as_slice())
+            .fetch_all(self.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: Vec<u8> = row.try_get(0).map_err(|e| self.error(e))?;
+            let data: Vec<u8> = row.try_get(1).map_err(|e| self.error(e))?;
+            entries.push((index::session_key(key)?, Record::decode(&data)?));
+        }
+        Ok(index::live_sessions(user, entries, now))
     }
 
     /// Deletes every row of `user`, expired or not (another node's clock

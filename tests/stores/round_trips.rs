@@ -1,0 +1,365 @@
+//! What listing a user's sessions costs: the commands `RedisStore` sends for
+//! `UserIndex::sessions`, counted by a proxy that reads the Redis protocol
+//! between the store and the real Redis at `REDIS_URL` (default
+//! `redis://127.0.0.1:6379`). One command, however many sessions, where the
+//! listing built on `keys_of` and `load` sends one plus one per session.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use redis::AsyncCommands;
+use sessionware::store::{Record, SessionKey};
+use sessionware::{RedisStore, SessionStore, UserIndex};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A proxy in front of Redis that keeps every byte its clients send.
+struct Counter {
+    addr: SocketAddr,
+    sent: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Counter {
+    async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&sent);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(target).await else {
+                    return;
+                };
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let (mut from_client, mut to_server) = (client, server);
+                    let (mut client_read, mut client_write) = from_client.split();
+                    let (mut server_read, mut server_write) = to_server.split();
+                    let upstream = async {
+                        let mut buffer = vec![0; 64 * 1024];
+                        loop {
+                            let n = client_read.read(&mut buffer).await?;
+                            if n == 0 {
+                                return Ok::<_, std::io::Error>(());
+                            }
+                            log.lock().unwrap().extend_from_slice(&buffer[..n]);
+                            server_write.write_all(&buffer[..n]).await?;
+                        }
+                    };
+                    let downstream = tokio::io::copy(&mut server_read, &mut client_write);
+                    let _ = tokio::join!(upstream, downstream);
+                });
+            }
+        });
+        Self { addr, sent }
+    }
+
+    /// How many bytes the clients have sent so far.
+    fn mark(&self) -> usize {
+        self.sent.lock().unwrap().len()
+    }
+
+    /// The names of the commands sent since `mark`.
+    fn commands_since(&self, mark: usize) -> Vec<String> {
+        commands(&self.sent.lock().unwrap()[mark..])
+    }
+}
+
+/// The command names in `bytes`, a stream of RESP requests (arrays of bulk
+/// strings), as clients send them.
+fn commands(mut bytes: &[u8]) -> Vec<String> {
+    fn line<'a>(bytes: &mut &'a [u8]) -> &'a [u8] {
+        let end = bytes.windows(2).position(|w| w == b"\r\n").unwrap();
+        let line = &bytes[..end];
+        *bytes = &bytes[end + 2..];
+        line
+    }
+    fn number(line: &[u8], prefix: u8) -> usize {
+        assert_eq!(line[0], prefix, "not a RESP request");
+        std::str::from_utf8(&line[1..]).unwrap().parse().unwrap()
+    }
+    let mut names = Vec::new();
+    while !bytes.is_empty() {
+        let count = number(line(&mut bytes), b'*');
+        for i in 0..count {
+            let len = number(line(&mut bytes), b'$');
+            if i == 0 {
+                names.push(String::from_utf8_lossy(&bytes[..len]).to_ascii_uppercase());
+            }
+            bytes = &bytes[len + 2..];
+        }
+    }
+    names
+}
+
+#[test]
+fn the_counter_reads_pipelined_binary_requests() {
+    let stream = b"*2\r\n$3\r\nGET\r\n$3\r\n*\r\n\r\n*1\r\n$4\r\nPING\r\n";
+    assert_eq!(commands(stream), ["GET", "PING"]);
+}
+
+/// A store reaching Redis through a new counter, under a prefix of its own
+/// (returned too).
+async fn counted() -> (Counter, RedisStore, String) {
+    let url = redis_url();
+    let target = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection_info()
+        .addr()
+        .to_string();
+    let target = tokio::net::lookup_host(target.as_str())
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let counter = Counter::start(target).await;
+    let prefix = format!("sessionware-test-{:016x}:", rand::random::<u64>());
+    let store = RedisStore::connect(&format!("redis://{}", counter.addr))
+        .await
+        .unwrap_or_else(|err| panic!("Redis is not reachable at {url}: {err}"))
+        .key_prefix(prefix.as_str());
+    (counter, store, prefix)
+}
+
+fn owned_by(user: &str, seen_ago: Duration) -> Record {
+    let now = SystemTime::now();
+    let mut record = Record::new(
+        Default::default(),
+        now - seen_ago,
+        now + Duration::from_secs(60),
+    );
+    record.last_seen = now - seen_ago;
+    record.owner = Some(user.to_owned());
+    record
+}
+
+fn user(name: &str) -> String {
+    format!("{name}-{:08x}", rand::random::<u32>())
+}
+
+/// Twenty sessions are listed with one command (an `EVALSHA` of the listing
+/// script), not `SMEMBERS` and twenty `GET`s, and in the same order.
+#[tokio::test]
+async fn listing_twenty_sessions_is_one_command_on_one_node() {
+    let (counter, store, _) = counted().await;
+    let alice = user("alice");
+    let mut keys = Vec::new();
+    for i in 0..20 {
+        let key = SessionKey::from_bytes(rand::random());
+        store
+            .create(&key, &owned_by(&alice, Duration::from_secs(i)))
+            .await
+            .unwrap();
+        keys.push(key.handle());
+    }
+    let mark = counter.mark();
+    let listed = store.sessions(&alice).await.unwrap();
+    let sent = counter.commands_since(mark);
+    assert_eq!(
+        listed.iter().map(|info| info.handle).collect::<Vec<_>>(),
+        keys,
+        "most recently seen first"
+    );
+    assert_eq!(sent, ["EVALSHA"], "one round trip for 20 sessions");
+    // What the listing built on the index's primitives costs, for comparison.
+    let mark = counter.mark();
+    for key in store.keys_of(&alice).await.unwrap() {
+        store.load(&key).await.unwrap();
+    }
+    assert_eq!(counter.commands_since(mark).len(), 21);
+}
+
+/// The one-command listing prunes as the listing it replaces does: the
+/// member of a deleted session in the script itself, that of a record now
+/// owned by someone else with one `SREM`; both leave the user's set.
+#[tokio::test]
+async fn the_listing_forgets_gone_and_foreign_records() {
+    let (counter, store, prefix) = counted().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let [kept, deleted, taken] = [(); 3].map(|()| SessionKey::from_bytes(rand::random()));
+    for key in [&kept, &deleted, &taken] {
+        store
+            .create(key, &owned_by(&alice, Duration::ZERO))
+            .await
+            .unwrap();
+    }
+    store.delete(&deleted).await.unwrap();
+    let mut record = store.load(&taken).await.unwrap().unwrap();
+    let version = record.version;
+    record.owner = Some(bob.clone());
+    record.version += 1;
+    store.save(&taken, &record, version).await.unwrap();
+
+    let mark = counter.mark();
+    let listed = store.sessions(&alice).await.unwrap();
+    assert_eq!(counter.commands_since(mark), ["EVALSHA", "SREM"]);
+    assert_eq!(
+        listed.iter().map(|info| info.handle).collect::<Vec<_>>(),
+        [kept.handle()]
+    );
+    let mut direct = redis::Client::open(redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let set = format!("{}user:{{{:x}}}", prefix, Sha256::digest(alice.as_bytes()));
+    let members: Vec<String> = direct.smembers(&set).await.unwrap();
+    assert_eq!(members, [kept.to_hex()], "only the live member is left");
+    assert_eq!(store.sessions(&bob).await.unwrap().len(), 1);
+}
+
+/// The script reads and prunes in chunks of 500 (Lua's `unpack` has a
+/// limit): 1,200 sessions, 600 of them deleted, are still one command.
+#[tokio::test]
+async fn a_listing_past_the_scripts_chunks_is_still_one_command() {
+    let (counter, store, _) = counted().await;
+    let alice = user("alice");
+    let keys: Vec<SessionKey> = (0..1_200)
+        .map(|_| SessionKey::from_bytes(rand::random()))
+        .collect();
+    for key in &keys {
+        store
+            .create(key, &owned_by(&alice, Duration::ZERO))
+            .await
+            .unwrap();
+    }
+    for key in keys.iter().step_by(2) {
+        store.delete(key).await.unwrap();
+    }
+    let mark = counter.mark();
+    assert_eq!(store.sessions(&alice).await.unwrap().len(), 600);
+    assert_eq!(counter.commands_since(mark), ["EVALSHA"]);
+    assert_eq!(store.keys_of(&alice).await.unwrap().len(), 600, "pruned");
+}
+
+/// What the SQL server stores send for a listing: the statements sqlx logs
+/// (target `sqlx::query`), caught by a subscriber on the test's own thread
+/// (`#[tokio::test]` runs every task there, the queries' included).
+#[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
+mod sql {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use sessionware::UserIndex;
+    use sessionware::store::SessionKey;
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+    use super::{owned_by, user};
+    use crate::sql::{TestStore, run_alone, table_name};
+
+    /// Keeps the fields of every event sqlx logs for a statement.
+    #[derive(Clone, Default)]
+    struct Statements(Arc<Mutex<Vec<String>>>);
+
+    impl<S: tracing::Subscriber> Layer<S> for Statements {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            struct Fields(String);
+            impl Visit for Fields {
+                fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                    self.0.push_str(&format!("{}={value:?} ", field.name()));
+                }
+            }
+            if event.metadata().target() == "sqlx::query" {
+                let mut fields = Fields(String::new());
+                event.record(&mut fields);
+                // A statement slower than sqlx's alert threshold (a loaded
+                // machine) is logged a second time, as a warning: one
+                // statement all the same.
+                if !fields.0.contains("slow statement") {
+                    self.0.lock().unwrap().push(fields.0);
+                }
+            }
+        }
+    }
+
+    /// The statements on `table` that `run` sends, and its output.
+    async fn counted<T>(table: &str, run: impl Future<Output = T>) -> (T, Vec<String>) {
+        let statements = Statements::default();
+        let subscriber = tracing_subscriber::registry().with(statements.clone());
+        let output = {
+            let _guard = tracing::subscriber::set_default(subscriber);
+            run.await
+        };
+        let mut logged = statements.0.lock().unwrap().clone();
+        logged.retain(|statement| statement.contains(table));
+        (output, logged)
+    }
+
+    /// Twenty sessions of a user (besides another user's and a guest's) are
+    /// listed with one `SELECT`; the listing built on `keys_of` and `load`
+    /// sends 21.
+    async fn twenty_sessions_are_one_statement<S: UserIndex>(store: &S, table: &str) {
+        let (alice, bob) = (user("alice"), user("bob"));
+        for i in 0..20 {
+            let key = SessionKey::from_bytes(rand::random());
+            store
+                .create(&key, &owned_by(&alice, Duration::from_secs(i)))
+                .await
+                .unwrap();
+        }
+        let bobs = SessionKey::from_bytes(rand::random());
+        store
+            .create(&bobs, &owned_by(&bob, Duration::ZERO))
+            .await
+            .unwrap();
+        let (listed, statements) = counted(table, store.sessions(&alice)).await;
+        let listed = listed.unwrap();
+        assert_eq!(listed.len(), 20);
+        assert!(listed.is_sorted_by_key(|info| std::cmp::Reverse(info.last_seen)));
+        assert_eq!(statements.len(), 1, "{statements:#?}");
+        let (_, statements) = counted(table, async {
+            for key in store.keys_of(&alice).await.unwrap() {
+                store.load(&key).await.unwrap();
+            }
+        })
+        .await;
+        assert_eq!(statements.len(), 21, "the listing it replaces");
+    }
+
+    #[cfg(feature = "postgres-store")]
+    #[tokio::test]
+    async fn listing_twenty_sessions_is_one_statement_on_postgres() {
+        fn url() -> String {
+            std::env::var("DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+        }
+        let table = table_name();
+        let store = sessionware::PostgresStore::connect(&url())
+            .await
+            .unwrap_or_else(|err| panic!("Postgres is not reachable at {}: {err}", url()))
+            .table_name(&table);
+        let cleanup = format!("DROP TABLE IF EXISTS \"{table}\"");
+        let store = TestStore::new(store, table.clone(), cleanup, |sql| {
+            run_alone::<sqlx::PgConnection>(url(), sql);
+        });
+        store.migrate().await.unwrap();
+        twenty_sessions_are_one_statement(&store.store, &table).await;
+    }
+
+    #[cfg(feature = "mysql-store")]
+    #[tokio::test]
+    async fn listing_twenty_sessions_is_one_statement_on_mysql() {
+        fn url() -> String {
+            std::env::var("MYSQL_URL")
+                .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
+        }
+        let table = table_name();
+        let store = sessionware::MySqlStore::connect(&url())
+            .await
+            .unwrap_or_else(|err| panic!("MySQL is not reachable at {}: {err}", url()))
+            .table_name(&table);
+        let cleanup = format!("DROP TABLE IF EXISTS `{table}`");
+        let store = TestStore::new(store, table.clone(), cleanup, |sql| {
+            run_alone::<sqlx::MySqlConnection>(url(), sql);
+        });
+        store.migrate().await.unwrap();
+        twenty_sessions_are_one_statement(&store.store, &table).await;
+    }
+}
