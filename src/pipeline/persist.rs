@@ -15,12 +15,10 @@ use crate::store::SaveOutcome;
 
 /// Persists what the request changed, from a snapshot of the session's
 /// state taken after the handler (the lock is not held across store calls).
-/// `Err` means the change was not saved and the response must not claim
-/// success.
+/// The caller has already found [`nothing_to_write`] false under the lock,
+/// so it is not asked again here. `Err` means the change was not saved and
+/// the response must not claim success.
 pub(crate) async fn persist(ctx: &Context, state: State) -> Result<CookieAction, Error> {
-    if nothing_to_write(ctx, &state) {
-        return Ok(CookieAction::Keep);
-    }
     let store = match &ctx.backend {
         Backend::Server(store) => store.as_ref(),
         #[cfg(feature = "cookie-store")]

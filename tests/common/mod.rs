@@ -339,3 +339,44 @@ pub fn format_1_record(user: &str) -> Vec<u8> {
     bytes.extend_from_slice(json.as_bytes());
     bytes
 }
+
+/// Checks the record an earlier version wrote under `key` in `store` in
+/// format 1 ([`format_1_record`] of `ferris`): its data, owner and deadline
+/// read back, and a save writes it in the current format, which reads back.
+pub async fn assert_format_1_record_reads_and_rewrites(
+    store: &impl SessionStore,
+    key: &SessionKey,
+) {
+    let mut old = store.load(key).await.unwrap().expect("the record is read");
+    assert_eq!(old.data.get::<u64>("n").unwrap(), Some(5));
+    assert_eq!(
+        old.data.get::<String>("note").unwrap().as_deref(),
+        Some("é")
+    );
+    assert_eq!(old.owner.as_deref(), Some("ferris"));
+    assert!(!old.is_expired(std::time::SystemTime::now()));
+    old.data.insert("n", &6).unwrap();
+    old.version = 2;
+    assert_eq!(store.save(key, &old, 1).await.unwrap(), SaveOutcome::Saved);
+    let new = store.load(key).await.unwrap().unwrap();
+    assert_eq!(new.data.get::<u64>("n").unwrap(), Some(6));
+    assert_eq!(new, old);
+}
+
+/// A session of `user` last seen `seen_ago` ago, living a minute more.
+pub fn owned_by(user: &str, seen_ago: Duration) -> Record {
+    let now = std::time::SystemTime::now();
+    let mut record = Record::new(
+        Default::default(),
+        now - seen_ago,
+        now + Duration::from_secs(60),
+    );
+    record.last_seen = now - seen_ago;
+    record.owner = Some(user.to_owned());
+    record
+}
+
+/// A user id of the test's own: `name` and a random suffix.
+pub fn user(name: &str) -> String {
+    format!("{name}-{:08x}", rand::random::<u32>())
+}

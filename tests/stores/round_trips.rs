@@ -6,12 +6,14 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use redis::AsyncCommands;
-use sessionware::store::{Record, SessionKey};
+use sessionware::store::SessionKey;
 use sessionware::{RedisStore, SessionStore, UserIndex};
 use sha2::{Digest, Sha256};
+
+use crate::common::{owned_by, user};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -127,22 +129,6 @@ async fn counted() -> (Counter, RedisStore, String) {
     (counter, store, prefix)
 }
 
-fn owned_by(user: &str, seen_ago: Duration) -> Record {
-    let now = SystemTime::now();
-    let mut record = Record::new(
-        Default::default(),
-        now - seen_ago,
-        now + Duration::from_secs(60),
-    );
-    record.last_seen = now - seen_ago;
-    record.owner = Some(user.to_owned());
-    record
-}
-
-fn user(name: &str) -> String {
-    format!("{name}-{:08x}", rand::random::<u32>())
-}
-
 /// Twenty sessions are listed with one command (an `EVALSHA` of the listing
 /// script), not `SMEMBERS` and twenty `GET`s, and in the same order.
 #[tokio::test]
@@ -236,130 +222,4 @@ async fn a_listing_past_the_scripts_chunks_is_still_one_command() {
     assert_eq!(store.sessions(&alice).await.unwrap().len(), 600);
     assert_eq!(counter.commands_since(mark), ["EVALSHA"]);
     assert_eq!(store.keys_of(&alice).await.unwrap().len(), 600, "pruned");
-}
-
-/// What the SQL server stores send for a listing: the statements sqlx logs
-/// (target `sqlx::query`), caught by a subscriber on the test's own thread
-/// (`#[tokio::test]` runs every task there, the queries' included).
-#[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
-mod sql {
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    use sessionware::UserIndex;
-    use sessionware::store::SessionKey;
-    use tracing::field::{Field, Visit};
-    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
-
-    use super::{owned_by, user};
-    use crate::sql::{TestStore, run_alone, table_name};
-
-    /// Keeps the fields of every event sqlx logs for a statement.
-    #[derive(Clone, Default)]
-    struct Statements(Arc<Mutex<Vec<String>>>);
-
-    impl<S: tracing::Subscriber> Layer<S> for Statements {
-        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-            struct Fields(String);
-            impl Visit for Fields {
-                fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-                    self.0.push_str(&format!("{}={value:?} ", field.name()));
-                }
-            }
-            if event.metadata().target() == "sqlx::query" {
-                let mut fields = Fields(String::new());
-                event.record(&mut fields);
-                // A statement slower than sqlx's alert threshold (a loaded
-                // machine) is logged a second time, as a warning: one
-                // statement all the same.
-                if !fields.0.contains("slow statement") {
-                    self.0.lock().unwrap().push(fields.0);
-                }
-            }
-        }
-    }
-
-    /// The statements on `table` that `run` sends, and its output.
-    async fn counted<T>(table: &str, run: impl Future<Output = T>) -> (T, Vec<String>) {
-        let statements = Statements::default();
-        let subscriber = tracing_subscriber::registry().with(statements.clone());
-        let output = {
-            let _guard = tracing::subscriber::set_default(subscriber);
-            run.await
-        };
-        let mut logged = statements.0.lock().unwrap().clone();
-        logged.retain(|statement| statement.contains(table));
-        (output, logged)
-    }
-
-    /// Twenty sessions of a user (besides another user's and a guest's) are
-    /// listed with one `SELECT`; the listing built on `keys_of` and `load`
-    /// sends 21.
-    async fn twenty_sessions_are_one_statement<S: UserIndex>(store: &S, table: &str) {
-        let (alice, bob) = (user("alice"), user("bob"));
-        for i in 0..20 {
-            let key = SessionKey::from_bytes(rand::random());
-            store
-                .create(&key, &owned_by(&alice, Duration::from_secs(i)))
-                .await
-                .unwrap();
-        }
-        let bobs = SessionKey::from_bytes(rand::random());
-        store
-            .create(&bobs, &owned_by(&bob, Duration::ZERO))
-            .await
-            .unwrap();
-        let (listed, statements) = counted(table, store.sessions(&alice)).await;
-        let listed = listed.unwrap();
-        assert_eq!(listed.len(), 20);
-        assert!(listed.is_sorted_by_key(|info| std::cmp::Reverse(info.last_seen)));
-        assert_eq!(statements.len(), 1, "{statements:#?}");
-        let (_, statements) = counted(table, async {
-            for key in store.keys_of(&alice).await.unwrap() {
-                store.load(&key).await.unwrap();
-            }
-        })
-        .await;
-        assert_eq!(statements.len(), 21, "the listing it replaces");
-    }
-
-    #[cfg(feature = "postgres-store")]
-    #[tokio::test]
-    async fn listing_twenty_sessions_is_one_statement_on_postgres() {
-        fn url() -> String {
-            std::env::var("DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-        }
-        let table = table_name();
-        let store = sessionware::PostgresStore::connect(&url())
-            .await
-            .unwrap_or_else(|err| panic!("Postgres is not reachable at {}: {err}", url()))
-            .table_name(&table);
-        let cleanup = format!("DROP TABLE IF EXISTS \"{table}\"");
-        let store = TestStore::new(store, table.clone(), cleanup, |sql| {
-            run_alone::<sqlx::PgConnection>(url(), sql);
-        });
-        store.migrate().await.unwrap();
-        twenty_sessions_are_one_statement(&store.store, &table).await;
-    }
-
-    #[cfg(feature = "mysql-store")]
-    #[tokio::test]
-    async fn listing_twenty_sessions_is_one_statement_on_mysql() {
-        fn url() -> String {
-            std::env::var("MYSQL_URL")
-                .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
-        }
-        let table = table_name();
-        let store = sessionware::MySqlStore::connect(&url())
-            .await
-            .unwrap_or_else(|err| panic!("MySQL is not reachable at {}: {err}", url()))
-            .table_name(&table);
-        let cleanup = format!("DROP TABLE IF EXISTS `{table}`");
-        let store = TestStore::new(store, table.clone(), cleanup, |sql| {
-            run_alone::<sqlx::MySqlConnection>(url(), sql);
-        });
-        store.migrate().await.unwrap();
-        twenty_sessions_are_one_statement(&store.store, &table).await;
-    }
 }

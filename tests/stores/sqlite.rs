@@ -703,17 +703,5 @@ async fn a_format_1_record_is_read_and_rewritten() {
         .execute(&mut raw(&path).await)
         .await
         .unwrap();
-    let mut old = store.load(&key).await.unwrap().expect("the row is read");
-    assert_eq!(old.data.get::<u64>("n").unwrap(), Some(5));
-    assert_eq!(
-        old.data.get::<String>("note").unwrap().as_deref(),
-        Some("é")
-    );
-    assert_eq!(old.owner.as_deref(), Some("ferris"));
-    assert!(!old.is_expired(SystemTime::now()));
-    old.data.insert("n", &6).unwrap();
-    old.version = 2;
-    assert_eq!(store.save(&key, &old, 1).await.unwrap(), SaveOutcome::Saved);
-    let new = store.load(&key).await.unwrap().unwrap();
-    assert_eq!(new, old);
+    crate::common::assert_format_1_record_reads_and_rewrites(&store, &key).await;
 }

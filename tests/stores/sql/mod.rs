@@ -5,6 +5,7 @@
 //! the test bodies that need no SQL text of their own.
 #![allow(unreachable_pub)]
 
+pub mod statements;
 mod suite;
 
 use std::future::Future;

@@ -303,7 +303,6 @@ macro_rules! sql_suite {
         #[tokio::test]
         async fn a_format_1_record_is_read_and_rewritten() {
             use sessionware::SessionStore as _;
-            use sessionware::store::SaveOutcome;
             use $crate::common::format_1_record;
             use $crate::sql::{random_key, record};
 
@@ -316,20 +315,16 @@ macro_rules! sql_suite {
                 .execute(store.pool())
                 .await
                 .unwrap();
-            let mut old = store.load(&key).await.unwrap().expect("the row is read");
-            assert_eq!(old.data.get::<u64>("n").unwrap(), Some(5));
-            assert_eq!(
-                old.data.get::<String>("note").unwrap().as_deref(),
-                Some("é")
-            );
-            assert_eq!(old.owner.as_deref(), Some("ferris"));
-            assert!(!old.is_expired(std::time::SystemTime::now()));
-            old.data.insert("n", &6).unwrap();
-            old.version = 2;
-            assert_eq!(store.save(&key, &old, 1).await.unwrap(), SaveOutcome::Saved);
-            let new = store.load(&key).await.unwrap().unwrap();
-            assert_eq!(new.data.get::<u64>("n").unwrap(), Some(6));
-            assert_eq!(new, old);
+            $crate::common::assert_format_1_record_reads_and_rewrites(&store.store, &key).await;
+        }
+
+        /// A user's sessions are listed with one statement, where the
+        /// listing built on `keys_of` and `load` sends one per session.
+        #[tokio::test]
+        async fn listing_twenty_sessions_is_one_statement() {
+            let store = store().await;
+            $crate::sql::statements::twenty_sessions_are_one_statement(&store.store, &store.table)
+                .await;
         }
 
         /// A save refreshing an expired row holds its lock while
