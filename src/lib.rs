@@ -167,12 +167,12 @@ pub use store::MySqlStore;
 #[cfg(feature = "postgres-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres-store")))]
 pub use store::PostgresStore;
-#[cfg(feature = "redis-store")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis-store")))]
-pub use store::RedisStore;
 #[cfg(feature = "sqlite-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
 pub use store::SqliteStore;
+#[cfg(feature = "redis-store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis-store")))]
+pub use store::{CacheStats, ReadCache, RedisStore};
 pub use store::{SessionInfo, SessionStore, UserIndex};
 pub use token::{Keyring, MAX_RETIRED_SECRETS, MIN_SECRET_LEN, SessionHandle};
 

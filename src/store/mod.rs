@@ -107,7 +107,7 @@ mod user_index;
 
 #[cfg(feature = "redis-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis-store")))]
-pub use self::redis::RedisStore;
+pub use self::redis::{CacheStats, ReadCache, RedisStore};
 #[cfg(feature = "cookie-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cookie-store")))]
 pub use cookie::{CookieStore, MAX_COOKIE_LEN};

@@ -38,6 +38,8 @@ mod postgres;
 #[cfg(feature = "redis-store")]
 mod redis;
 #[cfg(feature = "redis-store")]
+mod redis_cache;
+#[cfg(feature = "redis-store")]
 mod redis_cluster;
 #[cfg(feature = "redis-store")]
 mod redis_sentinel;

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::outage;
 use crate::shared_deployment::{Deployment, Shared, exclusive};
 
-fn cluster_nodes() -> Vec<String> {
+pub(crate) fn cluster_nodes() -> Vec<String> {
     match std::env::var("REDIS_CLUSTER_NODES") {
         Ok(nodes) => nodes.split(',').map(str::to_owned).collect(),
         Err(_) => (7000..7006)
@@ -44,7 +44,7 @@ fn unreachable(err: impl std::fmt::Display) -> ! {
 }
 
 /// The cluster's lock: the failover tests take it for themselves.
-static CLUSTER: LazyLock<Deployment> = LazyLock::new(Deployment::default);
+pub(crate) static CLUSTER: LazyLock<Deployment> = LazyLock::new(Deployment::default);
 
 /// A store on the cluster under `prefix`, with no claim on the cluster: for
 /// a failover test, which holds it exclusively.

@@ -14,9 +14,9 @@ use sessionware::{RedisStore, SessionStore, UserIndex};
 use crate::outage;
 use crate::shared_deployment::{Deployment, Shared, exclusive};
 
-const MASTER: &str = "mymaster";
+pub(crate) const MASTER: &str = "mymaster";
 
-fn sentinels() -> Vec<String> {
+pub(crate) fn sentinels() -> Vec<String> {
     match std::env::var("REDIS_SENTINELS") {
         Ok(sentinels) => sentinels.split(',').map(str::to_owned).collect(),
         Err(_) => (26379..26382)
@@ -35,7 +35,7 @@ fn unreachable(err: impl std::fmt::Display) -> ! {
 }
 
 /// The Sentinel group's lock: the failover tests take it for themselves.
-static GROUP: LazyLock<Deployment> = LazyLock::new(Deployment::default);
+pub(crate) static GROUP: LazyLock<Deployment> = LazyLock::new(Deployment::default);
 
 /// A store through the sentinels, under a prefix of its own, with no claim
 /// on the group: for a failover test, which holds it exclusively.

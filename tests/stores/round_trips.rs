@@ -22,7 +22,7 @@ fn redis_url() -> String {
 }
 
 /// A proxy in front of Redis that keeps every byte its clients send.
-struct Counter {
+pub(crate) struct Counter {
     addr: SocketAddr,
     sent: Arc<Mutex<Vec<u8>>>,
 }
@@ -63,12 +63,12 @@ impl Counter {
     }
 
     /// How many bytes the clients have sent so far.
-    fn mark(&self) -> usize {
+    pub(crate) fn mark(&self) -> usize {
         self.sent.lock().unwrap().len()
     }
 
     /// The names of the commands sent since `mark`.
-    fn commands_since(&self, mark: usize) -> Vec<String> {
+    pub(crate) fn commands_since(&self, mark: usize) -> Vec<String> {
         commands(&self.sent.lock().unwrap()[mark..])
     }
 }
@@ -108,7 +108,7 @@ fn the_counter_reads_pipelined_binary_requests() {
 
 /// A store reaching Redis through a new counter, under a prefix of its own
 /// (returned too).
-async fn counted() -> (Counter, RedisStore, String) {
+pub(crate) async fn counted() -> (Counter, RedisStore, String) {
     let url = redis_url();
     let target = redis::Client::open(url.as_str())
         .unwrap()

@@ -4,6 +4,7 @@
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 
 use super::RedisStore;
+use super::cache::subscriber::Source;
 use super::connection::{CONNECTION_TIMEOUT, Connection};
 use crate::error::{Error, ErrorKind};
 
@@ -45,7 +46,7 @@ impl RedisStore {
                 "RedisStore::connect_cluster needs at least one node URL, got 0",
             ));
         };
-        let client = ClusterClientBuilder::new(nodes)
+        let client = ClusterClientBuilder::new(nodes.clone())
             .connection_timeout(CONNECTION_TIMEOUT)
             .retries(4)
             .min_retry_wait(50)
@@ -55,7 +56,17 @@ impl RedisStore {
                 Error::new(ErrorKind::InvalidConfig, "invalid Redis Cluster node URL")
                     .with_source(e)
             })?;
-        Self::cluster_store(&client, &first).await
+        let clients = nodes
+            .iter()
+            .map(|node| redis::Client::open(node.as_str()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                Error::new(ErrorKind::InvalidConfig, "invalid Redis Cluster node URL")
+                    .with_source(e)
+            })?;
+        let mut store = Self::cluster_store(&client, &first).await?;
+        store.source = Some(Source::Nodes(clients.into()));
+        Ok(store)
     }
 
     /// Connects through a cluster client you configured yourself (TLS,

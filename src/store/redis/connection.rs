@@ -35,15 +35,16 @@ impl Connection {
         matches!(self, Self::Cluster(_))
     }
 
-    /// The single-node connection `redis_url` names, with sessionware's
-    /// reconnection settings.
-    pub(super) async fn single(url: &str) -> Result<Self, Error> {
+    /// The single-node connection `url` names, with sessionware's
+    /// reconnection settings, and the client it was opened with (the read
+    /// cache subscribes through it).
+    pub(super) async fn single(url: &str) -> Result<(Self, redis::Client), Error> {
         let client = redis::Client::open(url).map_err(|e| {
             Error::new(ErrorKind::InvalidConfig, "invalid Redis URL").with_source(e)
         })?;
-        ConnectionManager::new_with_config(client, manager_config())
+        ConnectionManager::new_with_config(client.clone(), manager_config())
             .await
-            .map(Self::Single)
+            .map(|manager| (Self::Single(manager), client))
             .map_err(|e| {
                 Error::store(e)
                     .with_detail(format!("could not connect to Redis at {}", redacted(url)))

@@ -53,6 +53,12 @@ impl Failover {
         })
     }
 
+    /// A client for the master the sentinels name now (the read cache
+    /// subscribes there).
+    pub(super) async fn master_client(&self) -> RedisResult<redis::Client> {
+        self.shared.sentinel.lock().await.async_get_client().await
+    }
+
     fn current(&self) -> (u64, ConnectionManager) {
         let master = self
             .shared

@@ -1,5 +1,6 @@
 //! `RedisStore`: sessions in Redis, one round trip per operation, versions checked on the server.
 
+mod cache;
 mod cluster;
 mod connection;
 mod failover;
@@ -14,8 +15,11 @@ use std::sync::Arc;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script, ScriptInvocation, ServerErrorKind};
 
+use self::cache::LocalCache;
+use self::cache::subscriber::{self, Source};
+pub use self::cache::{CacheStats, ReadCache};
 use self::connection::Connection;
-use self::scripts::{INDEX, SAVE, millis, save_outcome};
+use self::scripts::{DELETE, INDEX, SAVE, millis, save_outcome};
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
 use crate::record::Record;
@@ -120,9 +124,17 @@ const VERSION_HEADER: usize = 8;
 pub struct RedisStore {
     connection: Connection,
     prefix: Arc<str>,
+    /// The invalidation channel under `prefix`.
+    channel: Arc<str>,
     save: Arc<Script>,
+    delete: Arc<Script>,
     index: Arc<Script>,
     list: Arc<Script>,
+    /// This store's id in the invalidations it publishes.
+    instance: [u8; 8],
+    /// Where the read cache subscribes; `None` for a connection the caller made.
+    source: Option<Source>,
+    cache: Option<Arc<LocalCache>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -138,7 +150,9 @@ impl RedisStore {
     /// `redis` crate's TLS feature is enabled), checks that the server runs our
     /// scripts, and fails with a clear error if it is unreachable.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let store = Self::with(Connection::single(url).await?);
+        let (connection, client) = Connection::single(url).await?;
+        let mut store = Self::with(connection);
+        store.source = Some(Source::Node(client));
         store.check().await?;
         Ok(store)
     }
@@ -150,12 +164,18 @@ impl RedisStore {
     }
 
     fn with(connection: Connection) -> Self {
+        const PREFIX: &str = "sessionware:";
         Self {
             connection,
-            prefix: Arc::from("sessionware:"),
+            prefix: Arc::from(PREFIX),
+            channel: Arc::from(cache::channel(PREFIX)),
             save: Arc::new(Script::new(SAVE)),
+            delete: Arc::new(Script::new(DELETE)),
             index: Arc::new(Script::new(INDEX)),
             list: Arc::new(Script::new(listing::LIST)),
+            instance: rand::random(),
+            source: None,
+            cache: None,
         }
     }
 
@@ -163,10 +183,68 @@ impl RedisStore {
     async fn check(&self) -> Result<(), Error> {
         scripts::check(
             self.connection.clone(),
-            [&self.save, &self.index, &self.list],
+            [&self.save, &self.delete, &self.index, &self.list],
             &self.prefix,
         )
         .await
+    }
+
+    /// Turns on a local read cache (see [`ReadCache`] for its bounds): loads
+    /// are answered from this process when it holds the session, and every
+    /// instance's change, id change, logout or revocation of a session drops
+    /// it from every cache, announced on the Redis pub/sub channel
+    /// `<prefix>invalidations`. Call it last, after
+    /// [`key_prefix`](Self::key_prefix); clones of the store share the cache.
+    ///
+    /// * **No lost update**: saves are still version-checked on the server; a
+    ///   save from a stale entry is a conflict, which drops the entry and
+    ///   makes the layer reload from Redis and merge.
+    /// * **Coherence**: a change on another instance reaches this cache
+    ///   after the invalidation delay (about a millisecond on one machine:
+    ///   see the README for measured figures). A request that comes within
+    ///   that delay may read the value from before the change; a write it
+    ///   makes is then a conflict, merged key by key exactly as if the two
+    ///   requests had run at the same time. If the channel is lost, or silent
+    ///   for a second, the cache is emptied and every load goes to Redis
+    ///   until it is back; it never serves entries whose invalidations it
+    ///   may have missed.
+    /// * **Every instance publishes** its changes on that channel, cache or
+    ///   not; other programs writing the same keys must publish too (or
+    ///   rely on [`ReadCache::time_to_live`]).
+    ///
+    /// ```no_run
+    /// use sessionware::{ReadCache, RedisStore};
+    /// # async fn run() -> Result<(), sessionware::Error> {
+    /// let store = RedisStore::connect("redis://127.0.0.1:6379")
+    ///     .await?
+    ///     .with_read_cache(ReadCache::new().max_entries(100_000))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) for a
+    /// store made by [`from_connection`](Self::from_connection) or
+    /// [`from_cluster_client`](Self::from_cluster_client), whose nodes the
+    /// cache cannot subscribe to; a store error if the subscription fails.
+    pub async fn with_read_cache(mut self, settings: ReadCache) -> Result<Self, Error> {
+        let Some(source) = self.source.clone() else {
+            return Err(Error::new(
+                crate::error::ErrorKind::InvalidConfig,
+                "RedisStore::with_read_cache needs a store made by connect, connect_cluster or \
+                 connect_sentinel: it subscribes to their nodes",
+            ));
+        };
+        let cache = Arc::new(LocalCache::new(&settings, self.instance));
+        subscriber::start(&cache, source, self.channel.to_string()).await?;
+        self.cache = Some(cache);
+        Ok(self)
+    }
+
+    /// What the read cache has done, or `None` without one.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_deref().map(LocalCache::stats)
     }
 
     /// The prefix of every key. Default: `sessionware:`. Give each application
@@ -174,13 +252,19 @@ impl RedisStore {
     ///
     /// # Panics
     ///
-    /// If the prefix contains `{` or `}`, which would change the cluster hash tag.
+    /// If the prefix contains `{` or `}`, which would change the cluster hash
+    /// tag, or if called after [`with_read_cache`](Self::with_read_cache).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         let prefix = prefix.into();
         assert!(
             !prefix.contains(['{', '}']),
             "RedisStore::key_prefix: {prefix:?} must not contain '{{' or '}}'"
         );
+        assert!(
+            self.cache.is_none(),
+            "RedisStore::key_prefix must come before with_read_cache, which subscribes under the prefix"
+        );
+        self.channel = Arc::from(cache::channel(&prefix));
         self.prefix = Arc::from(prefix);
         self
     }
@@ -243,13 +327,107 @@ impl SessionStore for RedisStore {
     }
 
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+        let ticket = self.cache.as_ref().map(|cache| cache.ticket(key));
+        let value = stored(record);
         let mut command = redis::cmd("SET");
         command
             .arg(self.key(key))
-            .arg(stored(record))
+            .arg(&value)
             .arg("NX")
             .arg("PXAT")
             .arg(millis(record.expires_at));
+        let created = self.create_and_file(key, record, command).await;
+        if let (Some(cache), Some(ticket), Ok(true)) = (&self.cache, ticket, &created) {
+            cache.fill(key, ticket, &value, record.expires_at, true);
+        }
+        created
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+        let Some(cache) = &self.cache else {
+            return self
+                .fetch(key)
+                .await?
+                .map(|bytes| record_of(&bytes))
+                .transpose();
+        };
+        if let Some(value) = cache.get(key) {
+            return record_of(&value).map(Some);
+        }
+        let ticket = cache.ticket(key);
+        let Some(bytes) = self.fetch(key).await? else {
+            return Ok(None);
+        };
+        let record = record_of(&bytes)?;
+        cache.fill(key, ticket, &bytes, record.expires_at, false);
+        Ok(Some(record))
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, Error> {
+        let ticket = self.cache.as_ref().map(|cache| cache.ticket(key));
+        let value = stored(record);
+        let mut invocation = self.save.key(self.key(key));
+        invocation
+            .arg(&expected_version.to_be_bytes()[..])
+            .arg(&value)
+            .arg(millis(record.expires_at))
+            .arg(&*self.channel)
+            .arg(&cache::message(self.instance, key)[..]);
+        let outcome = self.save_and_file(key, record, &invocation).await;
+        if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+            match outcome {
+                Ok(SaveOutcome::Saved) => cache.fill(key, ticket, &value, record.expires_at, true),
+                // A conflict means the entry (if any) is stale: the layer
+                // reloads, and must reach Redis.
+                _ => cache.forget(key),
+            }
+        }
+        outcome
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
+        if let Some(cache) = &self.cache {
+            cache.forget(key);
+        }
+        let mut invocation = self.delete.key(self.key(key));
+        invocation
+            .arg(&*self.channel)
+            .arg(&cache::message(self.instance, key)[..]);
+        let invocation = &invocation;
+        let removed: u64 = self
+            .run(|mut connection| async move { invocation.invoke_async(&mut connection).await })
+            .await?;
+        if let Some(cache) = &self.cache {
+            // A load that raced the deletion must not keep what it read.
+            cache.forget(key);
+        }
+        Ok(removed > 0)
+    }
+
+    /// Redis expires records at their deadline by itself: nothing is left to remove.
+    async fn delete_expired(&self) -> Result<u64, Error> {
+        Ok(0)
+    }
+
+    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
+        Some(self)
+    }
+}
+
+impl RedisStore {
+    /// Runs `command` (the `SET .. NX`) and files an owned record under its
+    /// owner: whether it created the record.
+    async fn create_and_file(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        command: redis::Cmd,
+    ) -> Result<bool, Error> {
         let Some(owner) = &record.owner else {
             return self.set_if_absent(&command).await;
         };
@@ -282,32 +460,28 @@ impl SessionStore for RedisStore {
         Ok(created)
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+    /// `GET`: the stored value of `key`.
+    async fn fetch(&self, key: &SessionKey) -> Result<Option<Vec<u8>>, Error> {
         let key = &self.key(key);
-        let bytes: Option<Vec<u8>> = self
-            .run(|mut connection| async move { connection.get(key).await })
-            .await?;
-        bytes.map(|bytes| record_of(&bytes)).transpose()
+        self.run(|mut connection| async move { connection.get(key).await })
+            .await
     }
 
-    async fn save(
+    /// Runs the save script `invocation` and files an owned record under its
+    /// owner (see the type's docs for the order on one node and on a cluster).
+    async fn save_and_file(
         &self,
         key: &SessionKey,
         record: &Record,
-        expected_version: u64,
+        invocation: &ScriptInvocation<'_>,
     ) -> Result<SaveOutcome, Error> {
-        let mut invocation = self.save.key(self.key(key));
-        invocation
-            .arg(&expected_version.to_be_bytes()[..])
-            .arg(stored(record))
-            .arg(millis(record.expires_at));
         let Some(owner) = &record.owner else {
-            return self.save_once(&invocation).await;
+            return self.save_once(invocation).await;
         };
         if self.connection.is_cluster() {
             // As in `create`: the version-checked save on the record's slot,
             // then, if it wrote, the index entry on the user's slot.
-            let outcome = self.save_once(&invocation).await?;
+            let outcome = self.save_once(invocation).await?;
             if outcome == SaveOutcome::Saved {
                 self.file(&self.index_call(owner, key, record)).await?;
             }
@@ -317,7 +491,7 @@ impl SessionStore for RedisStore {
         // a conflict or a missing record the entry is a stale one.
         let index = self.index_call(owner, key, record);
         let mut pipeline = redis::pipe();
-        pipeline.invoke_script(&invocation).invoke_script(&index);
+        pipeline.invoke_script(invocation).invoke_script(&index);
         let (answer, indexed) = self.run_pair(&pipeline).await?;
         let outcome = match answer.extract_error() {
             Ok(answer) => save_outcome(redis::from_redis_value(answer).map_err(Error::store)?)?,
@@ -325,7 +499,7 @@ impl SessionStore for RedisStore {
                 // The server lost its scripts (a restart, a failover, SCRIPT
                 // FLUSH) and wrote nothing: save on its own, which reloads the
                 // script, then file the record again, after it.
-                let outcome = self.save_once(&invocation).await?;
+                let outcome = self.save_once(invocation).await?;
                 if outcome == SaveOutcome::Saved {
                     self.file(&index).await?;
                 }
@@ -337,23 +511,6 @@ impl SessionStore for RedisStore {
             self.indexed(indexed, &index).await?;
         }
         Ok(outcome)
-    }
-
-    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
-        let key = &self.key(key);
-        let removed: u64 = self
-            .run(|mut connection| async move { connection.del(key).await })
-            .await?;
-        Ok(removed > 0)
-    }
-
-    /// Redis expires records at their deadline by itself: nothing is left to remove.
-    async fn delete_expired(&self) -> Result<u64, Error> {
-        Ok(0)
-    }
-
-    fn user_index(&self) -> Option<&dyn ErasedUserIndex> {
-        Some(self)
     }
 }
 

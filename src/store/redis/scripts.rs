@@ -17,13 +17,24 @@ pub(super) fn millis(time: SystemTime) -> u64 {
 
 /// Writes only if the stored version header (the value's first 8 bytes) is the
 /// expected one, and moves the expiry to the new deadline: 0 missing,
-/// 1 conflict, 2 saved.
+/// 1 conflict, 2 saved. A write publishes `ARGV[5]` on the invalidation
+/// channel `ARGV[4]`, for the read caches of every instance.
 pub(super) const SAVE: &str = r"
 local version = redis.call('GETRANGE', KEYS[1], 0, 7)
 if version == '' then return 0 end
 if version ~= ARGV[1] then return 1 end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
 return 2";
+
+/// Deletes `KEYS[1]` and, if it existed, publishes `ARGV[2]` on the
+/// invalidation channel `ARGV[1]`, in one step: no instance can read the
+/// record from its cache once the deletion is announced, and none misses
+/// the announcement of a deletion that happened.
+pub(super) const DELETE: &str = r"
+local removed = redis.call('DEL', KEYS[1])
+if removed > 0 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+return removed";
 
 /// Files a session digest (`ARGV[1]`) in a user's set (`KEYS[1]`, the only
 /// key, so the script stays on one cluster slot) and makes the set live at
@@ -51,7 +62,7 @@ return 1";
 /// owned write a `NOSCRIPT` answer.
 pub(super) async fn check(
     mut connection: Connection,
-    scripts: [&Script; 3],
+    scripts: [&Script; 4],
     prefix: &str,
 ) -> Result<(), Error> {
     {

@@ -4,6 +4,7 @@
 use redis::sentinel::{SentinelClient, SentinelServerType};
 
 use super::RedisStore;
+use super::cache::subscriber::Source;
 use super::connection::{Connection, manager_config, redacted};
 use super::failover::Failover;
 use crate::error::{Error, ErrorKind};
@@ -56,7 +57,8 @@ impl RedisStore {
                     "could not reach the master {master_name:?} through the Redis Sentinels at {first}, ..."
                 ))
             })?;
-        let store = Self::with(Connection::Sentinel(failover));
+        let mut store = Self::with(Connection::Sentinel(failover.clone()));
+        store.source = Some(Source::Sentinel(failover));
         store.check().await?;
         Ok(store)
     }
