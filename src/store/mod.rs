@@ -87,6 +87,7 @@ sessionware::conformance_suite!(async { MyStore::new() });
 pub mod conformance;
 #[cfg(feature = "cookie-store")]
 mod cookie;
+mod join;
 #[cfg(feature = "memory-store")]
 mod memory;
 #[cfg(feature = "mysql-store")]
@@ -123,7 +124,7 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite-store")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite-store")))]
 pub use sqlite::SqliteStore;
-pub use user_index::{ErasedUserIndex, IndexFuture, SessionInfo, UserIndex};
+pub use user_index::{ErasedUserIndex, IndexFuture, SessionInfo, UserIndex, UserRecords};
 pub(crate) use user_index::{revoke_all_but, revoke_every, revoke_line};
 
 pub use crate::record::{MAX_ENCODED_LEN, Record, SessionData};
@@ -231,5 +232,11 @@ impl<S: UserIndex> UserIndex for std::sync::Arc<S> {
         stale: &[SessionKey],
     ) -> impl Future<Output = Result<(), Error>> + Send {
         S::forget(self, user, stale)
+    }
+    fn records_of(&self, user: &str) -> impl Future<Output = Result<UserRecords, Error>> + Send {
+        S::records_of(self, user)
+    }
+    fn revoke_all(&self, user: &str) -> impl Future<Output = Result<u64, Error>> + Send {
+        S::revoke_all(self, user)
     }
 }

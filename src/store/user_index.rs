@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::time::SystemTime;
 
 use super::SessionStore;
+use super::join::join_all;
 use crate::error::{Error, ErrorKind};
 use crate::record::{Record, SessionMetadata};
 use crate::token::{SessionHandle, SessionKey};
@@ -36,6 +37,19 @@ pub struct SessionInfo {
 
 /// Pinned future of [`ErasedUserIndex`].
 pub type IndexFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
+
+/// One listing of a user's records ([`UserIndex::records_of`]).
+#[derive(Debug, Default)]
+pub struct UserRecords {
+    /// The sessions filed under the user whose record names them, expired
+    /// or not (revocation does not judge deadlines: another instance's clock
+    /// may still accept one).
+    pub records: Vec<(SessionKey, Record)>,
+    /// Whether a filed session's record was gone when read (deleted, or
+    /// moved to a fresh id, since it was filed): a revocation then lists
+    /// again, to find where it moved.
+    pub vanished: bool,
+}
 
 /// A store that can list and revoke the sessions of one user.
 ///
@@ -69,6 +83,18 @@ pub trait UserIndex: SessionStore {
         user: &str,
         stale: &[SessionKey],
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// The sessions filed under `user` whose record names them, expired or
+    /// not, with the entries whose record is gone or names someone else
+    /// forgotten. Listing and every revocation start from it. The default
+    /// reads [`keys_of`](Self::keys_of), then loads each key in turn (one
+    /// round trip per session); stores override it with one query.
+    fn records_of(&self, user: &str) -> impl Future<Output = Result<UserRecords, Error>> + Send
+    where
+        Self: Sized,
+    {
+        load_each(self, user)
+    }
 
     /// The live sessions of `user`, most recently seen first.
     fn sessions(&self, user: &str) -> impl Future<Output = Result<Vec<SessionInfo>, Error>> + Send
@@ -134,8 +160,8 @@ pub(crate) async fn revoke_line<S: UserIndex>(
     user: &str,
     handle: &SessionHandle,
 ) -> Result<Vec<SessionHandle>, Error> {
-    let listed = owned(store, user).await?;
-    let Some(line) = line_of(&listed.entries, handle) else {
+    let listed = store.records_of(user).await?;
+    let Some(line) = line_of(&listed.records, handle) else {
         return Ok(Vec::new());
     };
     let chosen = move |key: &SessionKey, record: &Record| lineage(key, record) == line;
@@ -148,7 +174,7 @@ pub(crate) async fn revoke_every<S: UserIndex>(
     store: &S,
     user: &str,
 ) -> Result<Vec<SessionHandle>, Error> {
-    let listed = owned(store, user).await?;
+    let listed = store.records_of(user).await?;
     handles(revoke_where(store, user, listed, |_, _| true).await)
 }
 
@@ -159,8 +185,8 @@ pub(crate) async fn revoke_all_but<S: UserIndex>(
     user: &str,
     keep: &SessionHandle,
 ) -> Result<Vec<SessionHandle>, Error> {
-    let listed = owned(store, user).await?;
-    let keep = line_of(&listed.entries, keep).unwrap_or(*keep);
+    let listed = store.records_of(user).await?;
+    let keep = line_of(&listed.records, keep).unwrap_or(*keep);
     let chosen = move |key: &SessionKey, record: &Record| lineage(key, record) != keep;
     handles(revoke_where(store, user, listed, chosen).await)
 }
@@ -195,28 +221,19 @@ fn line_of(listed: &[(SessionKey, Record)], handle: &SessionHandle) -> Option<Se
     })
 }
 
-/// What one listing of a user's index entries found.
-struct Owned {
-    /// The records that name the user, expired or not.
-    entries: Vec<(SessionKey, Record)>,
-    /// Whether an entry's record vanished between the listing and its load.
-    vanished: bool,
-}
-
-/// The sessions filed under `user` whose record names them, expired or not
-/// (revocation does not judge deadlines: another instance's clock may still
-/// accept one). Entries whose record is gone or names someone else are
-/// forgotten.
-async fn owned<S: UserIndex>(store: &S, user: &str) -> Result<Owned, Error> {
-    let mut entries = Vec::new();
+/// [`UserIndex::records_of`] built on [`UserIndex::keys_of`] and
+/// [`SessionStore::load`].
+async fn load_each<S: UserIndex>(store: &S, user: &str) -> Result<UserRecords, Error> {
+    let mut listed = UserRecords::default();
     let mut stale = Vec::new();
-    let mut vanished = false;
     for key in store.keys_of(user).await? {
         match store.load(&key).await? {
-            Some(record) if record.owner.as_deref() == Some(user) => entries.push((key, record)),
+            Some(record) if record.owner.as_deref() == Some(user) => {
+                listed.records.push((key, record));
+            }
             Some(_) => stale.push(key),
             None => {
-                vanished = true;
+                listed.vanished = true;
                 stale.push(key);
             }
         }
@@ -224,13 +241,13 @@ async fn owned<S: UserIndex>(store: &S, user: &str) -> Result<Owned, Error> {
     if !stale.is_empty() {
         store.forget(user, &stale).await?;
     }
-    Ok(Owned { entries, vanished })
+    Ok(listed)
 }
 
 /// The sessions filed under `user` whose record is live and names them.
 async fn live<S: UserIndex>(store: &S, user: &str) -> Result<Vec<(SessionKey, Record)>, Error> {
     let now = SystemTime::now();
-    let mut entries = owned(store, user).await?.entries;
+    let mut entries = store.records_of(user).await?.records;
     entries.retain(|(_, record)| !record.is_expired(now));
     Ok(entries)
 }
@@ -245,26 +262,30 @@ async fn live<S: UserIndex>(store: &S, user: &str) -> Result<Vec<(SessionKey, Re
 async fn revoke_where<S: UserIndex>(
     store: &S,
     user: &str,
-    first: Owned,
+    first: UserRecords,
     chosen: impl Fn(&SessionKey, &Record) -> bool + Send,
 ) -> Result<Vec<SessionKey>, Error> {
     let mut ended = Vec::new();
     let mut listed = Some(first);
     for _ in 0..MAX_REVOCATION_ROUNDS {
-        let Owned { entries, vanished } = match listed.take() {
+        let UserRecords { records, vanished } = match listed.take() {
             Some(first) => first,
-            None => owned(store, user).await?,
+            None => store.records_of(user).await?,
         };
+        let gone: Vec<SessionKey> = records
+            .iter()
+            .filter(|(key, record)| chosen(key, record))
+            .map(|(key, _)| *key)
+            .collect();
+        // Every deletion in flight at once: one round trip of latency on a
+        // store that pipelines (Redis) or pools (SQL), not one per session.
+        let deleted = join_all(gone.iter().map(|key| store.delete(key)).collect()).await;
         let mut raced = vanished;
-        let mut gone = Vec::new();
-        for (key, record) in entries {
-            if chosen(&key, &record) {
-                if store.delete(&key).await? {
-                    ended.push(key);
-                } else {
-                    raced = true;
-                }
-                gone.push(key);
+        for (key, deleted) in gone.iter().zip(deleted) {
+            if deleted? {
+                ended.push(*key);
+            } else {
+                raced = true;
             }
         }
         if !gone.is_empty() {
@@ -293,10 +314,10 @@ async fn keep_newest<S: UserIndex>(
     user: &str,
     max: usize,
 ) -> Result<Vec<SessionHandle>, Error> {
-    let listed = owned(store, user).await?;
+    let listed = store.records_of(user).await?;
     let now = SystemTime::now();
     let mut lines: Vec<(SystemTime, SessionHandle)> = Vec::new();
-    for (key, record) in listed.entries.iter().filter(|(_, r)| !r.is_expired(now)) {
+    for (key, record) in listed.records.iter().filter(|(_, r)| !r.is_expired(now)) {
         let line = lineage(key, record);
         match lines.iter_mut().find(|(_, seen)| *seen == line) {
             Some((signed_in, _)) => *signed_in = (*signed_in).max(record.created_at),

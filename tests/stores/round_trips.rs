@@ -29,6 +29,14 @@ pub(crate) struct Counter {
 
 impl Counter {
     async fn start(target: SocketAddr) -> Self {
+        Self::with_latency(target, Duration::ZERO).await
+    }
+
+    /// A counter that also delays every byte from the clients by `latency`
+    /// (a link's one-way delay: bytes sent together arrive together, so
+    /// requests in flight at once cost one delay, requests in sequence one
+    /// each).
+    async fn with_latency(target: SocketAddr, latency: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let sent = Arc::new(Mutex::new(Vec::new()));
@@ -43,7 +51,8 @@ impl Counter {
                     let (mut from_client, mut to_server) = (client, server);
                     let (mut client_read, mut client_write) = from_client.split();
                     let (mut server_read, mut server_write) = to_server.split();
-                    let upstream = async {
+                    let (delayed, mut arriving) = tokio::sync::mpsc::unbounded_channel();
+                    let upstream = async move {
                         let mut buffer = vec![0; 64 * 1024];
                         loop {
                             let n = client_read.read(&mut buffer).await?;
@@ -51,11 +60,21 @@ impl Counter {
                                 return Ok::<_, std::io::Error>(());
                             }
                             log.lock().unwrap().extend_from_slice(&buffer[..n]);
-                            server_write.write_all(&buffer[..n]).await?;
+                            let due = tokio::time::Instant::now() + latency;
+                            if delayed.send((due, buffer[..n].to_vec())).is_err() {
+                                return Ok(());
+                            }
                         }
                     };
+                    let forward = async move {
+                        while let Some((due, bytes)) = arriving.recv().await {
+                            tokio::time::sleep_until(due).await;
+                            server_write.write_all(&bytes).await?;
+                        }
+                        Ok::<_, std::io::Error>(())
+                    };
                     let downstream = tokio::io::copy(&mut server_read, &mut client_write);
-                    let _ = tokio::join!(upstream, downstream);
+                    let _ = tokio::join!(upstream, forward, downstream);
                 });
             }
         });
@@ -109,6 +128,11 @@ fn the_counter_reads_pipelined_binary_requests() {
 /// A store reaching Redis through a new counter, under a prefix of its own
 /// (returned too).
 pub(crate) async fn counted() -> (Counter, RedisStore, String) {
+    counted_with_latency(Duration::ZERO).await
+}
+
+/// [`counted`], every request delayed by `latency` on its way.
+async fn counted_with_latency(latency: Duration) -> (Counter, RedisStore, String) {
     let url = redis_url();
     let target = redis::Client::open(url.as_str())
         .unwrap()
@@ -120,7 +144,7 @@ pub(crate) async fn counted() -> (Counter, RedisStore, String) {
         .unwrap()
         .next()
         .unwrap();
-    let counter = Counter::start(target).await;
+    let counter = Counter::with_latency(target, latency).await;
     let prefix = format!("sessionware-test-{:016x}:", rand::random::<u64>());
     let store = RedisStore::connect(&format!("redis://{}", counter.addr))
         .await
@@ -222,4 +246,34 @@ async fn a_listing_past_the_scripts_chunks_is_still_one_command() {
     assert_eq!(store.sessions(&alice).await.unwrap().len(), 600);
     assert_eq!(counter.commands_since(mark), ["EVALSHA"]);
     assert_eq!(store.keys_of(&alice).await.unwrap().len(), 600, "pruned");
+}
+
+/// Revoking twenty sessions sends the twenty deletions at once: the listing,
+/// then every deletion in flight together, then one `SREM`, three delays of
+/// the link where deleting in turn cost one per session (22).
+#[tokio::test]
+async fn revoking_twenty_sessions_takes_three_round_trips() {
+    const LATENCY: Duration = Duration::from_millis(40);
+    let (counter, store, _) = counted_with_latency(LATENCY).await;
+    let alice = user("alice");
+    for i in 0..20 {
+        let key = SessionKey::from_bytes(rand::random());
+        store
+            .create(&key, &owned_by(&alice, Duration::from_secs(i)))
+            .await
+            .unwrap();
+    }
+    let mark = counter.mark();
+    let started = std::time::Instant::now();
+    assert_eq!(store.revoke_all(&alice).await.unwrap(), 20);
+    let took = started.elapsed();
+    let sent = counter.commands_since(mark);
+    assert_eq!(sent.len(), 22, "{sent:?}");
+    assert_eq!(sent.iter().filter(|name| *name == "EVALSHA").count(), 21);
+    assert_eq!(sent.last().map(String::as_str), Some("SREM"));
+    assert!(
+        took < LATENCY * 6,
+        "revoke_all took {took:?}: more than 6 link delays of {LATENCY:?}"
+    );
+    assert!(store.sessions(&alice).await.unwrap().is_empty());
 }

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use sessionware::store::{ErasedUserIndex, Record, SaveOutcome, SessionKey};
+use sessionware::store::{ErasedUserIndex, Record, SaveOutcome, SessionKey, UserRecords};
 use sessionware::{Error, SessionHandle, SessionInfo, SessionStore, UserIndex};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
@@ -88,6 +88,9 @@ impl<S: UserIndex> UserIndex for Shared<S> {
         stale: &[SessionKey],
     ) -> impl Future<Output = Result<(), Error>> + Send {
         self.store.forget(user, stale)
+    }
+    fn records_of(&self, user: &str) -> impl Future<Output = Result<UserRecords, Error>> + Send {
+        self.store.records_of(user)
     }
     fn sessions(&self, user: &str) -> impl Future<Output = Result<Vec<SessionInfo>, Error>> + Send {
         self.store.sessions(user)

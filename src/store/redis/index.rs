@@ -3,17 +3,15 @@
 //! on one node, its own command on a cluster), read and pruned through
 //! [`UserIndex`].
 
-use std::time::SystemTime;
-
 use redis::aio::ConnectionLike;
 use redis::{AsyncCommands, Pipeline, ScriptInvocation, Value};
 use sha2::{Digest, Sha256};
 
-use super::listing::{self, parse_hex};
+use super::listing::parse_hex;
 use super::{RedisStore, millis};
 use crate::error::Error;
 use crate::record::Record;
-use crate::store::{SessionInfo, UserIndex};
+use crate::store::{UserIndex, UserRecords};
 use crate::token::SessionKey;
 
 /// How long a user's set outlives the deadline of its longest-lived session,
@@ -96,10 +94,9 @@ impl UserIndex for RedisStore {
     /// set and `MGET`s its records), two on a cluster (`SMEMBERS`, then every
     /// `GET` at once), instead of one `GET` per session in sequence; plus an
     /// `SREM` when a listed record names another owner. Prunes the same
-    /// stale members as the default listing.
-    async fn sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
-        let now = SystemTime::now();
-        Ok(listing::live_sessions(self.owned_records(user).await?, now))
+    /// stale members as the default. Listings and revocations start here.
+    async fn records_of(&self, user: &str) -> Result<UserRecords, Error> {
+        self.owned_records(user).await
     }
 
     async fn keys_of(&self, user: &str) -> Result<Vec<SessionKey>, Error> {

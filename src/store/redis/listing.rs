@@ -14,17 +14,12 @@
 //! Either way, members whose record names another owner are then forgotten
 //! with one `SREM`, as [`UserIndex`]'s own listing does.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::SystemTime;
-
 use redis::AsyncCommands;
 
 use super::RedisStore;
 use crate::error::Error;
-use crate::record::Record;
-use crate::store::{SessionInfo, UserIndex};
+use crate::store::join::join_all;
+use crate::store::{UserIndex, UserRecords};
 use crate::token::SessionKey;
 
 /// Lists a user's set (`KEYS[1]`) and `MGET`s the record of every member
@@ -52,34 +47,24 @@ for first = 1, #gone, 500 do
 end
 return {members, values}";
 
-/// One listing of a user's set, the records read in one go.
-#[derive(Default)]
-pub(super) struct Listed {
-    /// The records that name the user, expired or not.
-    pub(super) entries: Vec<(SessionKey, Record)>,
-    /// Whether a member's record was gone (its member is forgotten): what a
-    /// revocation needs to know to list again.
-    pub(super) vanished: bool,
-}
-
 impl RedisStore {
     /// The sessions filed under `user` whose record names them, expired or
     /// not, with the same pruning as [`UserIndex`]'s listing: members whose
     /// record is gone or names someone else are forgotten. One `EVALSHA` on
     /// one node (plus an `SREM` only if a record names another owner); on a
     /// cluster, `SMEMBERS` and then every `GET` at once.
-    pub(super) async fn owned_records(&self, user: &str) -> Result<Listed, Error> {
+    pub(super) async fn owned_records(&self, user: &str) -> Result<UserRecords, Error> {
         let values = if self.connection.is_cluster() {
             self.read_each(user).await?
         } else {
             self.read_in_script(user).await?
         };
-        let mut listed = Listed::default();
+        let mut listed = UserRecords::default();
         let mut stale = Vec::new();
         for (key, value) in values {
             match value.map(|bytes| super::record_of(&bytes)).transpose()? {
                 Some(record) if record.owner.as_deref() == Some(user) => {
-                    listed.entries.push((key, record));
+                    listed.records.push((key, record));
                 }
                 Some(_) => stale.push(key),
                 None => {
@@ -143,49 +128,6 @@ impl RedisStore {
     }
 }
 
-/// The live sessions of `user` in `listed`, most recently seen first, as
-/// [`UserIndex::sessions`] lists them.
-pub(super) fn live_sessions(listed: Listed, now: SystemTime) -> Vec<SessionInfo> {
-    let mut infos: Vec<SessionInfo> = listed
-        .entries
-        .into_iter()
-        .filter(|(_, record)| !record.is_expired(now))
-        .map(|(key, record)| SessionInfo {
-            handle: key.handle(),
-            created_at: record.created_at,
-            last_seen: record.last_seen,
-            expires_at: record.expires_at,
-            metadata: record.metadata,
-        })
-        .collect();
-    infos.sort_by_key(|info| std::cmp::Reverse(info.last_seen));
-    infos
-}
-
-/// Awaits every future of `futures` together; their outputs in order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx: &mut Context<'_>| {
-        let mut ready = true;
-        for (future, output) in pending.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => ready = false,
-                }
-            }
-        }
-        if ready {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
-}
-
 /// The 32 bytes of 64 hex digits (either case), or `None`.
 pub(super) fn parse_hex(text: &[u8]) -> Option<[u8; 32]> {
     fn digit(c: u8) -> Option<u8> {
@@ -201,29 +143,4 @@ pub(super) fn parse_hex(text: &[u8]) -> Option<[u8; 32]> {
         *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
     }
     Some(bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn join_all_keeps_the_order_of_its_futures() {
-        let slow = async {
-            tokio::task::yield_now().await;
-            1
-        };
-        let fast = async { 2 };
-        let outputs = join_all(vec![
-            Box::pin(slow) as Pin<Box<dyn Future<Output = i32>>>,
-            Box::pin(fast),
-        ])
-        .await;
-        assert_eq!(outputs, [1, 2]);
-        assert!(
-            join_all(Vec::<std::future::Ready<()>>::new())
-                .await
-                .is_empty()
-        );
-    }
 }

@@ -58,10 +58,12 @@ const VERSION_HEADER: usize = 8;
 ///   alive at least until the record's deadline (up to a second longer), so
 ///   it expires with its last session. Members of deleted or expired
 ///   sessions are pruned when the user's sessions are read. Sessions without
-///   an owner write nothing more. [`UserIndex::sessions`] is one round trip
-///   on one node and through Sentinel (a script reads the set and `MGET`s
-///   its records), two on a cluster (`SMEMBERS`, then every `GET` at once),
-///   whatever the number of sessions.
+///   an owner write nothing more. [`UserIndex::records_of`], which
+///   [`UserIndex::sessions`] and every revocation start from, is one round
+///   trip on one node and through Sentinel (a script reads the set and
+///   `MGET`s its records), two on a cluster (`SMEMBERS`, then every `GET` at
+///   once), whatever the number of sessions; a revocation then sends all its
+///   deletions at once, and one `SREM`.
 /// * **Connection**: on one node, one multiplexed connection from the `redis`
 ///   crate's `ConnectionManager`, which pipelines concurrent requests and
 ///   reconnects by itself after a failure, so the application recovers

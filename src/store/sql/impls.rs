@@ -75,12 +75,13 @@ macro_rules! sql_store_impls {
             }
 
             /// One query for the keys and records of `user`'s rows,
-            /// instead of a load per key.
-            async fn sessions(
+            /// instead of a load per key: every listing and revocation
+            /// starts with it.
+            async fn records_of(
                 &self,
                 user: &str,
-            ) -> Result<Vec<$crate::store::SessionInfo>, $crate::error::Error> {
-                self.table().sessions(user).await
+            ) -> Result<$crate::store::UserRecords, $crate::error::Error> {
+                self.table().records_of(user).await
             }
 
             /// One `DELETE` of the rows `keys_of` lists; returns how many.

@@ -1,14 +1,9 @@
-//! The owner column of the user index: what it holds for a user, the
-//! session keys read back from it, and a user's live sessions made from
-//! their rows.
-
-use std::time::SystemTime;
+//! The owner column of the user index: what it holds for a user, and the
+//! session keys read back from it.
 
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
-use crate::record::Record;
-use crate::store::SessionInfo;
 use crate::token::SessionKey;
 
 /// What the owner column holds for `user`: its SHA-256, 32 bytes. A fixed
@@ -35,29 +30,6 @@ pub(super) fn session_key(bytes: Vec<u8>) -> Result<SessionKey, Error> {
             .with_detail(format!("{} bytes", bytes.len()))
     })?;
     Ok(SessionKey::from_bytes(bytes))
-}
-
-/// The live sessions among `entries` (a user's rows, expired or not) that
-/// name `user`, most recently seen first, as
-/// [`UserIndex::sessions`](crate::UserIndex::sessions) lists them.
-pub(super) fn live_sessions(
-    user: &str,
-    entries: Vec<(SessionKey, Record)>,
-    now: SystemTime,
-) -> Vec<SessionInfo> {
-    let mut infos: Vec<SessionInfo> = entries
-        .into_iter()
-        .filter(|(_, record)| record.owner.as_deref() == Some(user) && !record.is_expired(now))
-        .map(|(key, record)| SessionInfo {
-            handle: key.handle(),
-            created_at: record.created_at,
-            last_seen: record.last_seen,
-            expires_at: record.expires_at,
-            metadata: record.metadata,
-        })
-        .collect();
-    infos.sort_by_key(|info| std::cmp::Reverse(info.last_seen));
-    infos
 }
 
 #[cfg(test)]

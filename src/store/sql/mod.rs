@@ -27,7 +27,7 @@ pub(super) use self::migrate::Migration;
 pub(super) use self::migrate::{Upgrade, upgrade};
 #[cfg(any(feature = "postgres-store", feature = "mysql-store"))]
 pub(super) use self::server::*;
-use super::{SaveOutcome, SessionInfo};
+use super::{SaveOutcome, UserRecords};
 use crate::error::{Error, ErrorKind};
 use crate::record::Record;
 use crate::token::SessionKey;
@@ -265,26 +265,26 @@ where
         index::session_keys(rows)
     }
 
-    /// The live sessions of `user`, most recently seen first, from one
-    /// query ([`Statements::records_of`]) instead of a load per key. Like
-    /// [`UserIndex::sessions`](crate::UserIndex::sessions), it lists only
-    /// records that name `user` and whose deadline has not passed on this
-    /// instance's clock.
-    pub(super) async fn sessions(&self, user: &str) -> Result<Vec<SessionInfo>, Error> {
-        let now = SystemTime::now();
+    /// The rows of `user` whose record names them, expired or not, from one
+    /// query ([`Statements::records_of`]) instead of a load per key. A row
+    /// is its own index entry, so nothing is ever stale or vanished here.
+    pub(super) async fn records_of(&self, user: &str) -> Result<UserRecords, Error> {
         let digest = index::user_digest(user);
         let rows = sqlx::query(&self.sql.records_of)
             .bind(digest.as_slice())
             .fetch_all(self.pool)
             .await
             .map_err(|e| self.error(e))?;
-        let mut entries = Vec::with_capacity(rows.len());
+        let mut listed = UserRecords::default();
         for row in rows {
             let key: Vec<u8> = row.try_get(0).map_err(|e| self.error(e))?;
             let data: Vec<u8> = row.try_get(1).map_err(|e| self.error(e))?;
-            entries.push((index::session_key(key)?, Record::decode(&data)?));
+            let record = Record::decode(&data)?;
+            if record.owner.as_deref() == Some(user) {
+                listed.records.push((index::session_key(key)?, record));
+            }
         }
-        Ok(index::live_sessions(user, entries, now))
+        Ok(listed)
     }
 
     /// Deletes every row of `user`, expired or not (another node's clock
