@@ -28,11 +28,7 @@ pub(crate) struct Counter {
 }
 
 impl Counter {
-    async fn start(target: SocketAddr) -> Self {
-        Self::with_latency(target, Duration::ZERO).await
-    }
-
-    /// A counter that also delays every byte from the clients by `latency`
+    /// A counter that delays every byte from the clients by `latency`
     /// (a link's one-way delay: bytes sent together arrive together, so
     /// requests in flight at once cost one delay, requests in sequence one
     /// each).
