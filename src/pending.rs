@@ -69,7 +69,7 @@ impl PendingSession {
                     .filter(|_| inner.ctx.config.bind_user_agent)
                     .map(Client::agent_digest);
                 let state = load(&inner.ctx, inner.cookies.as_slice(), request_agent).await;
-                Mutex::new(state)
+                Box::new(Mutex::new(state))
             })
             .await;
         Session::of_loaded(Arc::clone(inner))

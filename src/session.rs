@@ -45,8 +45,11 @@ pub(crate) struct Shared {
     /// What the request says about the client, kept only when the layer
     /// needs it (`login_metadata`, `bind_user_agent`).
     pub(crate) client: Option<Client>,
-    /// The state, once loaded.
-    pub(crate) state: OnceCell<Mutex<State>>,
+    /// The state, once loaded. Boxed: the state is about 500 bytes, which
+    /// a load would otherwise copy into the cell through every frame that
+    /// returns it, and which would make this per-request allocation large
+    /// even when no handler loads the session.
+    pub(crate) state: OnceCell<Box<Mutex<State>>>,
 }
 
 impl Session {
