@@ -3,11 +3,13 @@
 //!
 //! ```sh
 //! cargo run --example redis --features redis-store
-//! # REDIS_URL defaults to redis://127.0.0.1:6379; SESSIONWARE_SECRET to a random key
+//! # REDIS_URL defaults to redis://127.0.0.1:6379; SESSIONWARE_SECRET to a random key;
+//! # REDIS_READ_CACHE=1 turns on the local read cache (kept coherent across
+//! # instances through Redis pub/sub)
 //! ```
 
 use axum::{Router, routing::get};
-use sessionware::{Error, RedisStore, Session, SessionLayer, insecure_dev_secret};
+use sessionware::{Error, ReadCache, RedisStore, Session, SessionLayer, insecure_dev_secret};
 
 async fn count(session: Session) -> Result<String, Error> {
     let n: u64 = session.get("n")?.unwrap_or(0);
@@ -18,7 +20,11 @@ async fn count(session: Session) -> Result<String, Error> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let store = RedisStore::connect(&url).await?.key_prefix("counter:");
+    let mut store = RedisStore::connect(&url).await?.key_prefix("counter:");
+    if std::env::var_os("REDIS_READ_CACHE").is_some() {
+        // Last, after the prefix: the cache subscribes under it.
+        store = store.with_read_cache(ReadCache::new()).await?;
+    }
     // With SESSIONWARE_SECRET (hex or base64) sessions stay valid across
     // restarts; without it, a random secret is drawn (with a warning).
     let layer = match std::env::var_os("SESSIONWARE_SECRET") {
