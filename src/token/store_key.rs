@@ -32,11 +32,17 @@ impl SessionKey {
 
     /// The digest as 64 lowercase hexadecimal characters, for text stores.
     pub fn to_hex(&self) -> String {
+        self.hex().iter().map(|&digit| char::from(digit)).collect()
+    }
+
+    /// The digest as 64 lowercase hexadecimal ASCII bytes, without an
+    /// allocation (the Redis store builds its keys from them).
+    pub(crate) fn hex(&self) -> [u8; 64] {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut text = String::with_capacity(64);
-        for byte in self.0 {
-            text.push(DIGITS[usize::from(byte >> 4)] as char);
-            text.push(DIGITS[usize::from(byte & 0x0f)] as char);
+        let mut text = [0; 64];
+        for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
         }
         text
     }

@@ -40,7 +40,7 @@ impl RedisStore {
     ) -> ScriptInvocation<'_> {
         let mut invocation = self.index.key(self.user_key(owner));
         invocation
-            .arg(key.to_hex())
+            .arg(&key.hex()[..])
             .arg(millis(record.expires_at).saturating_add(INDEX_SLACK_MS));
         invocation
     }

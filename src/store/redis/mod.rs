@@ -281,8 +281,15 @@ impl RedisStore {
             .map_err(Error::store)
     }
 
-    fn key(&self, key: &SessionKey) -> String {
-        format!("{}{{{}}}", self.prefix, key.to_hex())
+    /// `<prefix>{<64 hex digits>}`, built in one allocation (this runs
+    /// on every request).
+    fn key(&self, key: &SessionKey) -> Vec<u8> {
+        let mut text = Vec::with_capacity(self.prefix.len() + 66);
+        text.extend_from_slice(self.prefix.as_bytes());
+        text.push(b'{');
+        text.extend_from_slice(&key.hex());
+        text.push(b'}');
+        text
     }
 
     /// Runs a `SET .. NX` on its own: whether it created the key.
