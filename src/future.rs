@@ -111,7 +111,7 @@ where
 /// already carries `Vary: Cookie`.
 async fn finish<B: Default + 'static>(session: Session, mut response: Response<B>) -> Response<B> {
     // A snapshot: the lock is not held across store calls.
-    let state = session.state().clone();
+    let state = session.state().take_snapshot();
     let cookie = match persist(session.context(), state).await {
         Ok(CookieAction::Keep) => return response,
         Ok(CookieAction::Set(cookie)) => cookie,

@@ -121,7 +121,7 @@ impl Session {
         }
         state.data_len = Some(after);
         state.data.insert_json(key, &json);
-        state.changes.insert(key.to_owned(), Some(json));
+        state.changes.insert(key.to_owned());
         Ok(())
     }
 
@@ -136,7 +136,7 @@ impl Session {
         if let Some(len) = &mut state.data_len {
             *len = len.saturating_sub(freed);
         }
-        state.changes.insert(key.to_owned(), None);
+        state.changes.insert(key.to_owned());
         true
     }
 

@@ -1,7 +1,7 @@
 //! The per-request state behind a `Session`: where the data came from, and
 //! what the request changed.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use cookie::Cookie;
@@ -101,8 +101,9 @@ impl Auth {
 pub(crate) struct State {
     pub(crate) origin: Origin,
     pub(crate) data: SessionData,
-    /// Keys this request wrote (`Some`) or removed (`None`), to re-apply on a conflict.
-    pub(crate) changes: BTreeMap<String, Option<String>>,
+    /// Keys this request wrote or removed, to re-apply on a conflict: each
+    /// one's value now is in `data` (or, removed, is absent from it).
+    pub(crate) changes: BTreeSet<String>,
     pub(crate) cleared: bool,
     pub(crate) cycle: bool,
     pub(crate) destroyed: bool,
@@ -142,7 +143,7 @@ impl State {
         Self {
             origin: Origin::Guest,
             data: SessionData::new(),
-            changes: BTreeMap::new(),
+            changes: BTreeSet::new(),
             cleared: false,
             cycle: false,
             destroyed: false,
@@ -176,6 +177,17 @@ impl State {
         self.data.is_empty() && self.owner.is_none()
     }
 
+    /// What the after-response step persists: a copy whose change log is
+    /// moved out of `self` rather than copied (one allocation per changed
+    /// key, and only a conflict's merge reads it). The request's response is
+    /// out, so nothing persists `self` again.
+    pub(crate) fn take_snapshot(&mut self) -> State {
+        let changes = std::mem::take(&mut self.changes);
+        let mut snapshot = self.clone();
+        snapshot.changes = changes;
+        snapshot
+    }
+
     /// Whether this request asked for anything to be written.
     pub(crate) fn is_dirty(&self) -> bool {
         !self.changes.is_empty()
@@ -204,8 +216,8 @@ impl State {
         if self.cleared {
             base.clear();
         }
-        for (key, change) in &self.changes {
-            match change {
+        for key in &self.changes {
+            match self.data.get_json(key) {
                 Some(json) => base.insert_json(key, json),
                 None => {
                     base.remove(key);
