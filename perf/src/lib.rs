@@ -6,7 +6,8 @@
 //!   every implementation;
 //! * [`redis_bridge`]: tower-sessions-redis-store 0.16 behind tower-sessions
 //!   0.15, for `loadtest` and `ipr`;
-//! * [`redis_cleanup`]: deleting the Redis keys a run created.
+//! * [`redis_cleanup`]: deleting the Redis keys a run created;
+//! * [`redis_cluster`]: a Redis Cluster's nodes, and deleting keys there.
 //!
 //! `loadtest` keeps its own routes (`/ignore`, `/read`, `/write`, `/new`) in
 //! `src/bin/loadtest/apps.rs`, built on [`layers`].
@@ -15,3 +16,4 @@ pub mod apps;
 pub mod layers;
 pub mod redis_bridge;
 pub mod redis_cleanup;
+pub mod redis_cluster;

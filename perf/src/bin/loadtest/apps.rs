@@ -13,16 +13,51 @@ pub(crate) enum App {
     Sessionware,
     TowerSessionsRedis,
     SessionwareRedis,
+    SessionwareRedisCache,
+    TowerSessionsCluster,
+    SessionwareCluster,
+    SessionwareClusterCache,
 }
 
 /// Every app; the in-memory ones first, as the tables index them so.
-pub(crate) const APPS: [App; 5] = [
+pub(crate) const APPS: [App; 9] = [
     App::Bare,
     App::TowerSessions,
     App::Sessionware,
     App::TowerSessionsRedis,
     App::SessionwareRedis,
+    App::SessionwareRedisCache,
+    App::TowerSessionsCluster,
+    App::SessionwareCluster,
+    App::SessionwareClusterCache,
 ];
+
+/// Where a Redis app keeps its sessions.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Deployment {
+    /// One Redis node (`--redis`, `--redis-url`).
+    Node,
+    /// A Redis Cluster (`--redis-cluster`).
+    Cluster,
+}
+
+impl Deployment {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Deployment::Node => "one Redis node",
+            Deployment::Cluster => "Redis Cluster",
+        }
+    }
+}
+
+/// The implementations the Redis tables compare, in their column order.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flavour {
+    TowerSessions,
+    Sessionware,
+    /// sessionware's `RedisStore` with its local read cache.
+    SessionwareCache,
+}
 
 impl App {
     pub(crate) fn name(self) -> &'static str {
@@ -32,6 +67,10 @@ impl App {
             App::Sessionware => "sessionware",
             App::TowerSessionsRedis => "tower-sessions+Redis",
             App::SessionwareRedis => "sessionware+Redis",
+            App::SessionwareRedisCache => "sessionware+Redis+cache",
+            App::TowerSessionsCluster => "tower-sessions+Cluster",
+            App::SessionwareCluster => "sessionware+Cluster",
+            App::SessionwareClusterCache => "sessionware+Cluster+cache",
         }
     }
 
@@ -43,11 +82,43 @@ impl App {
             App::Sessionware => "sessionware",
             App::TowerSessionsRedis => "tower-sessions-redis",
             App::SessionwareRedis => "sessionware-redis",
+            App::SessionwareRedisCache => "sessionware-redis-cache",
+            App::TowerSessionsCluster => "tower-sessions-cluster",
+            App::SessionwareCluster => "sessionware-cluster",
+            App::SessionwareClusterCache => "sessionware-cluster-cache",
         }
     }
 
-    pub(crate) fn uses_redis(self) -> bool {
-        matches!(self, App::TowerSessionsRedis | App::SessionwareRedis)
+    /// Where its sessions are, for the Redis apps.
+    pub(crate) fn deployment(self) -> Option<Deployment> {
+        match self {
+            App::Bare | App::TowerSessions | App::Sessionware => None,
+            App::TowerSessionsRedis | App::SessionwareRedis | App::SessionwareRedisCache => {
+                Some(Deployment::Node)
+            }
+            App::TowerSessionsCluster | App::SessionwareCluster | App::SessionwareClusterCache => {
+                Some(Deployment::Cluster)
+            }
+        }
+    }
+
+    /// Which implementation it is, for the Redis apps.
+    pub(crate) fn flavour(self) -> Option<Flavour> {
+        match self {
+            App::Bare | App::TowerSessions | App::Sessionware => None,
+            App::TowerSessionsRedis | App::TowerSessionsCluster => Some(Flavour::TowerSessions),
+            App::SessionwareRedis | App::SessionwareCluster => Some(Flavour::Sessionware),
+            App::SessionwareRedisCache | App::SessionwareClusterCache => {
+                Some(Flavour::SessionwareCache)
+            }
+        }
+    }
+
+    /// The Redis app of `flavour` on `deployment`.
+    pub(crate) fn redis(deployment: Deployment, flavour: Flavour) -> App {
+        APPS.into_iter()
+            .find(|app| app.deployment() == Some(deployment) && app.flavour() == Some(flavour))
+            .expect("every deployment has every flavour")
     }
 }
 

@@ -24,8 +24,12 @@ pub(crate) struct Cell {
     /// Busy cores outside this process: other programs disturbing the run
     /// (a local Redis server not included).
     pub(crate) foreign_busy: f64,
-    /// Busy cores of the Redis server (`INFO cpu`), NaN without `--redis`.
+    /// Busy cores of the Redis server (`INFO cpu`; a cluster's nodes
+    /// summed), NaN without `--redis` or `--redis-cluster`.
     pub(crate) redis_busy: f64,
+    /// The read cache's hits and misses during the cell (warm-up and
+    /// cookie set-up included), for the apps with a cache.
+    pub(crate) cache: Option<(u64, u64)>,
     pub(crate) failures: Failures,
 }
 
@@ -118,6 +122,7 @@ pub(crate) async fn run_cell(
         client_busy: client_cpu / elapsed,
         foreign_busy: foreign_cpu / elapsed,
         redis_busy: redis.map_or(f64::NAN, |cpu| cpu.as_secs_f64() / elapsed),
+        cache: None,
         failures,
     }
 }

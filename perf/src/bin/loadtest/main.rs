@@ -64,11 +64,14 @@
 //!
 //! The parts: `options` (the command line), `apps` (the servers under test and
 //! the scenarios), `client` (the HTTP load client), `cpu` (`/proc` sampling),
-//! `cell` (one measured cell), `report` (progress lines and tables) and
-//! `redis_apps` (the Redis variant). The session layers' configuration, the
-//! tower-sessions 0.14 bridge and the Redis clean-up are in this crate's
-//! library (`src/layers.rs`, `src/redis_bridge.rs`, `src/redis_cleanup.rs`),
-//! shared with the `ipr` binary.
+//! `cell` (one measured cell), `report` (progress lines and tables),
+//! `redis_apps` (the Redis variants, one node or a cluster), `redis_report`
+//! (their tables), `cache` (the read cache's set-up and counts) and
+//! `physical` (`redis-benchmark`). The
+//! session layers' configuration, the tower-sessions 0.14 bridge and the
+//! Redis clean-up are in this crate's library (`src/layers.rs`,
+//! `src/redis_bridge.rs`, `src/redis_cleanup.rs`, `src/redis_cluster.rs`),
+//! shared with the `ipr` and `soak` binaries.
 //!
 //! # Redis
 //!
@@ -76,20 +79,28 @@
 //! cargo run --release --bin loadtest -- --redis
 //! ```
 //!
-//! `--redis` (or `LOADTEST_REDIS=1`) adds two apps to the rotation:
+//! `--redis` (or `LOADTEST_REDIS=1`) adds three apps to the rotation:
 //! tower-sessions 0.15 over `tower-sessions-redis-store` 0.16 (GET, SET NX/XX
 //! with EXAT, MessagePack records; on a `fred` pool of `--redis-pool`
-//! connections, default 1), and sessionware over its
-//! `RedisStore` (HGET, Lua create/save scripts; one multiplexed
-//! `ConnectionManager` connection). Both pools then hold one connection, and
+//! connections, default 1), sessionware over its
+//! `RedisStore` (GET, SET NX, Lua save script; one multiplexed
+//! `ConnectionManager` connection), and sessionware with the read cache
+//! (below). Both pools then hold one connection, and
 //! both clients pipeline concurrent commands on it. A second table compares
-//! them with bare axum and checks sessionware + Redis against 1.5 times
-//! tower-sessions + Redis on `/read`, `/write` and `/new`.
+//! them with bare axum, gives the ratios sessionware ÷ tower-sessions per
+//! route (medians of the rounds), and checks sessionware + Redis against 1.5
+//! times tower-sessions + Redis on `/read`, `/write` and `/new`.
 //!
 //! `tower-sessions-redis-store` 0.16, its latest release, implements the
 //! `SessionStore` trait of tower-sessions-core 0.14, which is identical to
 //! 0.15's; a small bridge in `src/redis_bridge.rs` adapts it (it copies the
 //! record's map once per create or save, a fraction of a microsecond).
+//!
+//! A third app, sessionware + Redis + cache, is the same `RedisStore` with
+//! its opt-in local read cache (`with_read_cache(ReadCache::new())`, one more
+//! connection: the cache's pub/sub subscriber); each of its progress lines
+//! ends with the cache's hits and misses during the cell (warm-up and cookie
+//! set-up included), and the report sums them per scenario.
 //!
 //! The server is `--redis-url`, else `REDIS_URL`, else
 //! `redis://127.0.0.1:6379`. Nothing is flushed: sessionware's keys carry a
@@ -102,13 +113,47 @@
 //! read refreshes a deadline during a measurement). The Redis server's CPU
 //! time is read with `INFO cpu` around every cell: it is shown in the Redis
 //! table, and when the server is local it is not counted as "other programs".
+//!
+//! # Redis Cluster
+//!
+//! ```text
+//! cargo run --release --bin loadtest -- --redis-cluster redis://127.0.0.1:7000,redis://127.0.0.1:7001
+//! ```
+//!
+//! `--redis-cluster URL,URL,...` (or `LOADTEST_REDIS_CLUSTER`) adds the same
+//! three apps on a Redis Cluster, alone or beside `--redis`: sessionware's
+//! `RedisStore::connect_cluster(urls)` (redis-rs's cluster client: one
+//! multiplexed connection per master carries the commands; it also holds an
+//! idle one to each replica), and tower-sessions-redis-store on a `fred`
+//! pool of `--redis-pool` clients configured with `ServerConfig::Clustered`
+//! and every URL given (each fred client opens one connection per master, and
+//! one idle connection for the slot map). So with the default pool of 1 both
+//! send their commands on one connection per master. Its tables and its Redis
+//! CPU (summed over every node, replicas too) follow the one-node tables.
+//! sessionware's keys get the run's prefix; the clean-up `SCAN`s every master
+//! and deletes each key on its own node.
+//!
+//! # The physical limit
+//!
+//! Before the cells, for each Redis deployment, `redis-benchmark -h HOST -p
+//! PORT -t get,set -n 200000 -c CONNECTIONS -q` (with `--cluster` on a
+//! cluster, against the first URL's node) measures what Redis itself serves
+//! with as many clients as the load test has connections; its GET and SET
+//! rates are printed above that deployment's table, and a second table gives
+//! each app's requests/s as a share of the GET rate. `--redis-benchmark N`
+//! sets `-n`, 0 skips it. It needs Debian's `redis-tools`; the keys it
+//! writes (`key:__rand_int__`, on a cluster `key:{TAG}:__rand_int__`) are
+//! deleted after it.
 
 mod apps;
+mod cache;
 mod cell;
 mod client;
 mod cpu;
 mod options;
+mod physical;
 mod redis_apps;
+mod redis_report;
 mod report;
 
 use std::net::SocketAddr;
@@ -119,7 +164,9 @@ use axum::Router;
 use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
-use crate::apps::{APPS, App, SCENARIOS, bare_app, sessionware_app, tower_sessions_app};
+use crate::apps::{
+    APPS, App, Deployment, SCENARIOS, Scenario, bare_app, sessionware_app, tower_sessions_app,
+};
 use crate::cell::{Cell, run_cell};
 use crate::client::ClientKind;
 use crate::options::Options;
@@ -159,59 +206,79 @@ fn main() -> ExitCode {
     let opts = Options::from_env();
     let apps: Vec<App> = APPS
         .into_iter()
-        .filter(|app| opts.redis || !app.uses_redis())
+        .filter(|app| app.deployment().is_none_or(|d| opts.has(d)))
+        // With `--only`, that app alone is built.
+        .filter(|&app| opts.only.is_none_or(|(only, _)| only == app))
         .collect();
     let server_rt = runtime(opts.server_threads, SERVER_THREAD);
     let client_rt = runtime(opts.client_threads, CLIENT_THREAD);
 
     // The Redis stores are built on the server runtime, so that their
     // connection tasks run (and are counted) on the server threads; the probe
-    // that reads the Redis server's CPU time runs on the client runtime.
-    let redis = match opts
-        .redis
-        .then(|| redis_apps::Redis::new(&opts))
-        .transpose()
-    {
-        Ok(redis) => redis,
-        Err(err) => {
-            eprintln!("loadtest: {err}");
-            return ExitCode::from(2);
+    // that reads the Redis servers' CPU time runs on the client runtime.
+    let mut redis = Vec::new();
+    for deployment in [Deployment::Node, Deployment::Cluster] {
+        if !opts.has(deployment) {
+            continue;
         }
-    };
-    let probe = match redis
-        .as_ref()
-        .map(|r| client_rt.block_on(r.probe()))
-        .transpose()
-    {
-        Ok(probe) => probe,
-        Err(err) => {
-            eprintln!("loadtest: {err}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut addrs = Vec::with_capacity(apps.len());
-    for &app in &apps {
-        let router = match (app, &redis) {
-            (App::Bare, _) => bare_app(),
-            (App::TowerSessions, _) => {
-                tower_sessions_app(tower_sessions::MemoryStore::default(), None)
+        let deployed = redis_apps::Redis::new(&opts, deployment);
+        match client_rt.block_on(deployed.probe()) {
+            Ok(probe) => redis.push((deployed, probe)),
+            Err(err) => {
+                eprintln!("loadtest: {}: {err}", deployment.name());
+                return ExitCode::from(2);
             }
-            (App::Sessionware, _) => sessionware_app(sessionware::MemoryStore::new(), None),
-            (App::TowerSessionsRedis | App::SessionwareRedis, Some(redis)) => {
-                match server_rt.block_on(redis.router(app, opts.idle_timeout())) {
-                    Ok(router) => router,
+        }
+    }
+    let mut addrs = Vec::with_capacity(apps.len());
+    // The store of each app with a read cache, for its hit and miss counts.
+    let mut cached = Vec::with_capacity(apps.len());
+    for &app in &apps {
+        let (router, store) = match (app, app.deployment()) {
+            (App::Bare, _) => (bare_app(), None),
+            (App::TowerSessions, _) => (
+                tower_sessions_app(tower_sessions::MemoryStore::default(), None),
+                None,
+            ),
+            (App::Sessionware, _) => (sessionware_app(sessionware::MemoryStore::new(), None), None),
+            (_, deployment) => {
+                let (deployed, _) = redis
+                    .iter()
+                    .find(|(r, _)| Some(r.deployment()) == deployment)
+                    .expect("Redis apps are only listed with their deployment");
+                match server_rt.block_on(deployed.app(app, opts.idle_timeout())) {
+                    Ok(built) => (built.router, built.cached),
                     Err(err) => {
                         eprintln!("loadtest: {}: {err}", app.name());
                         return ExitCode::from(2);
                     }
                 }
             }
-            (App::TowerSessionsRedis | App::SessionwareRedis, None) => {
-                unreachable!("Redis apps are only listed with --redis")
-            }
         };
         addrs.push(serve(&server_rt, router));
+        cached.push(store);
     }
+    // The probe of an app's own Redis; the in-memory apps get the first, so
+    // that the report can tell other clients' load on it.
+    let probes: Vec<Option<&redis_apps::Probe>> = apps
+        .iter()
+        .map(|app| {
+            redis
+                .iter()
+                .find(|(r, _)| app.deployment().is_none_or(|d| d == r.deployment()))
+                .map(|(_, probe)| probe)
+        })
+        .collect();
+    // One cell of app `a`, with its cache's counts.
+    let measure = |a: usize, scenario: Scenario| {
+        let before = cached[a].as_ref().and_then(cache::counts);
+        let mut cell = client_rt.block_on(run_cell(addrs[a], scenario, &opts, probes[a]));
+        let after = cached[a].as_ref().and_then(cache::counts);
+        if let (Some(before), Some(after)) = (before, after) {
+            cell.cache = Some((after.0 - before.0, after.1 - before.1));
+        }
+        cell
+    };
 
     let cells = SCENARIOS.len() * apps.len() * opts.rounds;
     eprintln!(
@@ -234,12 +301,29 @@ fn main() -> ExitCode {
         },
         cells as f64 * (opts.duration + opts.warmup).as_secs_f64(),
     );
-    if opts.redis {
+    for (deployed, _) in &redis {
         eprintln!(
-            "loadtest: Redis at {}; tower-sessions-redis-store on a fred pool of {} \
-             connection(s), sessionware RedisStore on 1 multiplexed connection",
-            redacted(&opts.redis_url),
+            "loadtest: {} at {}; tower-sessions-redis-store on a fred pool of {} \
+             connection(s){}, sessionware RedisStore on 1 multiplexed connection{} \
+             (+1 pub/sub connection with the read cache)",
+            deployed.deployment().name(),
+            deployed
+                .urls()
+                .iter()
+                .map(|url| redacted(url))
+                .collect::<Vec<_>>()
+                .join(","),
             opts.redis_pool,
+            if deployed.deployment() == Deployment::Cluster {
+                " per master"
+            } else {
+                ""
+            },
+            if deployed.deployment() == Deployment::Cluster {
+                " per master"
+            } else {
+                ""
+            },
         );
     }
 
@@ -247,7 +331,7 @@ fn main() -> ExitCode {
         let a = apps.iter().position(|&x| x == app).expect("known app");
         let mut failed = false;
         for round in 0..opts.rounds {
-            let cell = client_rt.block_on(run_cell(addrs[a], scenario, &opts, probe.as_ref()));
+            let cell = measure(a, scenario);
             print_cell(round, scenario, app, &cell);
             for sample in &cell.failures.samples {
                 println!("FAILURE: {sample}");
@@ -256,6 +340,30 @@ fn main() -> ExitCode {
         }
         failed
     } else {
+        // The physical limit of each Redis, before the cells.
+        let mut physical = Vec::new();
+        for (deployed, _) in &redis {
+            let measured = (opts.redis_benchmark > 0).then(|| {
+                let measured = client_rt.block_on(physical::redis_benchmark(
+                    deployed.deployment(),
+                    deployed.urls(),
+                    opts.connections,
+                    opts.redis_benchmark,
+                ));
+                match &measured {
+                    Ok(p) => eprintln!(
+                        "loadtest: {}: `{}`: GET {:.0}/s, SET {:.0}/s",
+                        deployed.deployment().name(),
+                        p.command,
+                        p.get,
+                        p.set
+                    ),
+                    Err(err) => eprintln!("loadtest: {err}"),
+                }
+                measured
+            });
+            physical.push((deployed.deployment(), measured));
+        }
         // results[scenario][app] = one Cell per round.
         let mut results: Vec<Vec<Vec<Cell>>> = SCENARIOS
             .iter()
@@ -265,8 +373,7 @@ fn main() -> ExitCode {
             for (s, &scenario) in SCENARIOS.iter().enumerate() {
                 for offset in 0..apps.len() {
                     let a = (round + s + offset) % apps.len();
-                    let mut cell =
-                        client_rt.block_on(run_cell(addrs[a], scenario, &opts, probe.as_ref()));
+                    let mut cell = measure(a, scenario);
                     print_cell(round, scenario, apps[a], &cell);
                     // On a shared machine, measure a disturbed cell again and
                     // keep the least disturbed attempt (and every failure).
@@ -274,8 +381,7 @@ fn main() -> ExitCode {
                         if cell.foreign_busy <= DISTURBED {
                             break;
                         }
-                        let again =
-                            client_rt.block_on(run_cell(addrs[a], scenario, &opts, probe.as_ref()));
+                        let again = measure(a, scenario);
                         print_cell(round, scenario, apps[a], &again);
                         let (mut kept, dropped) = if again.foreign_busy < cell.foreign_busy {
                             (again, cell)
@@ -289,12 +395,15 @@ fn main() -> ExitCode {
                 }
             }
         }
-        report(&opts, &apps, &mut results)
+        report(&opts, &apps, &mut results, &physical)
     };
-    if let (Some(redis), Some(probe)) = (&redis, &probe) {
-        match client_rt.block_on(redis.cleanup(probe)) {
+    for (deployed, probe) in &redis {
+        match client_rt.block_on(deployed.cleanup(probe)) {
             Ok(summary) => eprintln!("loadtest: Redis clean-up: {summary}"),
-            Err(err) => eprintln!("loadtest: Redis clean-up failed: {err}"),
+            Err(err) => eprintln!(
+                "loadtest: Redis clean-up failed ({}): {err}",
+                deployed.deployment().name()
+            ),
         }
     }
     server_rt.shutdown_timeout(Duration::from_secs(1));

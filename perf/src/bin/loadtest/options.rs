@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::apps::{APPS, App, SCENARIOS, Scenario};
+use crate::apps::{APPS, App, Deployment, SCENARIOS, Scenario};
 use crate::client::ClientKind;
 
 pub(crate) struct Options {
@@ -19,8 +19,14 @@ pub(crate) struct Options {
     /// Add the two Redis apps.
     pub(crate) redis: bool,
     pub(crate) redis_url: String,
-    /// Connections in tower-sessions-redis-store's `fred` pool.
+    /// Connections in tower-sessions-redis-store's `fred` pool (on a cluster,
+    /// per master).
     pub(crate) redis_pool: usize,
+    /// Node URLs of a Redis Cluster: adds the cluster apps when not empty.
+    pub(crate) redis_cluster: Vec<String>,
+    /// Requests per test of the `redis-benchmark` run beside the Redis
+    /// tables; 0 skips it.
+    pub(crate) redis_benchmark: usize,
     /// How many times a cell disturbed by other programs is measured again.
     pub(crate) retry_disturbed: usize,
 }
@@ -59,8 +65,13 @@ impl Options {
                  \x20               [--server-threads N] [--client-threads N] [--client raw|hyper]\n\
                  \x20               [--shared-session] [--only APP/SCENARIO]\n\
                  \x20               [--redis] [--redis-url URL] [--redis-pool N] [--retry-disturbed N]\n\
-                 APP: bare, tower-sessions, sessionware, tower-sessions-redis or sessionware-redis;\n\
-                 SCENARIO: ignore, read, write or new. --redis needs a Redis server (--redis-url)."
+                 \x20               [--redis-cluster URL,URL,...] [--redis-benchmark N]\n\
+                 APP: bare, tower-sessions, sessionware, tower-sessions-redis, sessionware-redis,\n\
+                 \x20    sessionware-redis-cache, tower-sessions-cluster, sessionware-cluster or\n\
+                 \x20    sessionware-cluster-cache; SCENARIO: ignore, read, write or new.\n\
+                 --redis needs a Redis server (--redis-url), --redis-cluster a Redis Cluster\n\
+                 (for example redis://127.0.0.1:7000,redis://127.0.0.1:7001); both run\n\
+                 redis-benchmark -t get,set -n N (--redis-benchmark, default 200000; 0: skip)."
             );
             std::process::exit(0);
         }
@@ -96,13 +107,37 @@ impl Options {
             client_threads: parsed(&args, "client-threads", 1usize).max(1),
             client,
             shared_session,
-            redis: flag("redis") || only.is_some_and(|(app, _)| app.uses_redis()),
+            redis: flag("redis")
+                || only.is_some_and(|(app, _)| app.deployment() == Some(Deployment::Node)),
+            redis_cluster: match option(&args, "redis-cluster") {
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|url| !url.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                None if only
+                    .is_some_and(|(app, _)| app.deployment() == Some(Deployment::Cluster)) =>
+                {
+                    vec!["redis://127.0.0.1:7000".to_owned()]
+                }
+                None => Vec::new(),
+            },
+            redis_benchmark: parsed(&args, "redis-benchmark", 200_000usize),
             only,
             redis_url: option(&args, "redis-url")
                 .or_else(|| std::env::var("REDIS_URL").ok())
                 .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
             redis_pool: parsed(&args, "redis-pool", 1usize).max(1),
             retry_disturbed: parsed(&args, "retry-disturbed", 0usize),
+        }
+    }
+
+    /// Whether `deployment`'s apps are in this run.
+    pub(crate) fn has(&self, deployment: Deployment) -> bool {
+        match deployment {
+            Deployment::Node => self.redis,
+            Deployment::Cluster => !self.redis_cluster.is_empty(),
         }
     }
 

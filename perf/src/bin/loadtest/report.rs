@@ -2,12 +2,14 @@
 //! throughput, CPU time per request and busy cores, and the verdicts.
 
 use crate::DISTURBED;
-use crate::apps::{APPS, App, SCENARIOS, Scenario};
+use crate::apps::{App, Deployment, SCENARIOS, Scenario};
 use crate::cell::Cell;
 use crate::client::Failures;
 use crate::options::Options;
+use crate::physical::Physical;
+use crate::redis_report::{idle_redis_report, redis_indices, redis_report};
 
-fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
     if values.len() % 2 == 1 {
@@ -31,7 +33,7 @@ pub(crate) fn redacted(url: &str) -> String {
 pub(crate) fn print_cell(round: usize, scenario: Scenario, app: App, cell: &Cell) {
     eprintln!(
         "round {} {:8} {:20} {:9.0} req/s  {:6.2} µs server CPU/req  \
-         busy {:.2} server {:.2} client {:.2} other{}  {} failures",
+         busy {:.2} server {:.2} client {:.2} other{}  {} failures{}",
         round + 1,
         scenario.path(),
         app.name(),
@@ -46,11 +48,22 @@ pub(crate) fn print_cell(round: usize, scenario: Scenario, app: App, cell: &Cell
             format!(" {:.2} Redis", cell.redis_busy)
         },
         cell.failures.count,
+        match cell.cache {
+            Some((hits, misses)) => format!("  cache {hits} hits {misses} misses"),
+            None => String::new(),
+        },
     );
 }
 
 /// Prints the tables; returns whether any request failed.
-pub(crate) fn report(opts: &Options, apps: &[App], results: &mut [Vec<Vec<Cell>>]) -> bool {
+/// `physical`: the Redis deployments of the run, with what `redis-benchmark`
+/// measured on each (`None` when skipped).
+pub(crate) fn report(
+    opts: &Options,
+    apps: &[App],
+    results: &mut [Vec<Vec<Cell>>],
+    physical: &[(Deployment, Option<Result<Physical, String>>)],
+) -> bool {
     let med = |cells: &[Cell], f: fn(&Cell) -> f64| {
         let mut values: Vec<f64> = cells.iter().map(f).collect();
         median(&mut values)
@@ -128,8 +141,11 @@ pub(crate) fn report(opts: &Options, apps: &[App], results: &mut [Vec<Vec<Cell>>
         println!("| `{}` | {} |", scenario.path(), busy.join(" | "));
     }
 
-    if apps.len() == APPS.len() {
-        redis_report(opts, results);
+    for &(deployment, ref physical) in physical {
+        redis_report(opts, apps, results, deployment, physical.as_ref());
+    }
+    if !physical.is_empty() {
+        idle_redis_report(results);
     }
 
     let foreign: Vec<f64> = results
@@ -183,7 +199,10 @@ pub(crate) fn report(opts: &Options, apps: &[App], results: &mut [Vec<Vec<Cell>>
     if !missed.is_empty() {
         println!("sessionware missed its target for: {}", missed.join(", "));
     }
-    if apps.len() == APPS.len() {
+    for &(deployment, _) in physical {
+        let Some([ts, sw, _]) = redis_indices(apps, deployment) else {
+            continue;
+        };
         let missed: Vec<&str> = SCENARIOS
             .iter()
             .enumerate()
@@ -193,119 +212,17 @@ pub(crate) fn report(opts: &Options, apps: &[App], results: &mut [Vec<Vec<Cell>>
                 };
                 scenario
                     .redis_target()
-                    .is_some_and(|target| med(&results[s][4]) / med(&results[s][3]) < target)
+                    .is_some_and(|target| med(&results[s][sw]) / med(&results[s][ts]) < target)
             })
             .map(|(_, scenario)| scenario.path())
             .collect();
         if !missed.is_empty() {
             println!(
-                "sessionware+Redis missed 1.5x tower-sessions+Redis for: {}",
+                "sessionware missed 1.5x tower-sessions on {} for: {}",
+                deployment.name(),
                 missed.join(", ")
             );
         }
     }
     total > 0
-}
-
-/// The Redis tables: bare axum (index 0) against tower-sessions + Redis (3)
-/// and sessionware + Redis (4).
-fn redis_report(opts: &Options, results: &[Vec<Vec<Cell>>]) {
-    let med = |cells: &[Cell], f: fn(&Cell) -> f64| {
-        let mut values: Vec<f64> = cells.iter().map(f).collect();
-        median(&mut values)
-    };
-    println!(
-        "\n## Redis: requests per second, median of {} rounds \
-         ({} connections, {:.1} s per cell, {} server / {} client threads)\n",
-        opts.rounds,
-        opts.connections,
-        opts.duration.as_secs_f64(),
-        opts.server_threads,
-        opts.client_threads,
-    );
-    println!(
-        "tower-sessions 0.15 + tower-sessions-redis-store 0.16 on a fred pool of {} \
-         connection(s); sessionware + RedisStore on 1 multiplexed connection \
-         (ConnectionManager); Redis at {}.\n",
-        opts.redis_pool,
-        redacted(&opts.redis_url),
-    );
-    println!(
-        "| scenario | bare axum | tower-sessions + Redis | sessionware + Redis \
-         | tower-sessions / bare | sessionware / bare | sessionware / tower-sessions | target | |"
-    );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-    for (s, &scenario) in SCENARIOS.iter().enumerate() {
-        let rps: Vec<f64> = [0, 3, 4]
-            .iter()
-            .map(|&a| med(&results[s][a], |c| c.requests_per_s))
-            .collect();
-        let ratio = rps[2] / rps[1];
-        let (target, verdict) = match scenario.redis_target() {
-            Some(target) if ratio >= target => (format!("≥ {target:.2}"), "met"),
-            Some(target) => (format!("≥ {target:.2}"), "**missed**"),
-            None => ("—".to_owned(), ""),
-        };
-        println!(
-            "| `{}` | {:.0} | {:.0} | {:.0} | {:.3} | {:.3} | {ratio:.2} | {target} | {verdict} |",
-            scenario.path(),
-            rps[0],
-            rps[1],
-            rps[2],
-            rps[1] / rps[0],
-            rps[2] / rps[0],
-        );
-    }
-
-    println!(
-        "\n## Redis: server CPU time per request, µs (median), and busy cores \
-         (median): server threads / client threads / Redis server\n"
-    );
-    println!(
-        "| scenario | bare axum µs | tower-sessions + Redis µs | sessionware + Redis µs \
-         | bare axum busy | tower-sessions + Redis busy | sessionware + Redis busy |"
-    );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (s, &scenario) in SCENARIOS.iter().enumerate() {
-        let cpu: Vec<String> = [0, 3, 4]
-            .iter()
-            .map(|&a| format!("{:.2}", med(&results[s][a], |c| c.server_cpu_us)))
-            .collect();
-        let busy: Vec<String> = [0, 3, 4]
-            .iter()
-            .map(|&a| {
-                let cells = &results[s][a];
-                format!(
-                    "{:.2} / {:.2} / {:.2}",
-                    med(cells, |c| c.server_busy),
-                    med(cells, |c| c.client_busy),
-                    med(cells, |c| c.redis_busy),
-                )
-            })
-            .collect();
-        println!(
-            "| `{}` | {} | {} |",
-            scenario.path(),
-            cpu.join(" | "),
-            busy.join(" | ")
-        );
-    }
-
-    // Redis work while no Redis app was loaded comes from other clients.
-    let idle_redis = results
-        .iter()
-        .flat_map(|apps| apps[..3].iter().flatten())
-        .map(|c| c.redis_busy)
-        .filter(|busy| busy.is_finite())
-        .fold(0.0, f64::max);
-    println!(
-        "\nThe Redis server was busy {idle_redis:.2} cores at most while only in-memory apps \
-         were loaded (other clients of the same Redis)."
-    );
-    if idle_redis > DISTURBED {
-        println!(
-            "WARNING: other clients loaded the same Redis during this run; \
-             the Redis columns are noisy."
-        );
-    }
 }
