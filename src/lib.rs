@@ -79,7 +79,7 @@
 //! | store | feature | use it for |
 //! | --- | --- | --- |
 //! | [`MemoryStore`] | `memory-store` (default) | development, tests, single-instance apps |
-//! | `RedisStore` | `redis-store` | many instances, sessions that survive restarts; one node, Redis Cluster or Sentinel |
+//! | `RedisStore` | `redis-store` | many instances, sessions that survive restarts; one node, Redis Cluster or Sentinel; an optional read cache coherent across instances |
 //! | `PostgresStore` | `postgres-store` | many instances, PostgreSQL in the stack |
 //! | `MySqlStore` | `mysql-store` | many instances, MySQL or MariaDB in the stack |
 //! | `SqliteStore` | `sqlite-store` | one instance, sessions that survive restarts, no server |
