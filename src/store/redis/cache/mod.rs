@@ -305,3 +305,93 @@ pub(super) fn message(instance: [u8; 8], key: &SessionKey) -> [u8; 40] {
     message[8..].copy_from_slice(key.as_bytes());
     message
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SELF: [u8; 8] = [1; 8];
+    const OTHER: [u8; 8] = [2; 8];
+
+    fn key(n: u8) -> SessionKey {
+        SessionKey::from_bytes([n; 32])
+    }
+
+    fn later() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(60)
+    }
+
+    /// A cache whose channel has just been proven live.
+    fn serving() -> LocalCache {
+        let cache = LocalCache::new(&ReadCache::new(), SELF);
+        cache.proven(Instant::now());
+        cache
+    }
+
+    #[test]
+    fn nothing_is_served_before_the_channel_is_proven_nor_after_the_proof_lapses() {
+        let cache = LocalCache::new(&ReadCache::new(), SELF);
+        let ticket = cache.ticket(&key(1));
+        cache.fill(&key(1), ticket, b"v1", later(), false);
+        assert!(cache.get(&key(1)).is_none(), "filled before any proof");
+        // Times count in milliseconds from the cache's creation.
+        std::thread::sleep(Duration::from_millis(10));
+        cache.proven(Instant::now() - TRUSTED_FOR - Duration::from_millis(5));
+        let ticket = cache.ticket(&key(1));
+        cache.fill(&key(1), ticket, b"v1", later(), false);
+        assert!(cache.get(&key(1)).is_none(), "the proof has lapsed");
+        cache.proven(Instant::now());
+        let ticket = cache.ticket(&key(1));
+        cache.fill(&key(1), ticket, b"v1", later(), false);
+        assert_eq!(cache.get(&key(1)).as_deref(), Some(&b"v1"[..]));
+    }
+
+    #[test]
+    fn a_load_that_began_before_an_invalidation_does_not_fill() {
+        let cache = serving();
+        let ticket = cache.ticket(&key(1));
+        // Another instance changes the session while this load's GET is out.
+        cache.apply(&message(OTHER, &key(1)));
+        cache.fill(&key(1), ticket, b"old", later(), false);
+        assert!(cache.get(&key(1)).is_none());
+        assert_eq!(cache.stats().invalidations, 1);
+    }
+
+    #[test]
+    fn a_local_write_refuses_loads_that_began_before_it() {
+        let cache = serving();
+        let load = cache.ticket(&key(1));
+        let save = cache.ticket(&key(1));
+        cache.fill(&key(1), save, b"new", later(), true);
+        cache.fill(&key(1), load, b"old", later(), false);
+        assert_eq!(cache.get(&key(1)).as_deref(), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn this_instances_own_messages_are_skipped_and_others_drop_the_entry() {
+        let cache = serving();
+        let ticket = cache.ticket(&key(1));
+        cache.fill(&key(1), ticket, b"v1", later(), true);
+        cache.apply(&message(SELF, &key(1)));
+        assert!(cache.get(&key(1)).is_some(), "its own write's message");
+        cache.apply(&message(OTHER, &key(1)));
+        assert!(cache.get(&key(1)).is_none());
+        cache.apply(b"too short");
+        assert_eq!(cache.stats().invalidations, 1);
+    }
+
+    #[test]
+    fn a_flush_empties_stops_serving_and_refuses_earlier_loads() {
+        let cache = serving();
+        let ticket = cache.ticket(&key(1));
+        cache.fill(&key(1), ticket, b"v1", later(), false);
+        let pending = cache.ticket(&key(2));
+        cache.flush();
+        let stats = cache.stats();
+        assert_eq!((stats.entries, stats.serving, stats.flushes), (0, false, 1));
+        cache.proven(Instant::now());
+        cache.fill(&key(2), pending, b"v2", later(), false);
+        assert!(cache.get(&key(2)).is_none(), "a load begun before the flush");
+        assert!(cache.stats().serving);
+    }
+}
