@@ -391,7 +391,10 @@ mod tests {
         assert_eq!((stats.entries, stats.serving, stats.flushes), (0, false, 1));
         cache.proven(Instant::now());
         cache.fill(&key(2), pending, b"v2", later(), false);
-        assert!(cache.get(&key(2)).is_none(), "a load begun before the flush");
+        assert!(
+            cache.get(&key(2)).is_none(),
+            "a load begun before the flush"
+        );
         assert!(cache.stats().serving);
     }
 }
