@@ -161,18 +161,21 @@ async fn anonymous_visitors_cannot_evict_signed_in_users() {
     );
 }
 
-/// The `MemoryStore` shard a cookie's session is filed in: the last byte of
-/// its store key (the SHA-256 of the cookie's random value) modulo 64.
-fn shard_of(pair: &str) -> u8 {
+/// The `MemoryStore` shard a cookie's session is filed in, as the store
+/// picks it: the last two bytes of its store key (the SHA-256 of the
+/// cookie's random value), little-endian, modulo 512.
+fn shard_of(pair: &str) -> u16 {
     let value = pair.strip_prefix("id=").unwrap();
     let random = URL_SAFE_NO_PAD.decode(&value[..43]).unwrap();
-    sha2::Sha256::digest(random)[31] % 64
+    let digest = sha2::Sha256::digest(random);
+    u16::from_le_bytes([digest[30], digest[31]]) % 512
 }
 
 /// Signs in through `path`, signing out and in again until the session is
-/// filed in `shard` (one chance in 64 each time).
-async fn login_in_shard(addr: SocketAddr, path: &str, shard: u8) -> String {
-    for _ in 0..2_000 {
+/// filed in `shard` (one chance in 512 each time; 10,000 tries all miss once
+/// in about 300 million runs).
+async fn login_in_shard(addr: SocketAddr, path: &str, shard: u16) -> String {
+    for _ in 0..10_000 {
         let cookie = login_at(addr, path).await;
         if shard_of(&cookie) == shard {
             return cookie;
@@ -180,7 +183,7 @@ async fn login_in_shard(addr: SocketAddr, path: &str, shard: u8) -> String {
         let out = get_with(addr, "/logout", Some(&cookie)).await;
         assert_eq!(out.status, 200, "{out:?}");
     }
-    panic!("no session of {path} landed in shard {shard} in 2,000 logins");
+    panic!("no session of {path} landed in shard {shard} in 10,000 logins");
 }
 
 /// With no anonymous session left, a full store evicts the least recently
