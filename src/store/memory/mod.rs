@@ -158,7 +158,7 @@ impl MemoryStore {
         if !entry.owned() {
             return;
         }
-        let Some(owner) = Record::decode(&entry.bytes).ok().and_then(|r| r.owner) else {
+        let Some(owner) = Record::decode(entry.encoded()).ok().and_then(|r| r.owner) else {
             return;
         };
         let mut users = self.users();
@@ -171,18 +171,13 @@ impl MemoryStore {
     }
 
     fn contains(&self, key: &SessionKey) -> bool {
-        self.lock(Self::shard_index(key)).map.contains_key(key)
+        self.lock(Self::shard_index(key)).contains(key)
     }
 
     /// Takes the entries of `shard` whose deadline is before `now` out of
     /// it; the caller drops them once the shard's lock is released.
     fn take_expired(&self, shard: &mut Shard, now: u64) -> Vec<Entry> {
-        let expired: Vec<Entry> = shard
-            .map
-            .extract_if(|_, entry| entry.expires_ms() <= now)
-            .map(|(_, entry)| entry)
-            .collect();
-        shard.anonymous -= expired.iter().filter(|entry| !entry.owned()).count();
+        let expired = shard.take_expired(now);
         self.inner.len.fetch_sub(expired.len(), Ordering::Relaxed);
         expired
     }
@@ -246,18 +241,18 @@ impl SessionStore for MemoryStore {
     }
 
     async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
-        let entry = entry_of(record); // encoded before taking a lock
+        let entry = entry_of(key, record); // encoded before taking a lock
         let home = Self::shard_index(key);
         // Room is claimed first: a taken key (a broken random generator) is
         // found under the lock below and gives the claim back.
         self.claim_room(home)?;
         let mut shard = self.lock(home);
-        if shard.map.contains_key(key) {
+        if shard.taken(key) {
             drop(shard);
             self.inner.len.fetch_sub(1, Ordering::Relaxed);
             return Ok(false);
         }
-        shard.insert(*key, entry);
+        shard.insert(key, entry);
         drop(shard);
         self.index(key, record);
         Ok(true)
@@ -265,8 +260,8 @@ impl SessionStore for MemoryStore {
 
     async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
         let shard = self.lock(Self::shard_index(key));
-        match shard.map.get(key) {
-            Some(entry) => Record::decode(&entry.bytes).map(Some),
+        match shard.get(key) {
+            Some(entry) => Record::decode(entry.encoded()).map(Some),
             None => Ok(None),
         }
     }
@@ -277,13 +272,13 @@ impl SessionStore for MemoryStore {
         record: &Record,
         expected_version: u64,
     ) -> Result<SaveOutcome, Error> {
-        let encoded = entry_of(record);
+        let encoded = entry_of(key, record);
         let mut shard = self.lock(Self::shard_index(key));
-        match shard.map.get(key) {
+        match shard.get(key) {
             None => Ok(SaveOutcome::Missing),
             Some(entry) if entry.version() != expected_version => Ok(SaveOutcome::Conflict),
             Some(_) => {
-                shard.insert(*key, encoded);
+                shard.insert(key, encoded);
                 drop(shard);
                 self.index(key, record);
                 Ok(SaveOutcome::Saved)
