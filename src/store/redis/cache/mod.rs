@@ -226,6 +226,12 @@ impl LocalCache {
         }
         let mut shard = self.lock(ticket.shard);
         if shard.epoch() != ticket.epoch {
+            if written {
+                // Whatever the shard holds for `key` is older than this
+                // write: kept, it would serve this instance its own change
+                // undone (no message of its own ever drops it).
+                shard.remove(key);
+            }
             return;
         }
         shard.insert(*key, Arc::from(value), expires_at);
@@ -365,6 +371,23 @@ mod tests {
         cache.fill(&key(1), save, b"new", later(), true);
         cache.fill(&key(1), load, b"old", later(), false);
         assert_eq!(cache.get(&key(1)).as_deref(), Some(&b"new"[..]));
+    }
+
+    #[test]
+    fn a_local_write_that_cannot_fill_drops_the_older_entry() {
+        let cache = serving();
+        let ticket = cache.ticket(&key(1));
+        cache.fill(&key(1), ticket, b"v1", later(), true);
+        // Two saves of two sessions of one shard at once: the second to
+        // finish finds the epoch moved by the first.
+        let first = cache.ticket(&key(1));
+        let second = cache.ticket(&key(1 + 64));
+        cache.fill(&key(1 + 64), second, b"other", later(), true);
+        cache.fill(&key(1), first, b"v2", later(), true);
+        assert!(
+            cache.get(&key(1)).is_none(),
+            "v1 would undo this instance's own write"
+        );
     }
 
     #[test]
