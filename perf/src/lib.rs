@@ -1,5 +1,6 @@
 //! Code shared by this crate's binaries (see `README.md`):
 //!
+//! * [`cli`]: `--name value` options and their environment variables;
 //! * [`layers`]: the session layers, configured alike in every app;
 //! * [`apps`]: the four-route apps of `ipr` (instructions per request) and
 //!   `allocs` (allocations per request), which do the same work per route in
@@ -13,6 +14,7 @@
 //! `src/bin/loadtest/apps.rs`, built on [`layers`].
 
 pub mod apps;
+pub mod cli;
 pub mod layers;
 pub mod redis_bridge;
 pub mod redis_cleanup;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use sessionware_perf::cli::{option, parsed};
+
 use crate::apps::{APPS, App, Deployment, SCENARIOS, Scenario};
 use crate::client::ClientKind;
 
@@ -31,30 +33,8 @@ pub(crate) struct Options {
     pub(crate) retry_disturbed: usize,
 }
 
-/// `--name value`, `--name=value`, or the `LOADTEST_NAME` variable.
-fn option(args: &[String], name: &str) -> Option<String> {
-    let flag = format!("--{name}");
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if *arg == flag {
-            return iter.next().cloned();
-        }
-        if let Some(value) = arg.strip_prefix(&flag).and_then(|v| v.strip_prefix('=')) {
-            return Some(value.to_owned());
-        }
-    }
-    let var = format!("LOADTEST_{}", name.to_uppercase().replace('-', "_"));
-    std::env::var(var).ok()
-}
-
-fn parsed<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    match option(args, name) {
-        None => default,
-        Some(text) => text
-            .parse()
-            .unwrap_or_else(|_| panic!("--{name}: cannot parse {text:?}")),
-    }
-}
+/// The prefix of the environment variables that stand for options.
+const ENV: &str = "LOADTEST";
 
 impl Options {
     pub(crate) fn from_env() -> Self {
@@ -75,7 +55,7 @@ impl Options {
             );
             std::process::exit(0);
         }
-        let client = match option(&args, "client").as_deref() {
+        let client = match option(&args, ENV, "client").as_deref() {
             None | Some("raw") => ClientKind::Raw,
             Some("hyper") => ClientKind::Hyper,
             Some(other) => panic!("--client: expected raw or hyper, got {other:?}"),
@@ -86,7 +66,7 @@ impl Options {
                 || std::env::var(var).is_ok_and(|v| v != "0")
         };
         let shared_session = flag("shared-session");
-        let only = option(&args, "only").map(|text| {
+        let only = option(&args, ENV, "only").map(|text| {
             let (app, scenario) = text.split_once('/').unwrap_or((&text, ""));
             let app = APPS
                 .into_iter()
@@ -99,17 +79,17 @@ impl Options {
             (app, scenario)
         });
         Self {
-            duration: Duration::from_secs_f64(parsed(&args, "duration", 3.0)),
-            warmup: Duration::from_secs_f64(parsed(&args, "warmup", 0.5)),
-            connections: parsed(&args, "connections", 32usize).max(1),
-            rounds: parsed(&args, "rounds", 3usize).max(1),
-            server_threads: parsed(&args, "server-threads", 1usize).max(1),
-            client_threads: parsed(&args, "client-threads", 1usize).max(1),
+            duration: Duration::from_secs_f64(parsed(&args, ENV, "duration", 3.0)),
+            warmup: Duration::from_secs_f64(parsed(&args, ENV, "warmup", 0.5)),
+            connections: parsed(&args, ENV, "connections", 32usize).max(1),
+            rounds: parsed(&args, ENV, "rounds", 3usize).max(1),
+            server_threads: parsed(&args, ENV, "server-threads", 1usize).max(1),
+            client_threads: parsed(&args, ENV, "client-threads", 1usize).max(1),
             client,
             shared_session,
             redis: flag("redis")
                 || only.is_some_and(|(app, _)| app.deployment() == Some(Deployment::Node)),
-            redis_cluster: match option(&args, "redis-cluster") {
+            redis_cluster: match option(&args, ENV, "redis-cluster") {
                 Some(list) => list
                     .split(',')
                     .map(str::trim)
@@ -123,13 +103,13 @@ impl Options {
                 }
                 None => Vec::new(),
             },
-            redis_benchmark: parsed(&args, "redis-benchmark", 200_000usize),
+            redis_benchmark: parsed(&args, ENV, "redis-benchmark", 200_000usize),
             only,
-            redis_url: option(&args, "redis-url")
+            redis_url: option(&args, ENV, "redis-url")
                 .or_else(|| std::env::var("REDIS_URL").ok())
                 .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned()),
-            redis_pool: parsed(&args, "redis-pool", 1usize).max(1),
-            retry_disturbed: parsed(&args, "retry-disturbed", 0usize),
+            redis_pool: parsed(&args, ENV, "redis-pool", 1usize).max(1),
+            retry_disturbed: parsed(&args, ENV, "retry-disturbed", 0usize),
         }
     }
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use sessionware_perf::cli::{option, parsed};
+
 pub(crate) struct Options {
     /// How long the clients send requests.
     pub(crate) duration: Duration,
@@ -19,29 +21,8 @@ pub(crate) struct Options {
     pub(crate) timeout: Duration,
 }
 
-/// `--name value`, `--name=value`, or the `SOAK_NAME` variable.
-fn option(args: &[String], name: &str) -> Option<String> {
-    let flag = format!("--{name}");
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if *arg == flag {
-            return iter.next().cloned();
-        }
-        if let Some(value) = arg.strip_prefix(&flag).and_then(|v| v.strip_prefix('=')) {
-            return Some(value.to_owned());
-        }
-    }
-    std::env::var(format!("SOAK_{}", name.to_uppercase().replace('-', "_"))).ok()
-}
-
-fn parsed<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    match option(args, name) {
-        None => default,
-        Some(text) => text
-            .parse()
-            .unwrap_or_else(|_| panic!("--{name}: cannot parse {text:?}")),
-    }
-}
+/// The prefix of the environment variables that stand for options.
+const ENV: &str = "SOAK";
 
 impl Options {
     pub(crate) fn from_env() -> Self {
@@ -64,8 +45,8 @@ impl Options {
                 || std::env::var(format!("SOAK_{}", name.to_uppercase().replace('-', "_")))
                     .is_ok_and(|v| v != "0")
         };
-        let duration = Duration::from_secs_f64(parsed(&args, "duration", 600.0));
-        let redis_url = option(&args, "redis-url");
+        let duration = Duration::from_secs_f64(parsed(&args, ENV, "duration", 600.0));
+        let redis_url = option(&args, ENV, "redis-url");
         // Per minute, or per 10 s when the run is shorter than 5 minutes.
         let default_bucket: f64 = if duration >= Duration::from_secs(300) {
             60.0
@@ -74,8 +55,8 @@ impl Options {
         };
         Self {
             duration,
-            clients: parsed(&args, "clients", 64usize).max(1),
-            cluster: option(&args, "redis-cluster")
+            clients: parsed(&args, ENV, "clients", 64usize).max(1),
+            cluster: option(&args, ENV, "redis-cluster")
                 .unwrap_or_else(|| {
                     "redis://127.0.0.1:7000,redis://127.0.0.1:7001,redis://127.0.0.1:7002"
                         .to_owned()
@@ -87,8 +68,8 @@ impl Options {
                 .collect(),
             failover: !flag("no-failover") && redis_url.is_none(),
             redis_url,
-            bucket: Duration::from_secs_f64(parsed(&args, "bucket", default_bucket).max(0.1)),
-            timeout: Duration::from_secs_f64(parsed(&args, "timeout", 10.0)),
+            bucket: Duration::from_secs_f64(parsed(&args, ENV, "bucket", default_bucket).max(0.1)),
+            timeout: Duration::from_secs_f64(parsed(&args, ENV, "timeout", 10.0)),
         }
     }
 
