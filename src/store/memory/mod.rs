@@ -27,6 +27,11 @@ struct Inner {
     shards: Box<[Mutex<Shard>]>,
     len: AtomicUsize,
     max_sessions: AtomicUsize,
+    /// Where the next eviction outside the new session's shard starts: just
+    /// past the shard of the last one, so that the searches go round every
+    /// shard in turn (a clock hand) instead of emptying the low shards first
+    /// while sessions in the high ones outlive any number of newer ones.
+    evict_from: AtomicUsize,
     /// The user index: the keys of each user's sessions. Deletes and
     /// evictions remove their entries; entries of expired sessions are
     /// pruned when read and by `delete_expired`.
@@ -91,6 +96,7 @@ impl MemoryStore {
                 shards,
                 len: AtomicUsize::new(0),
                 max_sessions: AtomicUsize::new(usize::MAX),
+                evict_from: AtomicUsize::new(0),
                 users: Mutex::new(HashMap::new()),
             }),
         }
@@ -105,14 +111,17 @@ impl MemoryStore {
     /// evicts one session, in this order:
     ///
     /// 1. an anonymous session (one that belongs to no user), the least
-    ///    recently seen of the new session's shard, else of the first other
-    ///    shard that holds one;
+    ///    recently seen of the new session's shard, else of the next shard
+    ///    that holds one, going round the shards from where the last such
+    ///    search stopped;
     /// 2. only if no anonymous session is left anywhere, a signed-in user's
-    ///    session, the least recently seen of its shard (else of another).
+    ///    session, chosen the same way.
     ///
     /// So a flood of new visitors evicts other visitors, never a signed-in
-    /// user while a visitor's session is left. Each search covers one shard
-    /// (1/64 of all sessions) at a time, so a full store stays cheap. Evicted
+    /// user while a visitor's session is left, and as the searches go round
+    /// every shard in turn, the oldest visitors go first. Each search covers
+    /// one shard (1/512 of all sessions) at a time, so a full store stays
+    /// cheap. Evicted
     /// sessions are guests on their next request. The limit applies to every
     /// clone of this store and is never exceeded, whatever the concurrency.
     pub fn max_sessions(self, max: usize) -> Self {
@@ -212,6 +221,18 @@ impl MemoryStore {
         )
     }
 
+    /// Evicts the least recently seen session of one class from shard
+    /// `index`, if it holds one.
+    fn evict_from_shard(&self, index: usize, owned: bool) -> bool {
+        let evicted = self.lock(index).evict(owned);
+        let Some((key, entry)) = evicted else {
+            return false;
+        };
+        self.inner.len.fetch_sub(1, Ordering::Relaxed);
+        self.unindex(&key, &entry);
+        true
+    }
+
     /// Frees one place: an expired session of the home shard, else an
     /// anonymous session, else a user's (see [`MemoryStore::max_sessions`]).
     /// Locks one shard at a time.
@@ -220,14 +241,15 @@ impl MemoryStore {
         if !expired.is_empty() {
             return true;
         }
-        let others = (0..SHARDS).filter(|&index| index != home);
-        let order: Vec<usize> = std::iter::once(home).chain(others).collect();
         for owned in [false, true] {
-            for &index in &order {
-                let evicted = self.lock(index).evict(owned);
-                if let Some((key, entry)) = evicted {
-                    self.inner.len.fetch_sub(1, Ordering::Relaxed);
-                    self.unindex(&key, &entry);
+            if self.evict_from_shard(home, owned) {
+                return true;
+            }
+            let start = self.inner.evict_from.load(Ordering::Relaxed);
+            for step in 0..SHARDS {
+                let index = (start + step) % SHARDS;
+                if index != home && self.evict_from_shard(index, owned) {
+                    self.inner.evict_from.store(index + 1, Ordering::Relaxed);
                     return true;
                 }
             }
@@ -382,6 +404,50 @@ mod tests {
         );
         for n in [1, 3, 4] {
             assert!(store.load(&key(n)).await.unwrap().is_some());
+        }
+    }
+
+    /// A key filed in shard `shard`, told apart from others by `n`.
+    fn key_in_shard(shard: u16, n: u8) -> SessionKey {
+        let mut bytes = [0u8; 32];
+        bytes[0] = n;
+        bytes[30..32].copy_from_slice(&shard.to_le_bytes());
+        SessionKey::from_bytes(bytes)
+    }
+
+    #[tokio::test]
+    async fn evictions_go_round_the_shards_so_the_oldest_visitor_in_the_last_shard_goes_too() {
+        // The oldest session sits in the last shard, 64 newer ones in
+        // shards 200 to 263. Each of 65 new sessions lands in an empty low
+        // shard, so every eviction searches other shards. Searching from
+        // shard 0 each time would evict the new sessions one after another
+        // and keep the oldest for ever; going round evicts the 64, then it.
+        let store = MemoryStore::new().max_sessions(65);
+        let oldest = key_in_shard(511, 0);
+        store.create(&oldest, &record(100)).await.unwrap();
+        for n in 0..64 {
+            store
+                .create(&key_in_shard(200 + n, 0), &record(100))
+                .await
+                .unwrap();
+        }
+        for n in 0..65 {
+            store
+                .create(&key_in_shard(1 + n, 0), &record(100))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.len(), 65);
+        assert!(
+            store.load(&oldest).await.unwrap().is_none(),
+            "the oldest session outlived 65 newer ones"
+        );
+        for n in 0..65 {
+            let new = key_in_shard(1 + n, 0);
+            assert!(
+                store.load(&new).await.unwrap().is_some(),
+                "new session {n} evicted"
+            );
         }
     }
 
