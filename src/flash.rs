@@ -77,9 +77,12 @@ pub struct FlashMessage {
 /// most 32 messages wait unread; adding more drops the oldest.
 ///
 /// A signed-in session, or one with other data, is never emptied by a read.
-/// A guest session that holds only messages is deleted when they are read
-/// (an emptied session is), so a message added at that very moment by
-/// another request of the same guest is lost with it.
+/// A guest session that holds only messages ends when they are read (an
+/// emptied session does), but only as the version that request loaded: a
+/// message another request of the same guest saved meanwhile keeps the
+/// session alive, and is shown next. A message whose request saves after
+/// the session ended is dropped with it, like any write to an ended
+/// session.
 ///
 /// After [`Session::logout`] or [`Session::destroy`] changes are dropped,
 /// messages too: to say "Signed out", call [`Session::clear`] and

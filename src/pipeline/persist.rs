@@ -94,7 +94,10 @@ async fn persist_stored(
     stored: &Stored,
 ) -> Result<CookieAction, Error> {
     let key = &stored.key;
-    if state.destroyed || (state.is_dirty() && !state.cycle && state.is_blank()) {
+    // `destroy` and `logout` win over any concurrent write: the record goes
+    // whatever its version. An emptied session is ended by `save`, and only
+    // as the version this request loaded.
+    if state.destroyed {
         ctx.call(store.delete(key)).await?;
         tracing::debug!(session = %key.log_id(), "session destroyed");
         ctx.events.emit(|| SessionEvent::Destroyed {

@@ -16,6 +16,11 @@ use crate::record::{Record, json_len, unix_millis};
 use crate::store::SaveOutcome;
 use crate::token::{SessionKey, Signed, sign};
 
+/// The deadline an emptied session is saved with to end it: long past on
+/// every clock (1 ms after the epoch: Redis refuses a 0 deadline).
+fn ended() -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(1)
+}
 /// How often a save is retried after version conflicts before giving up.
 const MAX_SAVE_ATTEMPTS: u32 = 16;
 /// The longest pause between two attempts; pauses grow from 1 ms, with jitter,
@@ -125,6 +130,14 @@ pub(crate) fn sign_in_time(now: SystemTime) -> SystemTime {
 }
 
 /// A versioned save; on a conflict, reload and re-apply only this request's changes.
+///
+/// A session the request emptied (no data, no owner left) is ended the same
+/// way: saved blank with a deadline long past, which every store treats as
+/// gone (Redis drops the key at once), and only if it is still the version
+/// this request loaded; then its record is deleted. A delete alone would
+/// erase a write another request saved meanwhile (a flash message, an item
+/// in a cart); this end is a conflict instead, and the merge keeps that
+/// write.
 pub(crate) async fn save(
     ctx: &Context,
     store: &dyn DynStore,
@@ -135,10 +148,27 @@ pub(crate) async fn save(
     let key = &stored.key;
     let mut draft = Draft::of(state, stored);
     let mut version = stored.version;
+    let mut owner = state.loaded_owner().map(str::to_owned);
     for attempt in 0..MAX_SAVE_ATTEMPTS {
         let expiry = draft.expiry;
-        let record = record_of(ctx, draft, now, version + 1);
+        let emptied = draft.is_blank();
+        let mut record = record_of(ctx, draft, now, version + 1);
+        if emptied {
+            record.expires_at = ended();
+        }
         match ctx.call(store.save(key, &record, version)).await? {
+            SaveOutcome::Saved if emptied => {
+                // Ended: no request can save over it any more (one that
+                // loaded it sees a guest), so the expired record is deleted
+                // now rather than left for the store's cleanup.
+                ctx.call(store.delete(key)).await?;
+                tracing::debug!(session = %key.log_id(), "emptied session ended");
+                ctx.events.emit(|| SessionEvent::Destroyed {
+                    handle: Some(key.handle()),
+                });
+                unindex(ctx, owner.as_deref(), key).await;
+                return Ok(CookieAction::Remove);
+            }
             SaveOutcome::Saved => {
                 let effective = expiry.unwrap_or(ctx.config.expiry);
                 return Ok(refreshed_cookie(
@@ -150,6 +180,7 @@ pub(crate) async fn save(
                     state.expiry_changed || stored.resign,
                 ));
             }
+            SaveOutcome::Missing if emptied => return Ok(CookieAction::Remove),
             SaveOutcome::Missing => {
                 return Ok(dropped(
                     ctx,
@@ -174,17 +205,11 @@ pub(crate) async fn save(
         }
         version = current.version;
         let base_len = json_len(&current.data);
-        let owner = current.owner.clone();
+        owner.clone_from(&current.owner);
         draft = Draft::merged(state, current);
-        if draft.is_blank() {
-            ctx.call(store.delete(key)).await?;
-            ctx.events.emit(|| SessionEvent::Destroyed {
-                handle: Some(key.handle()),
-            });
-            unindex(ctx, owner.as_deref(), key).await;
-            return Ok(CookieAction::Remove);
+        if !draft.is_blank() {
+            within_limit(ctx, &draft, base_len)?;
         }
-        within_limit(ctx, &draft, base_len)?;
     }
     Err(Error::new(
         ErrorKind::Conflict,

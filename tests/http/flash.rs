@@ -247,3 +247,64 @@ async fn concurrent_adds_and_a_read_of_a_signed_in_session_lose_and_repeat_nothi
 async fn concurrent_adds_and_a_read_of_a_guest_with_a_cart_lose_and_repeat_nothing() {
     concurrent_adds_and_a_read("/cart").await;
 }
+
+/// A guest whose session holds nothing but a flash reads it (emptying the
+/// session, which ends it) while another request of the same guest adds a
+/// message: the add is saved first, and the read, which loaded the older
+/// version, must not end the session over it. Its end is a conflict, the
+/// merge keeps the new message, and the session lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_that_empties_a_guest_session_keeps_a_message_added_meanwhile() {
+    // `loaded`: the reader, the adder and the test, once both loaded the
+    // session; `release`: the reader and the test, once the add was saved.
+    let (loaded, release) = (Arc::new(Barrier::new(3)), Arc::new(Barrier::new(2)));
+    let store = FaultyStore::default();
+    let (on_read, on_add) = ((loaded.clone(), release.clone()), loaded.clone());
+    let app = Router::new()
+        .route(
+            "/add/{text}",
+            get(|flash: Flash, Path(text): Path<String>| async move { flash.info(text) }),
+        )
+        .route(
+            "/read",
+            get(move |flash: Flash| async move {
+                on_read.0.wait().await;
+                on_read.1.wait().await;
+                show(flash).await
+            }),
+        )
+        .route(
+            "/add-after-load",
+            get(move |flash: Flash| async move {
+                on_add.wait().await;
+                flash.info("late")
+            }),
+        )
+        .route("/show", get(show))
+        .layer(SessionLayer::new(store.clone(), secret()));
+
+    let cookie = send(&app, "/add/early", None).await.cookie_pair();
+    let reader = tokio::spawn({
+        let (app, cookie) = (app.clone(), cookie.clone());
+        async move { send(&app, "/read", Some(&cookie)).await }
+    });
+    let adder = tokio::spawn({
+        let (app, cookie) = (app.clone(), cookie.clone());
+        async move { send(&app, "/add-after-load", Some(&cookie)).await }
+    });
+    loaded.wait().await;
+    let added = adder.await.unwrap();
+    assert_eq!(added.status, StatusCode::OK, "{added:?}");
+    release.wait().await;
+    let read = reader.await.unwrap();
+
+    assert_eq!(read.body, "info:early");
+    assert_eq!(read.set_cookie(), None, "the session lives on: {read:?}");
+    assert!(
+        store.inner.load(&key_of(&cookie)).await.unwrap().is_some(),
+        "the record is kept"
+    );
+    assert_eq!(send(&app, "/show", Some(&cookie)).await.body, "info:late");
+    // Emptied with nothing racing it, the session ends as before.
+    assert!(store.inner.load(&key_of(&cookie)).await.unwrap().is_none());
+}
