@@ -11,6 +11,10 @@
 //! curl -c jar -b jar -X POST http://127.0.0.1:3000/checkout
 //! ```
 //!
+//! `POST /checkout` is protected against CSRF by tower-http's `CsrfLayer`:
+//! a browser's post from another origin is refused with 403 (curl sends
+//! neither `Origin` nor `Sec-Fetch-Site`, so it passes).
+//!
 //! The cookie in `jar` is opaque: its contents are encrypted and
 //! authenticated. Copies of an older cookie keep opening until their sealed
 //! deadline (here 30 minutes of inactivity): a cookie store cannot revoke a
@@ -22,6 +26,7 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::{get, post};
 use sessionware::{Error, Expiry, Session, SessionLayer, insecure_dev_secret};
+use tower_http::csrf::CsrfLayer;
 
 async fn show(session: Session) -> Result<String, Error> {
     let cart: Vec<String> = session.get("cart")?.unwrap_or_default();
@@ -60,6 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", get(show))
         .route("/add/{item}", get(add))
         .route("/checkout", post(checkout))
+        .layer(CsrfLayer::new())
         .layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!("cookie-store cart listening on http://127.0.0.1:3000");

@@ -72,6 +72,30 @@ async fn demo() -> (Running, String) {
     (running, format!("http://127.0.0.1:{port}"))
 }
 
+/// A page on another port of 127.0.0.1 (the same site as the demo, another
+/// origin) holding a form that posts to `action`; its URL.
+async fn hostile_form(action: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let page = format!(
+        "<!doctype html><form method=post action='{action}'><button id=go>go</button></form>"
+    );
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    url
+}
+
 /// chromedriver on a port of its own.
 async fn chromedriver() -> (Running, String) {
     let binary = path_from("CHROMEDRIVER", PathBuf::from("/usr/bin/chromedriver"));
@@ -290,15 +314,16 @@ async fn two_devices_flashes_revocation_recent_login_csrf_and_cookie_attributes(
         "/login?next=%2Fdevices"
     );
 
-    // A form posted from another origin is refused and changes nothing.
+    // A form on another port of the same host is another origin of the
+    // same site: SameSite=Lax lets the session cookie go with its post, and
+    // only the CSRF layer refuses it. It changes nothing.
     laptop.goto(&site).await.unwrap();
     let before = text(&laptop, "#count").await;
-    let form = format!(
-        "data:text/html,<form method=post action='{site}/count'><button id=go>go</button></form>"
-    );
-    laptop.goto(&form).await.unwrap();
+    let hostile = hostile_form(&format!("{site}/count")).await;
+    laptop.goto(&hostile).await.unwrap();
     click(&laptop, "#go").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(path(&laptop).await, "/count", "the form was posted");
     laptop.goto(&site).await.unwrap();
     assert_eq!(
         text(&laptop, "#count").await,

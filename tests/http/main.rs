@@ -21,6 +21,7 @@ mod concurrency;
 #[cfg(feature = "cookie-store")]
 mod cookie_store;
 mod credential_change;
+mod csrf;
 mod devices;
 mod events;
 mod failure_policy;
