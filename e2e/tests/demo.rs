@@ -339,6 +339,15 @@ async fn two_devices_flashes_revocation_recent_login_csrf_and_cookie_attributes(
     // The settings page asks for a login within the last minute: it opens
     // now; a minute later the laptop is sent to re-authenticate, and comes
     // back after.
+    // The laptop re-authenticates first, so that its sign-in is seconds old
+    // however long the steps above took on a loaded machine.
+    laptop
+        .goto(&format!("{site}/reauth?next=%2Fsettings"))
+        .await
+        .unwrap();
+    fill(&laptop, "#password", "crab-password").await;
+    click(&laptop, "#submit").await;
+    assert_eq!(wait_path(&laptop, "/settings").await, "/settings");
     laptop.goto(&format!("{site}/settings")).await.unwrap();
     assert_eq!(wait_path(&laptop, "/settings").await, "/settings");
     tokio::time::sleep(Duration::from_secs(62)).await;
