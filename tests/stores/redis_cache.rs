@@ -508,3 +508,107 @@ async fn dropping_the_store_ends_its_subscription() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// `SENTINEL FAILOVER` between two instances. Once the sentinels name the
+/// new master, the cached instance's store and its cache's subscription
+/// move there within two seconds, instead of staying on the old one, which
+/// hears none of the new master's writes until the sentinels demote it (up
+/// to ten seconds later here); and a change made through the other instance
+/// reaches it within a second, as before the failover. The writer connects after
+/// the failover and confirms nothing with replicas, so that its change
+/// lands on the new master as soon as it is named (before the old one is
+/// demoted).
+#[tokio::test]
+async fn after_a_sentinel_failover_changes_still_reach_the_other_instances_cache() {
+    use crate::redis_sentinel::{fail_over_by_hand, master_address, node, until_settled};
+    use sessionware::store::{Record, SaveOutcome};
+
+    let _alone = crate::shared_deployment::exclusive(&GROUP).await;
+    until_settled().await;
+    let prefix = unique_prefix();
+    let reader = cached_sentinel(&prefix).await;
+    let key = SessionKey::from_bytes(rand::random());
+    let record = |version: u64| {
+        let now = std::time::SystemTime::now();
+        let mut record = Record::new(Default::default(), now, now + Duration::from_secs(600));
+        record.version = version;
+        record
+    };
+    assert!(reader.create(&key, &record(1)).await.unwrap());
+    until_settled().await;
+    for _ in 0..2 {
+        assert_eq!(reader.load(&key).await.unwrap().unwrap().version, 1);
+    }
+    assert!(
+        reader.cache_stats().unwrap().hits >= 1,
+        "the reader caches it"
+    );
+
+    let before = master_address().await;
+    let started = Instant::now();
+    fail_over_by_hand(&before).await;
+    let switched = Instant::now();
+
+    // The reader's subscription moves to the new master: the old one hears
+    // the new master's writes only once the sentinels demote it.
+    let new_master = master_address().await;
+    let mut on_new_master = node(&new_master).await;
+    let channel = format!("{prefix}invalidations");
+    loop {
+        let (_, listeners): (String, u64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut on_new_master)
+            .await
+            .unwrap();
+        if listeners > 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30)
+                && Instant::now() < switched + Duration::from_secs(2),
+            "2 s after the sentinels named {new_master}, the reader's cache does not listen there"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Connected now, the writer (without a cache of its own) starts on the
+    // new master.
+    let writer = RedisStore::connect_sentinel(sentinels(), MASTER)
+        .await
+        .unwrap()
+        .key_prefix(&prefix)
+        .confirm_writes(0, Duration::ZERO)
+        .unwrap();
+    let mut version = 1;
+    let saved_at = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(75),
+            "no save in 75 s"
+        );
+        match writer.save(&key, &record(version + 1), version).await {
+            Ok(SaveOutcome::Saved) => break Instant::now(),
+            Ok(SaveOutcome::Conflict) => {
+                version = writer.load(&key).await.unwrap().unwrap().version
+            }
+            Ok(SaveOutcome::Missing) => panic!("the session vanished"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    let saved = version + 1;
+    loop {
+        match reader.load(&key).await {
+            Ok(Some(loaded)) if loaded.version >= saved => break,
+            other => assert!(
+                saved_at.elapsed() < Duration::from_secs(1),
+                "a second after the save of version {saved} on the new master, the other \
+                 instance still reads {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    eprintln!(
+        "Sentinel failover: the other instance read the change {:?} after it was saved",
+        saved_at.elapsed()
+    );
+    until_settled().await;
+}

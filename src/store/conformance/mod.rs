@@ -67,6 +67,7 @@ async fn main() {
 //! ```
 //!
 //! [`SessionStore`]: crate::store::SessionStore
+//! [`SessionLayer`]: crate::SessionLayer
 //! [`UserIndex`]: crate::store::UserIndex
 
 mod accounts;

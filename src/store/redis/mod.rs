@@ -8,6 +8,7 @@ mod index;
 mod listing;
 mod scripts;
 mod sentinel;
+mod watch;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,12 +1,15 @@
 //! The Sentinel constructor of [`RedisStore`]: the master of a monitored
 //! group, followed across failovers.
 
+use std::time::Duration;
+
 use redis::sentinel::{SentinelClient, SentinelServerType};
 
 use super::RedisStore;
 use super::cache::subscriber::Source;
 use super::connection::{Connection, manager_config, redacted};
-use super::failover::Failover;
+use super::failover::{Confirmation, Failover};
+use super::watch::Watch;
 use crate::error::{Error, ErrorKind};
 
 impl RedisStore {
@@ -15,13 +18,26 @@ impl RedisStore {
     /// runs our scripts, and fails with a clear error if no sentinel answers
     /// or the master is unreachable.
     ///
-    /// The store follows a failover by itself: when the master refuses a
-    /// write as a replica (`READONLY`: it was demoted, and wrote nothing) the
-    /// store asks the sentinels again, reconnects to the new master and
-    /// sends the write there; when the connection breaks or is refused, it
-    /// asks them again before the next request. Requests may fail while the
+    /// The store follows a failover by itself: it asks a sentinel every
+    /// 250 ms which node is the master and moves to a new one; when the
+    /// master refuses a write as a replica (`READONLY`: it was demoted, and
+    /// wrote nothing) the store asks the sentinels again, reconnects to the
+    /// new master and sends the write there; when the connection breaks or
+    /// is refused, it asks them again before the next request. Requests may fail while the
     /// sentinels elect the new master (their `down-after-milliseconds` plus
     /// the election); the application needs no restart.
+    ///
+    /// Every write is acknowledged only once a replica has it (`WAIT 1`,
+    /// within a second; see [`confirm_writes`](Self::confirm_writes)).
+    /// Replication is asynchronous, and during a failover the old master
+    /// keeps taking writes until the sentinels demote it (seconds later),
+    /// then drops them when it becomes a replica of the new one: unconfirmed,
+    /// those writes would be acknowledged saves that vanish. Confirmed, they
+    /// fail (the layer answers a 500, as for any failed save) and the store
+    /// asks the sentinels for the new master. The price is one replica's
+    /// acknowledgement in each write's round trip, and no writes while the
+    /// master has no replica in sync: run two replicas so that one may be
+    /// down.
     ///
     /// The sentinels and the master are reached without credentials nor TLS;
     /// for those, build a single-node connection yourself and use
@@ -41,6 +57,7 @@ impl RedisStore {
                 "RedisStore::connect_sentinel needs at least one sentinel URL, got 0",
             ));
         };
+        let watch = Watch::new(sentinels.clone(), master_name.to_owned());
         let client = SentinelClient::build(
             sentinels,
             master_name.to_owned(),
@@ -50,7 +67,7 @@ impl RedisStore {
         .map_err(|e| {
             Error::new(ErrorKind::InvalidConfig, "invalid Redis Sentinel URL").with_source(e)
         })?;
-        let failover = Failover::connect(client, manager_config())
+        let failover = Failover::connect(client, manager_config(), watch)
             .await
             .map_err(|e| {
                 Error::store(e).with_detail(format!(
@@ -60,7 +77,37 @@ impl RedisStore {
         let mut store = Self::with(Connection::Sentinel(failover.clone()));
         store.source = Some(Source::Sentinel(failover));
         store.check().await?;
-        Ok(store)
+        Ok(store.confirming(Some(Confirmation::ONE_REPLICA)))
+    }
+
+    /// How many replicas must have a write before it is acknowledged, and
+    /// how long to wait for them (`WAIT replicas timeout`, in the write's
+    /// round trip); a write they do not confirm in time fails, although the
+    /// master may keep it. Through Sentinel only; the default there is one
+    /// replica within a second, and `replicas` 0 acknowledges writes as
+    /// soon as the master has them (a failover may then drop acknowledged
+    /// saves: see [`connect_sentinel`](Self::connect_sentinel)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] for a store not made by
+    /// [`connect_sentinel`](Self::connect_sentinel).
+    pub fn confirm_writes(self, replicas: u32, timeout: Duration) -> Result<Self, Error> {
+        if !matches!(self.connection, Connection::Sentinel(_)) {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "RedisStore::confirm_writes needs a store made by connect_sentinel",
+            ));
+        }
+        let confirm = (replicas > 0).then_some(Confirmation { replicas, timeout });
+        Ok(self.confirming(confirm))
+    }
+
+    fn confirming(mut self, confirm: Option<Confirmation>) -> Self {
+        if let Connection::Sentinel(failover) = &mut self.connection {
+            failover.confirm_writes(confirm);
+        }
+        self
     }
 }
 

@@ -25,6 +25,16 @@ pub(crate) enum Source {
 }
 
 impl Source {
+    /// For Sentinel, how many times the store moved to a new master: a
+    /// subscription made before a move listens to a node that no longer
+    /// hears every write. Always 0 for one node or a cluster.
+    fn generation(&self) -> u64 {
+        match self {
+            Self::Sentinel(failover) => failover.generation(),
+            Self::Node(_) | Self::Nodes(_) => 0,
+        }
+    }
+
     async fn subscribe(&self, channel: &str) -> redis::RedisResult<(PubSubSink, PubSubStream)> {
         let clients = match self {
             Self::Node(client) => vec![client.clone()],
@@ -61,24 +71,29 @@ pub(crate) async fn start(
     source: Source,
     channel: String,
 ) -> Result<(), Error> {
+    let generation = source.generation();
     let (mut sink, stream) = source.subscribe(&channel).await.map_err(|e| {
         Error::store(e).with_detail("could not subscribe to the read cache's invalidation channel")
     })?;
     let sent = Instant::now();
     sink.ping::<redis::Value>().await.map_err(Error::store)?;
     cache.proven(sent);
-    tokio::spawn(keep(Arc::downgrade(cache), source, channel, (sink, stream)));
+    let subscription = (sink, stream, generation);
+    tokio::spawn(keep(Arc::downgrade(cache), source, channel, subscription));
     Ok(())
 }
+
+/// A subscription, and the master generation it was made in.
+type Subscription = (PubSubSink, PubSubStream, u64);
 
 async fn keep(
     cache: Weak<LocalCache>,
     source: Source,
     channel: String,
-    mut subscription: (PubSubSink, PubSubStream),
+    mut subscription: Subscription,
 ) {
     loop {
-        follow(&cache, subscription).await;
+        follow(&cache, &source, subscription).await;
         let Some(live) = cache.upgrade() else { return };
         live.flush();
         drop(live);
@@ -90,8 +105,9 @@ async fn keep(
             if cache.strong_count() == 0 {
                 return;
             }
+            let generation = source.generation();
             match source.subscribe(&channel).await {
-                Ok(subscribed) => break subscribed,
+                Ok((sink, stream)) => break (sink, stream, generation),
                 Err(err) => {
                     tracing::debug!(error = %err, "the read cache could not subscribe again yet");
                     tokio::time::sleep(delay).await;
@@ -107,8 +123,13 @@ async fn keep(
 }
 
 /// Applies messages and pings until the connection fails or stays silent
-/// past [`TRUSTED_FOR`], or the store is dropped.
-async fn follow(cache: &Weak<LocalCache>, (mut sink, mut stream): (PubSubSink, PubSubStream)) {
+/// past [`TRUSTED_FOR`], the store moves to a new master, or the store is
+/// dropped.
+async fn follow(
+    cache: &Weak<LocalCache>,
+    source: &Source,
+    (mut sink, mut stream, generation): Subscription,
+) {
     let mut tick = tokio::time::interval(PING_EVERY);
     loop {
         tokio::select! {
@@ -121,6 +142,9 @@ async fn follow(cache: &Weak<LocalCache>, (mut sink, mut stream): (PubSubSink, P
                 match tokio::time::timeout(TRUSTED_FOR, sink.ping::<redis::Value>()).await {
                     Ok(Ok(_)) => {}
                     _ => return,
+                }
+                if source.generation() != generation {
+                    return; // a new master: its writes are announced there
                 }
                 let Some(live) = cache.upgrade() else { return };
                 // The PONG came after every message published before the
