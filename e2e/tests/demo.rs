@@ -356,9 +356,56 @@ async fn two_devices_flashes_revocation_recent_login_csrf_and_cookie_attributes(
         wait_path(&laptop, "/reauth?next=%2Fsettings").await,
         "/reauth?next=%2Fsettings"
     );
+    // A wrong password keeps the laptop on the form, still bound for the
+    // settings page.
+    fill(&laptop, "#password", "not-the-password").await;
+    click(&laptop, "#submit").await;
+    assert_eq!(
+        wait_text(&laptop, ".flash.error").await.as_deref(),
+        Some("Wrong password")
+    );
+    assert_eq!(path(&laptop).await, "/reauth?next=%2Fsettings");
     fill(&laptop, "#password", "crab-password").await;
     click(&laptop, "#submit").await;
     assert_eq!(wait_path(&laptop, "/settings").await, "/settings");
+
+    // A password change signs every other device out (the phone, signed in
+    // again) and keeps the device that made it.
+    phone.goto(&format!("{site}/login")).await.unwrap();
+    submit_credentials(&phone, "ferris", "crab-password", false).await;
+    assert_eq!(wait_path(&phone, "/").await, "/");
+    fill(&laptop, "#new-password", "crab-password-2").await;
+    click(&laptop, "#change").await;
+    assert_eq!(
+        wait_text(&laptop, ".flash.success").await.as_deref(),
+        Some("Password changed; every other device is signed out")
+    );
+    phone.goto(&format!("{site}/devices")).await.unwrap();
+    assert_eq!(
+        wait_path(&phone, "/login?next=%2Fdevices").await,
+        "/login?next=%2Fdevices"
+    );
+    laptop.goto(&site).await.unwrap();
+    assert_eq!(text(&laptop, "#user").await.as_deref(), Some("ferris"));
+
+    // "Sign out everywhere else", then log out.
+    phone.goto(&format!("{site}/login")).await.unwrap();
+    submit_credentials(&phone, "ferris", "crab-password-2", false).await;
+    assert_eq!(wait_path(&phone, "/").await, "/");
+    laptop.goto(&format!("{site}/devices")).await.unwrap();
+    click(&laptop, "#revoke-others").await;
+    wait_text(&laptop, ".flash.success").await;
+    phone.goto(&format!("{site}/devices")).await.unwrap();
+    assert_eq!(
+        wait_path(&phone, "/login?next=%2Fdevices").await,
+        "/login?next=%2Fdevices"
+    );
+    click(&laptop, "#logout").await;
+    assert_eq!(
+        wait_text(&laptop, ".flash.info").await.as_deref(),
+        Some("Signed out")
+    );
+    assert_eq!(text(&laptop, "#user").await, None, "signed out");
 
     laptop.close().await.unwrap();
     phone.close().await.unwrap();

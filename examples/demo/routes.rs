@@ -308,7 +308,12 @@ pub(crate) async fn reauth(
     let next = form.next.as_deref().and_then(safe_next).unwrap_or("/");
     if !app.users.check(&signed_in.user, &form.password) {
         flash.error("Wrong password")?;
-        return Ok(Redirect::to("/reauth"));
+        // Back to the form, still on the way to the same page.
+        let again = format!(
+            "/reauth?next={}",
+            percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+        );
+        return Ok(Redirect::to(&again));
     }
     signed_in.session.reauthenticate_with("password");
     Ok(Redirect::to(next))

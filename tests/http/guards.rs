@@ -16,8 +16,8 @@ use common::{Faults, FaultyStore, Reply, secret, send};
 use http::StatusCode;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use sessionware::{
-    Guard, MaybeSignedIn, RequireSignInLayer, Session, SessionLayer, SessionRequired, SignedIn,
-    safe_next,
+    Guard, MaybeSignedIn, RecentlySignedIn, RequireSignInLayer, Session, SessionLayer,
+    SessionRequired, SignedIn, safe_next,
 };
 
 #[derive(serde::Deserialize)]
@@ -41,6 +41,7 @@ impl Reached {
 /// The app's routes, without the outer layers.
 fn routes(reached: &Reached) -> Router {
     let (admin_hits, checkout_hits) = (reached.clone(), reached.clone());
+    let sensitive_hits = reached.clone();
     let admin = Router::new()
         .route(
             "/users",
@@ -82,6 +83,13 @@ fn routes(reached: &Reached) -> Router {
                     "ordered"
                 },
             ),
+        )
+        .route(
+            "/sensitive",
+            get(move |recent: RecentlySignedIn<10>| async move {
+                sensitive_hits.hit();
+                format!("sensitive for {}", recent.user)
+            }),
         )
         .route(
             "/signin/{name}",
@@ -359,7 +367,7 @@ async fn a_degraded_store_gets_503_with_retry_after_and_no_handler_runs() {
     let cookie = signed_in(&app, "ferris").await;
     Faults::set(&store.faults.fail_load, true);
 
-    for path in ["/checkout", "/account", "/admin/users"] {
+    for path in ["/checkout", "/account", "/admin/users", "/sensitive"] {
         let reply = send(&app, path, Some(&cookie)).await;
         assert_turned_away(&reply, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(reply.header("retry-after"), Some("5"), "{path}");
@@ -378,6 +386,8 @@ async fn a_degraded_store_gets_503_with_retry_after_and_no_handler_runs() {
         reply.body, "hello ferris",
         "the session outlived the outage"
     );
+    let reply = send(&app, "/sensitive", Some(&cookie)).await;
+    assert_eq!(reply.body, "sensitive for ferris", "a fresh sign-in passes");
 }
 
 #[tokio::test]
