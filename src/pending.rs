@@ -2,12 +2,12 @@
 //! loaded; its `load` gives the `Session`.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::OnceCell;
 
 use crate::client::Client;
-use crate::pipeline::{Context, load};
+use crate::pipeline::{Context, State, load};
 use crate::session::{Session, Shared};
 use crate::token::TokenHeaders;
 
@@ -68,8 +68,10 @@ impl PendingSession {
                     .as_ref()
                     .filter(|_| inner.ctx.config.bind_user_agent)
                     .map(Client::agent_digest);
-                let state = load(&inner.ctx, inner.cookies.as_slice(), request_agent).await;
-                Box::new(Mutex::new(state))
+                let mut state = Box::new(Mutex::new(State::guest(request_agent)));
+                let filling = state.get_mut().unwrap_or_else(PoisonError::into_inner);
+                load(&inner.ctx, inner.cookies.as_slice(), filling).await;
+                state
             })
             .await;
         Session::of_loaded(Arc::clone(inner))

@@ -18,27 +18,23 @@ use crate::event::{RejectionReason, SessionEvent};
 use crate::record::Record;
 use crate::token::{self, SessionKey, Signed, Verified};
 
-/// Loads the session of a request presenting `headers` (its token headers).
-/// `request_agent` is the request's user-agent digest when sessions are
-/// bound to it.
-pub(crate) async fn load(
-    ctx: &Context,
-    headers: &[HeaderValue],
-    request_agent: Option<u64>,
-) -> State {
-    let mut state = State::guest(request_agent);
+/// Loads the session of a request presenting `headers` (its token headers)
+/// into `state`, a guest's until then (filled in place: the state is a few
+/// hundred bytes, and moving it out of this future and into its box cost
+/// two copies per request).
+pub(crate) async fn load(ctx: &Context, headers: &[HeaderValue], state: &mut State) {
     let name = &ctx.config.cookie_name;
     match &ctx.backend {
         Backend::Server(store) => {
             let presented = token::find(&ctx.keyring, &ctx.config.transport, name, headers);
             if let Some(verified) = ctx.accept(presented) {
-                load_stored(ctx, store.as_ref(), verified, &mut state).await;
+                load_stored(ctx, store.as_ref(), verified, state).await;
             }
         }
         #[cfg(feature = "cookie-store")]
         Backend::Sealed(sealer) => {
             let opened = super::sealed::open_presented(ctx, sealer, headers)
-                .filter(|opened| !agent_mismatch(ctx, request_agent, &opened.value));
+                .filter(|opened| !agent_mismatch(ctx, state.request_agent, &opened.value));
             if let Some(Verified { value, retired }) = opened {
                 match check_credential(ctx, &value).await {
                     Credential::Current => {}
@@ -49,12 +45,12 @@ pub(crate) async fn load(
                         ctx.events
                             .emit(|| SessionEvent::CredentialChanged { handle: None });
                         state.ended = true;
-                        return state;
+                        return;
                     }
                     Credential::Unknown(err) => {
                         tracing::warn!(error = %err, "credential check failed; serving a degraded guest session");
                         state.origin = Origin::Degraded;
-                        return state;
+                        return;
                     }
                 }
                 let origin = Origin::Sealed(Sealed {
@@ -62,11 +58,10 @@ pub(crate) async fn load(
                     expires_at: value.expires_at,
                     reseal: retired,
                 });
-                adopt(&mut state, origin, value);
+                adopt(state, origin, value);
             }
         }
     }
-    state
 }
 
 async fn load_stored(
