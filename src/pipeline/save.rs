@@ -21,6 +21,7 @@ use crate::token::{SessionKey, Signed, sign};
 fn ended() -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(1)
 }
+
 /// How often a save is retried after version conflicts before giving up.
 const MAX_SAVE_ATTEMPTS: u32 = 16;
 /// The longest pause between two attempts; pauses grow from 1 ms, with jitter,

@@ -20,7 +20,9 @@
 //!    two apart may take a second read, which may race with another request
 //!    (a conflict reported for a record deleted at that moment). That is safe
 //!    because nothing was written, and the layer reloads either way. A save therefore never resurrects a deleted session
-//!    (see *Concurrent requests* in docs/threat-model.md).
+//!    (see *Concurrent requests* in docs/threat-model.md). A save whose
+//!    `expires_at` has passed is still a save: the layer ends an emptied
+//!    session that way, conditional on its version, before deleting it.
 //! 4. [`delete`](SessionStore::delete) removes the record and reports
 //!    whether one existed. Deleting an absent key is not an error.
 //! 5. [`delete_expired`](SessionStore::delete_expired) removes records whose

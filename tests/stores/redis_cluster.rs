@@ -18,7 +18,7 @@ use sessionware::{RedisStore, SessionStore, UserIndex};
 use sha2::{Digest, Sha256};
 
 use crate::outage;
-use crate::shared_deployment::{Deployment, Shared, exclusive};
+use crate::shared_deployment::{Deployment, Shared, exclusive, restart_down_nodes};
 
 pub(crate) fn cluster_nodes() -> Vec<String> {
     match std::env::var("REDIS_CLUSTER_NODES") {
@@ -463,13 +463,7 @@ async fn a_killed_master_is_followed_without_losing_acknowledged_saves() {
             .await;
     })
     .await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/redis-cluster");
-    let restarted = tokio::process::Command::new("bash")
-        .arg(script)
-        .status()
-        .await
-        .unwrap();
-    assert!(restarted.success(), "{script} failed");
+    restart_down_nodes("redis-cluster").await;
 }
 
 /// A cluster client configured by the application works as the node URLs do.

@@ -12,7 +12,7 @@ use sessionware::store::{Record, SaveOutcome, SessionKey};
 use sessionware::{RedisStore, SessionStore, UserIndex};
 
 use crate::outage;
-use crate::shared_deployment::{Deployment, Shared, exclusive};
+use crate::shared_deployment::{Deployment, Shared, exclusive, restart_down_nodes};
 
 pub(crate) const MASTER: &str = "mymaster";
 
@@ -271,17 +271,6 @@ async fn saves_follow_a_failover(how: &str, fail_over: impl AsyncFnOnce(&str)) {
     );
 }
 
-/// Brings nodes that are down back as replicas of the current master.
-async fn restart_down_nodes() {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/redis-sentinel");
-    let restarted = tokio::process::Command::new("bash")
-        .arg(script)
-        .status()
-        .await
-        .unwrap();
-    assert!(restarted.success(), "{script} failed");
-}
-
 /// A master with an outside connection, to fail it over or shut it down.
 pub(crate) async fn node(address: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(format!("redis://{address}"))
@@ -351,11 +340,11 @@ async fn a_killed_master_is_followed_without_losing_acknowledged_saves() {
             while master_address().await == old {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            restart_down_nodes().await;
+            restart_down_nodes("redis-sentinel").await;
         });
     })
     .await;
-    restart_down_nodes().await;
+    restart_down_nodes("redis-sentinel").await;
     until_settled().await;
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use sessionware::store::SessionKey;
-use sessionware::{RedisStore, SessionStore, UserIndex};
+use sessionware::{RedisStore, SessionHandle, SessionStore, UserIndex};
 use sha2::{Digest, Sha256};
 
 use crate::common::{owned_by, user};
@@ -149,21 +149,28 @@ async fn counted_with_latency(latency: Duration) -> (Counter, RedisStore, String
     (counter, store, prefix)
 }
 
+/// Creates twenty sessions of `user`, seen 0 to 19 s ago; their handles,
+/// most recently seen first.
+async fn twenty_sessions_of(store: &RedisStore, user: &str) -> Vec<SessionHandle> {
+    let mut handles = Vec::new();
+    for i in 0..20 {
+        let key = SessionKey::from_bytes(rand::random());
+        store
+            .create(&key, &owned_by(user, Duration::from_secs(i)))
+            .await
+            .unwrap();
+        handles.push(key.handle());
+    }
+    handles
+}
+
 /// Twenty sessions are listed with one command (an `EVALSHA` of the listing
 /// script), not `SMEMBERS` and twenty `GET`s, and in the same order.
 #[tokio::test]
 async fn listing_twenty_sessions_is_one_command_on_one_node() {
     let (counter, store, _) = counted().await;
     let alice = user("alice");
-    let mut keys = Vec::new();
-    for i in 0..20 {
-        let key = SessionKey::from_bytes(rand::random());
-        store
-            .create(&key, &owned_by(&alice, Duration::from_secs(i)))
-            .await
-            .unwrap();
-        keys.push(key.handle());
-    }
+    let keys = twenty_sessions_of(&store, &alice).await;
     let mark = counter.mark();
     let listed = store.sessions(&alice).await.unwrap();
     let sent = counter.commands_since(mark);
@@ -252,13 +259,7 @@ async fn revoking_twenty_sessions_takes_three_round_trips() {
     const LATENCY: Duration = Duration::from_millis(40);
     let (counter, store, _) = counted_with_latency(LATENCY).await;
     let alice = user("alice");
-    for i in 0..20 {
-        let key = SessionKey::from_bytes(rand::random());
-        store
-            .create(&key, &owned_by(&alice, Duration::from_secs(i)))
-            .await
-            .unwrap();
-    }
+    twenty_sessions_of(&store, &alice).await;
     let mark = counter.mark();
     let started = std::time::Instant::now();
     assert_eq!(store.revoke_all(&alice).await.unwrap(), 20);

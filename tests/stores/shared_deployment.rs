@@ -19,6 +19,18 @@ pub(crate) async fn exclusive(deployment: &Deployment) -> OwnedRwLockWriteGuard<
     Arc::clone(deployment).write_owned().await
 }
 
+/// Runs `.ci/<script>` (`redis-cluster`, `redis-sentinel`), which brings
+/// the nodes of a deployment that are down back into it.
+pub(crate) async fn restart_down_nodes(script: &str) {
+    let path = format!("{}/.ci/{script}", env!("CARGO_MANIFEST_DIR"));
+    let restarted = tokio::process::Command::new("bash")
+        .arg(&path)
+        .status()
+        .await
+        .unwrap();
+    assert!(restarted.success(), "{path} failed");
+}
+
 /// A store that holds a read guard of its deployment while it lives.
 pub(crate) struct Shared<S> {
     store: S,
