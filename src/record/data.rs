@@ -212,7 +212,7 @@ impl SessionData {
 
 /// What one entry adds to the data's JSON: `"key":value,`.
 pub(crate) fn entry_len(key: &str, json: &str) -> usize {
-    crate::record::json_len(&key) + json.len() + 2
+    crate::record::str_json_len(key) + json.len() + 2
 }
 
 impl PartialEq for SessionData {

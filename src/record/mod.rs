@@ -132,6 +132,20 @@ impl std::io::Write for CountingWriter {
     }
 }
 
+/// The JSON size of `text` as a string, quotes and escapes included:
+/// `json_len(&text)` without running the serializer.
+pub(crate) fn str_json_len(text: &str) -> usize {
+    let escapes: usize = text
+        .bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
+        .sum();
+    text.len() + escapes + 2
+}
+
 /// The JSON size of `value`.
 pub(crate) fn json_len(value: &impl Serialize) -> usize {
     let mut counter = CountingWriter(0);
@@ -168,7 +182,12 @@ impl Record {
 
     /// The versioned, binary-safe encoding stores keep as bytes: format 2.
     pub fn encode(&self) -> Vec<u8> {
-        v2::encode(self)
+        v2::encode(self, &[])
+    }
+
+    /// `prefix` followed by [`Record::encode`]'s bytes, in one allocation.
+    pub(crate) fn encode_after(&self, prefix: &[u8]) -> Vec<u8> {
+        v2::encode(self, prefix)
     }
 
     /// Decodes [`Record::encode`]'s output, and records written in format 1
@@ -261,6 +280,15 @@ mod tests {
         );
         assert_eq!(record.last_seen, record.created_at);
         assert_eq!(record.data.get::<u64>("k").unwrap(), Some(1));
+    }
+
+    #[test]
+    fn str_json_len_is_the_serializers_length() {
+        let mut texts: Vec<String> = (0u8..=0x7f).map(|b| char::from(b).to_string()).collect();
+        texts.extend(["", "plain", "é ключ \u{1F980}", "a\"b\\c\u{7f}\u{0}"].map(String::from));
+        for text in &texts {
+            assert_eq!(str_json_len(text), json_len(text), "{text:?}");
+        }
     }
 
     #[test]

@@ -39,23 +39,9 @@ const CREDENTIAL: u32 = 0x80;
 const KNOWN: u32 =
     EXPIRY | OWNER | METADATA | AGENT | LINEAGE | AUTHENTICATED | METHOD | CREDENTIAL;
 
-/// Writes `record` in format 2.
-pub(super) fn encode(record: &Record) -> Vec<u8> {
-    let data_len: usize = record
-        .data
-        .iter()
-        .map(|(key, value)| key.len() + value.len() + 4)
-        .sum();
-    let mut out = Vec::with_capacity(1 + 33 + 48 + data_len);
-    out.push(FORMAT);
-    for millis in [
-        unix_millis(record.created_at),
-        unix_millis(record.expires_at),
-        record.version,
-        unix_millis(record.last_seen),
-    ] {
-        out.extend_from_slice(&millis.to_le_bytes());
-    }
+/// Writes `record` in format 2 after `prefix`, into a buffer of exactly
+/// the length needed (the `MemoryStore` keeps it as it is).
+pub(super) fn encode(record: &Record, prefix: &[u8]) -> Vec<u8> {
     let metadata = record
         .metadata
         .as_ref()
@@ -68,6 +54,38 @@ pub(super) fn encode(record: &Record) -> Vec<u8> {
         | flag(record.authenticated_at.is_some(), AUTHENTICATED)
         | flag(record.authentication_method.is_some(), METHOD)
         | flag(record.credential_digest.is_some(), CREDENTIAL);
+    let text_len = |text: Option<&[u8]>| text.map_or(0, |text| len_len(text.len()) + text.len());
+    let fields = record.expiry.map_or(0, |_| 9)
+        + text_len(record.owner.as_ref().map(String::as_bytes))
+        + text_len(metadata.as_deref())
+        + record.user_agent_digest.map_or(0, |_| 8)
+        + record.lineage.map_or(0, |lineage| lineage.to_bytes().len())
+        + record.authenticated_at.map_or(0, |_| 8)
+        + text_len(record.authentication_method.as_ref().map(String::as_bytes))
+        + record.credential_digest.map_or(0, |digest| digest.len());
+    let data: usize = record
+        .data
+        .iter()
+        .map(|(key, value)| text_len(Some(key.as_bytes())) + text_len(Some(value.as_bytes())))
+        .sum();
+    let len = prefix.len()
+        + 1
+        + 32
+        + len_len(flags as usize)
+        + fields
+        + len_len(record.data.len())
+        + data;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(prefix);
+    out.push(FORMAT);
+    for millis in [
+        unix_millis(record.created_at),
+        unix_millis(record.expires_at),
+        record.version,
+        unix_millis(record.last_seen),
+    ] {
+        out.extend_from_slice(&millis.to_le_bytes());
+    }
     put_len(&mut out, flags as usize);
     if let Some(expiry) = record.expiry {
         let (kind, n) = expiry.to_wire();
@@ -100,11 +118,17 @@ pub(super) fn encode(record: &Record) -> Vec<u8> {
         put_bytes(&mut out, key.as_bytes());
         put_bytes(&mut out, value.as_bytes());
     }
+    debug_assert_eq!(out.len(), len, "the length computed ahead");
     out
 }
 
 fn flag(on: bool, bit: u32) -> u32 {
     if on { bit } else { 0 }
+}
+
+/// How many bytes `put_len` writes for `len`.
+fn len_len(len: usize) -> usize {
+    (usize::BITS - len.leading_zeros()).max(1).div_ceil(7) as usize
 }
 
 fn put_len(out: &mut Vec<u8>, mut len: usize) {
@@ -178,36 +202,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, &'static str> {
     } else {
         None
     };
-    let count = input.len()?;
-    // Every entry takes at least two bytes, and its text fewer bytes than
-    // the input left: a hostile count cannot make this reserve more than the
-    // input could hold. A value is not checked to be JSON here: `get` parses
-    // it, and refuses one that is not.
-    // Keys and values are copied into one buffer, checked to be UTF-8 in one
-    // pass at the end.
-    let mut text = Vec::with_capacity(input.0.len());
-    let mut entries = Vec::with_capacity(count.min(input.0.len() / 2));
-    let mut previous: &[u8] = &[];
-    for at in 0..count {
-        let key = input.bytes()?;
-        let value = input.bytes()?;
-        if value.is_empty() {
-            return Err("an empty value");
-        }
-        if at > 0 && key <= previous {
-            return Err("keys out of order");
-        }
-        previous = key;
-        let key_start = text.len();
-        text.extend_from_slice(key);
-        let value_start = text.len();
-        text.extend_from_slice(value);
-        entries.push(((key_start, value_start), (value_start, text.len())));
-    }
-    let data = SessionData::from_parts(text, entries).ok_or("text is not UTF-8")?;
-    if !input.0.is_empty() {
-        return Err("bytes after the last entry");
-    }
+    let data = entries(&mut input)?;
     Ok(Record {
         data,
         created_at,
@@ -226,6 +221,65 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, &'static str> {
 }
 
 /// The bytes not read yet.
+/// The data section: a count, then each key and its value, length first.
+///
+/// Every entry takes at least two bytes, and its text fewer bytes than the
+/// input left: a hostile count cannot make this reserve more than the input
+/// could hold. A value is not checked to be JSON here: `get` parses it, and
+/// refuses one that is not.
+///
+/// When every length fits in one byte (below 128, the usual case), those
+/// bytes are ASCII, so the section copied whole is the data's text: one
+/// copy and one UTF-8 check, each range pointing past its length byte.
+/// Otherwise the keys and values are copied into one buffer one by one.
+fn entries(input: &mut Input<'_>) -> Result<SessionData, &'static str> {
+    let count = input.len()?;
+    let section = input.0;
+    let mut ranges = Vec::with_capacity(count.min(section.len() / 2));
+    let mut one_byte_lengths = true;
+    let mut previous: &[u8] = &[];
+    for at in 0..count {
+        let key = input.bytes()?;
+        let value = input.bytes()?;
+        if value.is_empty() {
+            return Err("an empty value");
+        }
+        if at > 0 && key <= previous {
+            return Err("keys out of order");
+        }
+        previous = key;
+        one_byte_lengths &= key.len() < 0x80 && value.len() < 0x80;
+        let key_start = offset(section, key);
+        let value_start = offset(section, value);
+        ranges.push((
+            (key_start, key_start + key.len()),
+            (value_start, value_start + value.len()),
+        ));
+    }
+    if !input.0.is_empty() {
+        return Err("bytes after the last entry");
+    }
+    let text = if one_byte_lengths {
+        section.to_vec()
+    } else {
+        let mut text = Vec::with_capacity(section.len());
+        for (key, value) in &mut ranges {
+            for range in [key, value] {
+                let start = text.len();
+                text.extend_from_slice(&section[range.0..range.1]);
+                *range = (start, text.len());
+            }
+        }
+        text
+    };
+    SessionData::from_parts(text, ranges).ok_or("text is not UTF-8")
+}
+
+/// Where `part`, a slice of `whole`, starts in it.
+fn offset(whole: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
+}
+
 struct Input<'a>(&'a [u8]);
 
 impl<'a> Input<'a> {
@@ -315,6 +369,32 @@ mod tests {
         record.authentication_method = Some("passkey".into());
         record.credential_digest = Some([7; 32]);
         record
+    }
+
+    #[test]
+    fn len_len_is_what_put_len_writes() {
+        for len in [0, 1, 0x7f, 0x80, 0x3fff, 0x4000, usize::MAX] {
+            let mut out = Vec::new();
+            put_len(&mut out, len);
+            assert_eq!(len_len(len), out.len(), "{len}");
+        }
+    }
+
+    /// Long keys and values (two-byte lengths) are copied one by one; short
+    /// ones come from the section copied whole: both read back the same.
+    #[test]
+    fn long_and_short_entries_read_back() {
+        for size in [1, 127, 128, 300] {
+            let mut data = SessionData::new();
+            data.insert("a", &"x".repeat(size)).unwrap();
+            data.insert(&"k".repeat(size), &1).unwrap();
+            data.insert("é", &"ü").unwrap();
+            let now = from_millis(1_700_000_000_000);
+            let record = Record::new(data, now, now);
+            let bytes = record.encode();
+            assert_eq!(Record::decode(&bytes).unwrap(), record, "{size}");
+            assert_eq!(record.encode_after(b"pre")[3..], bytes[..]);
+        }
     }
 
     /// The sign-in fields round-trip, each alone and all together.

@@ -183,12 +183,8 @@ impl Shard {
 /// encoded record, in one exact-size allocation (shrinking a larger buffer
 /// in place would leave a free fragment behind every stored session).
 pub(super) fn entry_of(key: &SessionKey, record: &Record) -> Entry {
-    let encoded = record.encode();
-    let mut bytes = Vec::with_capacity(HALF + encoded.len());
-    bytes.extend_from_slice(halves(key).1);
-    bytes.extend_from_slice(&encoded);
     Entry {
-        bytes: bytes.into_boxed_slice(),
+        bytes: record.encode_after(halves(key).1).into_boxed_slice(),
     }
 }
 
