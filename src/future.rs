@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use crate::error::{Error, ErrorKind};
 use crate::event::SessionEvent;
 use crate::pending::PendingSession;
-use crate::pipeline::{BoxFuture, CookieAction, nothing_to_write, persist};
+use crate::pipeline::{BoxFuture, CookieAction, Origin, nothing_to_write, persist};
 use crate::session::Session;
 use crate::token::Transport;
 
@@ -110,8 +110,12 @@ where
 /// Persists the session and sets the cookie on a successful response that
 /// already carries `Vary: Cookie`.
 async fn finish<B: Default + 'static>(session: Session, mut response: Response<B>) -> Response<B> {
-    // A snapshot: the lock is not held across store calls.
-    let state = session.state().take_snapshot();
+    // Moved out or a snapshot: the lock is not held across store calls.
+    let state = session.state_to_persist();
+    let stored_key = match &state.origin {
+        Origin::Stored(stored) => Some(stored.key),
+        _ => None,
+    };
     let cookie = match persist(session.context(), state).await {
         Ok(CookieAction::Keep) => return response,
         Ok(CookieAction::Set(cookie)) => cookie,
@@ -120,7 +124,7 @@ async fn finish<B: Default + 'static>(session: Session, mut response: Response<B
             tracing::error!(error = %err, kind = ?err.kind(), "session could not be saved; answering with the save-failure response");
             let ctx = session.context();
             ctx.events.emit(|| SessionEvent::SaveFailed {
-                handle: session.stored_handle(),
+                handle: stored_key.map(|key| key.handle()),
             });
             return failure(&session, &err);
         }

@@ -71,6 +71,19 @@ impl Session {
     }
 
     /// What `login_metadata` notes about the client at login, if it is on.
+    /// The state to persist after the response. Moved out when this is the
+    /// last handle on the session (nothing can read it again, so it need
+    /// not be copied); otherwise a snapshot, the changes moved to it.
+    pub(crate) fn state_to_persist(&self) -> State {
+        let mut state = self.state();
+        if Arc::strong_count(&self.inner) == 1 {
+            let request_agent = state.request_agent;
+            std::mem::replace(&mut *state, State::guest(request_agent))
+        } else {
+            state.take_snapshot()
+        }
+    }
+
     pub(crate) fn login_metadata(&self) -> Option<crate::record::SessionMetadata> {
         self.inner
             .client
@@ -121,7 +134,7 @@ impl Session {
         }
         state.data_len = Some(after);
         state.data.insert_json(key, &json);
-        state.changes.insert(key.to_owned());
+        state.changes.insert(key);
         Ok(())
     }
 
@@ -136,7 +149,7 @@ impl Session {
         if let Some(len) = &mut state.data_len {
             *len = len.saturating_sub(freed);
         }
-        state.changes.insert(key.to_owned());
+        state.changes.insert(key);
         true
     }
 

@@ -4,6 +4,7 @@
 //! `future`); the shell calls into it.
 
 mod backend;
+mod changes;
 mod credential;
 mod evict;
 mod load;

@@ -18,12 +18,17 @@ use crate::store::SaveOutcome;
 /// The caller has already found [`nothing_to_write`] false under the lock,
 /// so it is not asked again here. `Err` means the change was not saved and
 /// the response must not claim success.
-pub(crate) async fn persist(ctx: &Context, state: State) -> Result<CookieAction, Error> {
+pub(crate) async fn persist(ctx: &Context, mut state: State) -> Result<CookieAction, Error> {
     let store = match &ctx.backend {
         Backend::Server(store) => store.as_ref(),
         #[cfg(feature = "cookie-store")]
         Backend::Sealed(sealer) => return super::sealed::persist(ctx, sealer, state),
     };
+    // Split off, so that the save can move the data into the record
+    // instead of copying it.
+    if let Some(stored) = state.take_stored() {
+        return persist_stored(ctx, store, &mut state, &stored).await;
+    }
     match &state.origin {
         Origin::Degraded => {
             if state.is_dirty() {
@@ -51,7 +56,7 @@ pub(crate) async fn persist(ctx: &Context, state: State) -> Result<CookieAction,
             cap_sessions(ctx, owner.as_deref()).await;
             Ok(action)
         }
-        Origin::Stored(stored) => persist_stored(ctx, store, &state, stored).await,
+        Origin::Stored(_) => unreachable!("split off above"),
         #[cfg(feature = "cookie-store")]
         Origin::Sealed(_) => Ok(CookieAction::Keep),
     }
@@ -90,7 +95,7 @@ fn unchanged_until(
 async fn persist_stored(
     ctx: &Context,
     store: &dyn DynStore,
-    state: &State,
+    state: &mut State,
     stored: &Stored,
 ) -> Result<CookieAction, Error> {
     let key = &stored.key;
@@ -132,7 +137,7 @@ async fn persist_stored(
     // write of the data as loaded: if anyone saved or deleted meanwhile, their
     // write stands and this refresh is skipped (a late refresh never revives a
     // logged-out session: see *Concurrent requests* in docs/threat-model.md).
-    let record = record_of(ctx, Draft::of(state, stored), now, stored.version + 1);
+    let record = record_of(ctx, Draft::taking(state, stored), now, stored.version + 1);
     match ctx.call(store.save(key, &record, stored.version)).await? {
         SaveOutcome::Saved => Ok(refreshed_cookie(
             ctx,

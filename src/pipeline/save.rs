@@ -142,12 +142,12 @@ pub(crate) fn sign_in_time(now: SystemTime) -> SystemTime {
 pub(crate) async fn save(
     ctx: &Context,
     store: &dyn DynStore,
-    state: &State,
+    state: &mut State,
     stored: &Stored,
     now: SystemTime,
 ) -> Result<CookieAction, Error> {
     let key = &stored.key;
-    let mut draft = Draft::of(state, stored);
+    let mut draft = Draft::taking(state, stored);
     let mut version = stored.version;
     let mut owner = state.loaded_owner().map(str::to_owned);
     for attempt in 0..MAX_SAVE_ATTEMPTS {
@@ -189,7 +189,13 @@ pub(crate) async fn save(
                     "the session was ended by another request",
                 ));
             }
-            SaveOutcome::Conflict => tokio::time::sleep(backoff(attempt)).await,
+            SaveOutcome::Conflict => {
+                // The data this attempt wrote holds this request's value of
+                // every key it changed (its own, or merged onto a fresher
+                // copy): the next merge reads them from there.
+                state.data = record.data;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
         }
         let Some(current) = ctx.call(store.load(key)).await? else {
             return Ok(dropped(

@@ -1,11 +1,11 @@
 //! The per-request state behind a `Session`: where the data came from, and
 //! what the request changed.
 
-use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use cookie::Cookie;
 
+use super::changes::ChangedKeys;
 use crate::expiry::Expiry;
 use crate::record::{Record, SessionData, SessionMetadata};
 use crate::token::{RandomValue, SessionHandle, SessionKey};
@@ -103,7 +103,7 @@ pub(crate) struct State {
     pub(crate) data: SessionData,
     /// Keys this request wrote or removed, to re-apply on a conflict: each
     /// one's value now is in `data` (or, removed, is absent from it).
-    pub(crate) changes: BTreeSet<String>,
+    pub(crate) changes: ChangedKeys,
     pub(crate) cleared: bool,
     pub(crate) cycle: bool,
     pub(crate) destroyed: bool,
@@ -143,7 +143,7 @@ impl State {
         Self {
             origin: Origin::Guest,
             data: SessionData::new(),
-            changes: BTreeSet::new(),
+            changes: ChangedKeys::default(),
             cleared: false,
             cycle: false,
             destroyed: false,
@@ -189,6 +189,18 @@ impl State {
     }
 
     /// Whether this request asked for anything to be written.
+    /// The stored origin, split off (the origin left is `Guest`); `None`,
+    /// and nothing changed, for any other origin.
+    pub(crate) fn take_stored(&mut self) -> Option<Stored> {
+        match std::mem::replace(&mut self.origin, Origin::Guest) {
+            Origin::Stored(stored) => Some(stored),
+            other => {
+                self.origin = other;
+                None
+            }
+        }
+    }
+
     pub(crate) fn is_dirty(&self) -> bool {
         !self.changes.is_empty()
             || self.cleared
@@ -216,7 +228,7 @@ impl State {
         if self.cleared {
             base.clear();
         }
-        for key in &self.changes {
+        for key in self.changes.iter() {
             match self.data.get_json(key) {
                 Some(json) => base.insert_json(key, json),
                 None => {
@@ -241,10 +253,11 @@ pub(crate) struct Draft {
 }
 
 impl Draft {
-    /// The session as this request left it.
-    pub(crate) fn of(state: &State, stored: &Stored) -> Self {
+    /// The session as this request left it, its data moved out of `state`
+    /// (a save that must merge puts it back first).
+    pub(crate) fn taking(state: &mut State, stored: &Stored) -> Self {
         Self {
-            data: state.data.clone(),
+            data: std::mem::take(&mut state.data),
             expiry: state.expiry,
             created_at: stored.created_at,
             owner: state.owner.clone(),
