@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use cookie::Cookie;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
@@ -130,7 +131,7 @@ async fn finish<B: Default + 'static>(session: Session, mut response: Response<B
         }
     };
     let (name, value) = match &session.context().config.transport {
-        Transport::Cookie => (SET_COOKIE, cookie.to_string()),
+        Transport::Cookie => (SET_COOKIE, set_cookie_text(&cookie)),
         // The token itself, or an empty value that tells the client to drop it.
         Transport::Header { response, .. } => (response.clone(), cookie.value().to_owned()),
     };
@@ -157,6 +158,19 @@ async fn finish<B: Default + 'static>(session: Session, mut response: Response<B
 /// `no-store`, or `private` without `public`; anything else (`public,
 /// max-age=600` would let a shared cache hand the cookie to other users, and
 /// so would a bare `max-age`) becomes `no-store`.
+/// The `Set-Cookie` value of `cookie`, written into room enough for our
+/// attributes rather than a string grown five times over.
+fn set_cookie_text(cookie: &Cookie<'_>) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(SET_COOKIE_ROOM);
+    write!(text, "{cookie}").expect("writing to a String cannot fail");
+    text
+}
+
+/// Room for a session cookie with every attribute we set, unless its
+/// name, path or domain is long.
+const SET_COOKIE_ROOM: usize = 192;
+
 fn forbid_storing(headers: &mut HeaderMap) {
     let (mut no_store, mut private, mut public) = (false, false, false);
     for value in headers.get_all(CACHE_CONTROL) {

@@ -118,9 +118,10 @@ impl Session {
         let mut guard = self.state();
         let state = &mut *guard;
         let before = *state.data_len.get_or_insert_with(|| state.data.json_len());
+        let position = state.data.position(key);
         let old = state
             .data
-            .get_json(key)
+            .json_at(position)
             .map_or(0, |old| entry_len(key, old));
         let new = entry_len(key, &json);
         let after = before - old.min(before) + new;
@@ -133,7 +134,7 @@ impl Session {
             );
         }
         state.data_len = Some(after);
-        state.data.insert_json(key, &json);
+        state.data.insert_json_at(position, key, &json);
         state.changes.insert(key);
         Ok(())
     }

@@ -40,6 +40,12 @@ pub struct SessionData {
     entries: Vec<Entry>,
 }
 
+/// The room taken at the first insert into empty data: most sessions hold
+/// a few small values, and growing from nothing would take several
+/// reallocations.
+const FIRST_ENTRIES: usize = 8;
+const FIRST_TEXT: usize = 128;
+
 /// Where one key and its value are in the text.
 #[derive(Clone, Copy)]
 struct Entry {
@@ -115,9 +121,18 @@ impl SessionData {
             .map(|entry| (self.key_of(entry), self.value_of(entry)))
     }
 
-    fn position(&self, key: &str) -> Result<usize, usize> {
+    /// Where `key` is (`Ok`) or would go (`Err`). Keys compare as bytes,
+    /// which for UTF-8 is their order as strings.
+    pub(crate) fn position(&self, key: &str) -> Result<usize, usize> {
+        let text = self.text.as_bytes();
         self.entries
-            .binary_search_by(|entry| self.key_of(entry).cmp(key))
+            .binary_search_by(|entry| text[range(entry.key)].cmp(key.as_bytes()))
+    }
+
+    /// The value at `position`'s answer, if the key is there.
+    pub(crate) fn json_at(&self, position: Result<usize, usize>) -> Option<&str> {
+        let at = position.ok()?;
+        Some(self.value_of(&self.entries[at]))
     }
 
     /// The value under `key` decoded as `T`; `Ok(None)` if absent.
@@ -152,8 +167,18 @@ impl SessionData {
 
     /// Stores `json`, JSON text this crate wrote, under `key`.
     pub(crate) fn insert_json(&mut self, key: &str, json: &str) {
+        self.insert_json_at(self.position(key), key, json);
+    }
+
+    /// [`insert_json`](Self::insert_json) at `position`, the answer of
+    /// [`position`](Self::position) for `key` with no change since.
+    pub(crate) fn insert_json_at(&mut self, position: Result<usize, usize>, key: &str, json: &str) {
+        if self.entries.capacity() == 0 {
+            self.entries.reserve(FIRST_ENTRIES);
+            self.text.reserve(FIRST_TEXT.max(key.len() + json.len()));
+        }
         let value = self.append(json);
-        match self.position(key) {
+        match position {
             Ok(at) => self.entries[at].value = value,
             Err(at) => {
                 let key = self.append(key);

@@ -259,10 +259,11 @@ fn entries(input: &mut Input<'_>) -> Result<SessionData, &'static str> {
     if !input.0.is_empty() {
         return Err("bytes after the last entry");
     }
-    let text = if one_byte_lengths {
-        section.to_vec()
+    // Room for a request to replace a small value without reallocating.
+    let mut text = Vec::with_capacity(section.len() + WRITE_ROOM);
+    if one_byte_lengths {
+        text.extend_from_slice(section);
     } else {
-        let mut text = Vec::with_capacity(section.len());
         for (key, value) in &mut ranges {
             for range in [key, value] {
                 let start = text.len();
@@ -270,10 +271,12 @@ fn entries(input: &mut Input<'_>) -> Result<SessionData, &'static str> {
                 *range = (start, text.len());
             }
         }
-        text
-    };
+    }
     SessionData::from_parts(text, ranges).ok_or("text is not UTF-8")
 }
+
+/// Spare room in a decoded session's text for the values a request writes.
+const WRITE_ROOM: usize = 32;
 
 /// Where `part`, a slice of `whole`, starts in it.
 fn offset(whole: &[u8], part: &[u8]) -> usize {

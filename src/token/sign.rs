@@ -69,24 +69,39 @@ impl Signed {
     /// The cookie value: `<base64url value>.<base64url tag>`, what
     /// [`sign`] makes for the same value and key.
     pub(crate) fn text(&self) -> String {
-        let mut signed = String::with_capacity(SIGNED_LEN);
-        URL_SAFE_NO_PAD.encode_string(self.value.as_bytes(), &mut signed);
-        signed.push(char::from(SEPARATOR));
-        URL_SAFE_NO_PAD.encode_string(self.tag, &mut signed);
-        signed
+        let mut signed = [0u8; SIGNED_LEN];
+        encode_into(self.value.as_bytes(), &mut signed[..RANDOM_TEXT_LEN]);
+        text_of(signed, &self.tag)
     }
 }
 
 /// The cookie value for `value`: `<base64url value>.<base64url tag>`.
 pub(crate) fn sign(key: &DerivedKey, cookie_name: &str, value: &RandomValue) -> String {
-    let mut signed = String::with_capacity(SIGNED_LEN);
-    URL_SAFE_NO_PAD.encode_string(value.as_bytes(), &mut signed);
-    let tag = mac(key, cookie_name, signed.as_bytes())
-        .finalize()
-        .into_bytes();
-    signed.push(char::from(SEPARATOR));
-    URL_SAFE_NO_PAD.encode_string(tag, &mut signed);
-    signed
+    let mut signed = [0u8; SIGNED_LEN];
+    let value_text = encode_into(value.as_bytes(), &mut signed[..RANDOM_TEXT_LEN]);
+    let tag = mac(key, cookie_name, value_text).finalize().into_bytes();
+    text_of(signed, &tag.into())
+}
+
+/// `bytes` in base64url without padding, written to all of `out` (which
+/// must be exactly as long), without the allocations and chunking of
+/// `encode_string`.
+fn encode_into<'o>(bytes: &[u8], out: &'o mut [u8]) -> &'o [u8] {
+    let written = URL_SAFE_NO_PAD
+        .encode_slice(bytes, out)
+        .expect("the output fits the encoding");
+    debug_assert_eq!(written, out.len());
+    out
+}
+
+/// The cookie text of `signed` (its value already encoded in front) and
+/// `tag`: `value.tag`.
+fn text_of(mut signed: [u8; SIGNED_LEN], tag: &[u8; 32]) -> String {
+    signed[RANDOM_TEXT_LEN] = SEPARATOR;
+    encode_into(tag, &mut signed[RANDOM_TEXT_LEN + 1..]);
+    std::str::from_utf8(&signed)
+        .expect("base64 is ASCII")
+        .to_owned()
 }
 
 /// Checks a presented cookie value under `key` alone.
