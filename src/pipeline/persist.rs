@@ -112,7 +112,9 @@ async fn persist_stored(
         return Ok(CookieAction::Remove);
     }
     if state.cycle {
-        return cycle(ctx, store, state, stored).await;
+        // Boxed: the id change is rare and its future the largest, so the
+        // common save does not carry (and allocate) room for it.
+        return Box::pin(cycle(ctx, store, state, stored)).await;
     }
     let now = SystemTime::now();
     let expiry = state.expiry.unwrap_or(ctx.config.expiry);
