@@ -329,6 +329,18 @@ impl<'a> Input<'a> {
     /// A LEB128 length or count; at most the bytes left (every entry takes
     /// two bytes or more), so none can make a decoder allocate past the input.
     fn len(&mut self) -> Result<usize, &'static str> {
+        // One byte below 128, the usual case, is the whole length.
+        if let Some((&byte, rest)) = self.0.split_first()
+            && byte < 0x80
+        {
+            self.0 = rest;
+            let len = usize::from(byte);
+            return if len <= rest.len() {
+                Ok(len)
+            } else {
+                Err("length past the end")
+            };
+        }
         let mut len = 0usize;
         for shift in (0..64).step_by(7) {
             let byte = self.byte()?;
