@@ -186,6 +186,7 @@ impl Record {
     }
 
     /// `prefix` followed by [`Record::encode`]'s bytes, in one allocation.
+    #[cfg(any(feature = "memory-store", test))]
     pub(crate) fn encode_after(&self, prefix: &[u8]) -> Vec<u8> {
         v2::encode(self, prefix)
     }
