@@ -12,7 +12,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 use crate::expiry::Expiry;
 use crate::pipeline::{Context, Origin, State};
-use crate::record::entry_len;
+use crate::record::{entry_len, with_json};
 use crate::store::{ErasedUserIndex, SessionInfo};
 use crate::token::{SessionHandle, TokenHeaders};
 
@@ -113,7 +113,12 @@ impl Session {
     /// [`ErrorKind::TooLarge`] if the session's data would pass the layer's
     /// `max_data_size`; the session is then unchanged.
     pub fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), Error> {
-        let json = serde_json::to_string(&value)?;
+        // Serialized before the lock is taken: a `Serialize` impl may use
+        // this session too.
+        with_json(&value, |json| self.insert_json(key, json))?
+    }
+
+    fn insert_json(&self, key: &str, json: &str) -> Result<(), Error> {
         let limit = self.inner.ctx.config.max_data_size;
         let mut guard = self.state();
         let state = &mut *guard;
@@ -123,7 +128,7 @@ impl Session {
             .data
             .json_at(position)
             .map_or(0, |old| entry_len(key, old));
-        let new = entry_len(key, &json);
+        let new = entry_len(key, json);
         let after = before - old.min(before) + new;
         if after > limit && new > old {
             return Err(
@@ -134,7 +139,7 @@ impl Session {
             );
         }
         state.data_len = Some(after);
-        state.data.insert_json_at(position, key, &json);
+        state.data.insert_json_at(position, key, json);
         state.changes.insert(key);
         Ok(())
     }

@@ -114,6 +114,15 @@ impl SessionData {
         self.entries.iter().map(|entry| self.key_of(entry))
     }
 
+    /// The keys and their values as bytes, in key order (for encoders:
+    /// no character-boundary checks).
+    pub(crate) fn raw_entries(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> {
+        let text = self.text.as_bytes();
+        self.entries
+            .iter()
+            .map(move |entry| (&text[range(entry.key)], &text[range(entry.value)]))
+    }
+
     /// The keys and their values as JSON text, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries
@@ -160,9 +169,7 @@ impl SessionData {
     /// [`ErrorKind::Serialization`](crate::ErrorKind::Serialization) if
     /// `value` does not serialize to JSON; the data is then unchanged.
     pub fn insert<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Error> {
-        let json = serde_json::to_string(value)?;
-        self.insert_json(key, &json);
-        Ok(())
+        super::with_json(value, |json| self.insert_json(key, json))
     }
 
     /// Stores `json`, JSON text this crate wrote, under `key`.

@@ -4,6 +4,7 @@
 mod data;
 #[cfg(feature = "memory-store")]
 mod header;
+mod scratch;
 mod v1;
 mod v2;
 
@@ -15,6 +16,7 @@ pub use self::data::SessionData;
 pub(crate) use self::data::entry_len;
 #[cfg(feature = "memory-store")]
 pub(crate) use self::header::{Header, header_of};
+pub(crate) use self::scratch::with_json;
 use crate::error::{Error, ErrorKind};
 use crate::expiry::Expiry;
 

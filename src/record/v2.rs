@@ -65,8 +65,8 @@ pub(super) fn encode(record: &Record, prefix: &[u8]) -> Vec<u8> {
         + record.credential_digest.map_or(0, |digest| digest.len());
     let data: usize = record
         .data
-        .iter()
-        .map(|(key, value)| text_len(Some(key.as_bytes())) + text_len(Some(value.as_bytes())))
+        .raw_entries()
+        .map(|(key, value)| text_len(Some(key)) + text_len(Some(value)))
         .sum();
     let len = prefix.len()
         + 1
@@ -114,9 +114,9 @@ pub(super) fn encode(record: &Record, prefix: &[u8]) -> Vec<u8> {
         out.extend_from_slice(digest);
     }
     put_len(&mut out, record.data.len());
-    for (key, value) in record.data.iter() {
-        put_bytes(&mut out, key.as_bytes());
-        put_bytes(&mut out, value.as_bytes());
+    for (key, value) in record.data.raw_entries() {
+        put_bytes(&mut out, key);
+        put_bytes(&mut out, value);
     }
     debug_assert_eq!(out.len(), len, "the length computed ahead");
     out
