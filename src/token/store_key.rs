@@ -15,6 +15,18 @@ use super::id::RandomValue;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey([u8; 32]);
 
+/// The two lowercase hex digits of every byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [DIGITS[byte >> 4], DIGITS[byte & 0x0f]];
+        byte += 1;
+    }
+    pairs
+};
+
 impl SessionKey {
     /// Rebuilds a key from the 32 digest bytes a store kept (for stores that list keys).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -38,11 +50,9 @@ impl SessionKey {
     /// The digest as 64 lowercase hexadecimal ASCII bytes, without an
     /// allocation (the Redis store builds its keys from them).
     pub(crate) fn hex(&self) -> [u8; 64] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut text = [0; 64];
-        for (pair, byte) in text.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        for (pair, byte) in text.as_chunks_mut::<2>().0.iter_mut().zip(self.0) {
+            *pair = HEX_PAIRS[usize::from(byte)];
         }
         text
     }

@@ -5,6 +5,7 @@ mod cluster;
 mod connection;
 mod failover;
 mod index;
+mod key;
 mod listing;
 mod scripts;
 mod sentinel;
@@ -20,6 +21,7 @@ use self::cache::LocalCache;
 use self::cache::subscriber::{self, Source};
 pub use self::cache::{CacheStats, ReadCache};
 use self::connection::Connection;
+use self::key::RedisKey;
 use self::scripts::{DELETE, INDEX, SAVE, millis, save_outcome};
 use super::{SaveOutcome, SessionStore};
 use crate::error::Error;
@@ -282,15 +284,9 @@ impl RedisStore {
             .map_err(Error::store)
     }
 
-    /// `<prefix>{<64 hex digits>}`, built in one allocation (this runs
-    /// on every request).
-    fn key(&self, key: &SessionKey) -> Vec<u8> {
-        let mut text = Vec::with_capacity(self.prefix.len() + 66);
-        text.extend_from_slice(self.prefix.as_bytes());
-        text.push(b'{');
-        text.extend_from_slice(&key.hex());
-        text.push(b'}');
-        text
+    /// `<prefix>{<64 hex digits>}`, written into the command that takes it.
+    fn key(&self, key: &SessionKey) -> RedisKey<'_> {
+        RedisKey::new(&self.prefix, key)
     }
 
     /// Runs a `SET .. NX` on its own: whether it created the key.
