@@ -14,6 +14,14 @@ use crate::token::Transport;
 /// keeps the arithmetic far from overflow.
 const MAX_COOKIE_AGE: Duration = Duration::from_secs(400 * 24 * 60 * 60);
 
+/// A session cookie to send: its value and, for a persistent expiry, its
+/// `Max-Age` in seconds; every other attribute is the layer's.
+#[derive(Debug)]
+pub(crate) struct SessionCookie {
+    pub(crate) value: String,
+    pub(crate) max_age: Option<i64>,
+}
+
 /// Everything the layer needs to know besides the store and the keys.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -280,16 +288,31 @@ impl Config {
         expires_at: SystemTime,
         now: SystemTime,
     ) -> Cookie<'static> {
-        let mut cookie = self.base_cookie(value);
-        if expiry != Expiry::OnSessionEnd {
+        let parts = self.session_cookie_parts(value, expiry, expires_at, now);
+        let mut cookie = self.base_cookie(parts.value);
+        if let Some(secs) = parts.max_age {
+            cookie.set_max_age(cookie::time::Duration::seconds(secs));
+        }
+        cookie
+    }
+
+    /// What varies in [`session_cookie`](Self::session_cookie) from one
+    /// response to the next: the value, and the `Max-Age` in seconds.
+    pub(crate) fn session_cookie_parts(
+        &self,
+        value: String,
+        expiry: Expiry,
+        expires_at: SystemTime,
+        now: SystemTime,
+    ) -> SessionCookie {
+        let max_age = (expiry != Expiry::OnSessionEnd).then(|| {
             let age = expires_at
                 .duration_since(now)
                 .unwrap_or_default()
                 .min(MAX_COOKIE_AGE);
-            let secs = i64::try_from(age.as_secs()).unwrap_or(0);
-            cookie.set_max_age(cookie::time::Duration::seconds(secs));
-        }
-        cookie
+            i64::try_from(age.as_secs()).unwrap_or(0)
+        });
+        SessionCookie { value, max_age }
     }
 
     /// The cookie that deletes ours: same name, Path, Domain, Secure, HttpOnly

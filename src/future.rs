@@ -6,11 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use cookie::Cookie;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use pin_project_lite::pin_project;
 
+use crate::config::SessionCookie;
 use crate::error::{Error, ErrorKind};
 use crate::event::SessionEvent;
 use crate::pending::PendingSession;
@@ -119,8 +119,8 @@ async fn finish<B: Default + 'static>(session: Session, mut response: Response<B
     };
     let cookie = match persist(session.context(), state).await {
         Ok(CookieAction::Keep) => return response,
-        Ok(CookieAction::Set(cookie)) => cookie,
-        Ok(CookieAction::Remove) => session.context().config.removal_cookie(),
+        Ok(CookieAction::Set(cookie)) => Cookie::Session(cookie),
+        Ok(CookieAction::Remove) => Cookie::Removal,
         Err(err) => {
             tracing::error!(error = %err, kind = ?err.kind(), "session could not be saved; answering with the save-failure response");
             let ctx = session.context();
@@ -130,10 +130,17 @@ async fn finish<B: Default + 'static>(session: Session, mut response: Response<B
             return failure(&session, &err);
         }
     };
-    let (name, value) = match &session.context().config.transport {
-        Transport::Cookie => (SET_COOKIE, set_cookie_text(&cookie)),
+    let ctx = session.context();
+    let (name, value) = match (&ctx.config.transport, cookie) {
+        (Transport::Cookie, Cookie::Session(cookie)) => (SET_COOKIE, ctx.set_cookie.text(&cookie)),
+        (Transport::Cookie, Cookie::Removal) => {
+            (SET_COOKIE, ctx.config.removal_cookie().to_string())
+        }
         // The token itself, or an empty value that tells the client to drop it.
-        Transport::Header { response, .. } => (response.clone(), cookie.value().to_owned()),
+        (Transport::Header { response, .. }, Cookie::Session(cookie)) => {
+            (response.clone(), cookie.value)
+        }
+        (Transport::Header { response, .. }, Cookie::Removal) => (response.clone(), String::new()),
     };
     match HeaderValue::try_from(value) {
         Ok(value) => {
@@ -158,18 +165,11 @@ async fn finish<B: Default + 'static>(session: Session, mut response: Response<B
 /// `no-store`, or `private` without `public`; anything else (`public,
 /// max-age=600` would let a shared cache hand the cookie to other users, and
 /// so would a bare `max-age`) becomes `no-store`.
-/// The `Set-Cookie` value of `cookie`, written into room enough for our
-/// attributes rather than a string grown five times over.
-fn set_cookie_text(cookie: &Cookie<'_>) -> String {
-    use std::fmt::Write as _;
-    let mut text = String::with_capacity(SET_COOKIE_ROOM);
-    write!(text, "{cookie}").expect("writing to a String cannot fail");
-    text
+/// The cookie a response sets.
+enum Cookie {
+    Session(SessionCookie),
+    Removal,
 }
-
-/// Room for a session cookie with every attribute we set, unless its
-/// name, path or domain is long.
-const SET_COOKIE_ROOM: usize = 192;
 
 fn forbid_storing(headers: &mut HeaderMap) {
     let (mut no_store, mut private, mut public) = (false, false, false);

@@ -12,7 +12,9 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::event::{Events, SessionEvent, SessionEvents};
 use crate::expiry::Expiry;
-use crate::pipeline::{Backend, Checker, Context, CredentialCheck, RejectionLog};
+use crate::pipeline::{
+    Backend, Checker, Context, CredentialCheck, RejectionLog, SetCookieTemplate,
+};
 use crate::policy::{SaveFailure, SavePolicy};
 use crate::service::SessionService;
 use crate::store::SessionStore;
@@ -454,6 +456,7 @@ impl<S> Layer<S> for SessionLayer {
             rejections: Arc::clone(&self.rejections),
             events: self.events.clone(),
             credential: self.credential.clone(),
+            set_cookie: SetCookieTemplate::new(&self.config),
         };
         SessionService::new(inner, Arc::new(ctx))
     }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::record::Record;
+#[cfg(feature = "memory-store")]
+use crate::store::MemoryStore;
 use crate::store::{ErasedUserIndex, SaveOutcome, SessionStore};
 #[cfg(feature = "cookie-store")]
 use crate::token::Sealer;
@@ -57,6 +59,9 @@ pub(crate) trait DynStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<SaveOutcome, Error>>;
     fn delete<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Result<bool, Error>>;
     fn index(&self) -> Option<&dyn ErasedUserIndex>;
+    /// The store as the `MemoryStore` it is, whose calls answer at once.
+    #[cfg(feature = "memory-store")]
+    fn memory(&self) -> Option<&MemoryStore>;
 }
 
 impl<S: SessionStore> DynStore for S {
@@ -83,5 +88,9 @@ impl<S: SessionStore> DynStore for S {
     }
     fn index(&self) -> Option<&dyn ErasedUserIndex> {
         SessionStore::user_index(self)
+    }
+    #[cfg(feature = "memory-store")]
+    fn memory(&self) -> Option<&MemoryStore> {
+        (self as &dyn std::any::Any).downcast_ref()
     }
 }

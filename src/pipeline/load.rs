@@ -75,7 +75,7 @@ async fn load_stored(
         retired,
     } = verified;
     let key = SessionKey::digest_of(&value);
-    let record = match ctx.call(store.load(&key)).await {
+    let record = match ctx.load(store, &key).await {
         Err(err) => {
             tracing::warn!(session = %key.log_id(), error = %err, "session load failed; serving a degraded guest session");
             state.origin = Origin::Degraded;
@@ -102,7 +102,7 @@ async fn load_stored(
         return;
     }
     if agent_mismatch(ctx, state.request_agent, &record) {
-        match ctx.call(store.delete(&key)).await {
+        match ctx.delete(store, &key).await {
             Ok(_) => ctx.events.emit(|| SessionEvent::Destroyed {
                 handle: Some(key.handle()),
             }),
@@ -116,7 +116,7 @@ async fn load_stored(
         Credential::Current => {}
         Credential::Changed => {
             tracing::info!(session = %key.log_id(), "session signed in under changed credentials; it is ended");
-            match ctx.call(store.delete(&key)).await {
+            match ctx.delete(store, &key).await {
                 Ok(_) => {
                     ctx.events.emit(|| SessionEvent::CredentialChanged {
                         handle: Some(key.handle()),

@@ -12,7 +12,9 @@ mod persist;
 mod save;
 #[cfg(feature = "cookie-store")]
 mod sealed;
+mod set_cookie;
 mod state;
+mod store_call;
 
 use std::fmt;
 use std::future::Future;
@@ -25,6 +27,7 @@ pub use credential::CredentialCheck;
 pub(crate) use credential::{Checker, fingerprint_digest};
 pub(crate) use load::load;
 pub(crate) use persist::{nothing_to_write, persist};
+pub(crate) use set_cookie::SetCookieTemplate;
 pub(crate) use state::{CookieAction, Origin, State};
 
 use crate::config::Config;
@@ -47,6 +50,8 @@ pub(crate) struct Context {
     /// (`SessionLayer::credential_check`), asked at every load of a session
     /// signed in with one.
     pub(crate) credential: Option<Checker>,
+    /// Our `Set-Cookie` text's fixed part, rendered from `config`.
+    pub(crate) set_cookie: SetCookieTemplate,
 }
 
 impl Context {

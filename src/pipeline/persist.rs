@@ -103,7 +103,7 @@ async fn persist_stored(
     // whatever its version. An emptied session is ended by `save`, and only
     // as the version this request loaded.
     if state.destroyed {
-        ctx.call(store.delete(key)).await?;
+        ctx.delete(store, key).await?;
         tracing::debug!(session = %key.log_id(), "session destroyed");
         ctx.events.emit(|| SessionEvent::Destroyed {
             handle: Some(key.handle()),
@@ -140,7 +140,7 @@ async fn persist_stored(
     // write stands and this refresh is skipped (a late refresh never revives a
     // logged-out session: see *Concurrent requests* in docs/threat-model.md).
     let record = record_of(ctx, Draft::taking(state, stored), now, stored.version + 1);
-    match ctx.call(store.save(key, &record, stored.version)).await? {
+    match ctx.save(store, key, &record, stored.version).await? {
         SaveOutcome::Saved => Ok(refreshed_cookie(
             ctx,
             stored,

@@ -50,7 +50,7 @@ pub(crate) async fn cycle(
 ) -> Result<CookieAction, Error> {
     let key = &stored.key;
     let now = SystemTime::now();
-    let current = ctx.call(store.load(key)).await?;
+    let current = ctx.load(store, key).await?;
     let Some(current) = current.filter(|record| {
         !ctx.config
             .has_ended(record.created_at, record.expires_at, now)
@@ -71,7 +71,7 @@ pub(crate) async fn cycle(
         draft.created_at = sign_in_time(now);
     }
     if draft.is_blank() {
-        if !ctx.call(store.delete(key)).await? {
+        if !ctx.delete(store, key).await? {
             return Ok(dropped(
                 ctx,
                 key,
@@ -90,11 +90,11 @@ pub(crate) async fn cycle(
     draft.lineage = (draft.owner.is_some() && draft.owner == old_owner).then(|| stored.lineage());
     let owner = draft.owner.clone();
     let (action, new_key) = create_quietly(ctx, store, draft, now).await?;
-    match ctx.call(store.delete(key)).await {
+    match ctx.delete(store, key).await {
         Ok(true) => unindex(ctx, old_owner.as_deref(), key).await,
         ended => {
             // Ended meanwhile (or unknown): the new record must not outlive it.
-            let undone = ctx.call(store.delete(&new_key)).await;
+            let undone = ctx.delete(store, &new_key).await;
             unindex(ctx, owner.as_deref(), &new_key).await;
             ended?;
             undone?;
@@ -157,12 +157,12 @@ pub(crate) async fn save(
         if emptied {
             record.expires_at = ended();
         }
-        match ctx.call(store.save(key, &record, version)).await? {
+        match ctx.save(store, key, &record, version).await? {
             SaveOutcome::Saved if emptied => {
                 // Ended: no request can save over it any more (one that
                 // loaded it sees a guest), so the expired record is deleted
                 // now rather than left for the store's cleanup.
-                ctx.call(store.delete(key)).await?;
+                ctx.delete(store, key).await?;
                 tracing::debug!(session = %key.log_id(), "emptied session ended");
                 ctx.events.emit(|| SessionEvent::Destroyed {
                     handle: Some(key.handle()),
@@ -197,7 +197,7 @@ pub(crate) async fn save(
                 tokio::time::sleep(backoff(attempt)).await;
             }
         }
-        let Some(current) = ctx.call(store.load(key)).await? else {
+        let Some(current) = ctx.load(store, key).await? else {
             return Ok(dropped(
                 ctx,
                 key,
@@ -284,12 +284,12 @@ pub(crate) async fn create_quietly(
     for _ in 0..MAX_CREATE_ATTEMPTS {
         let value = (ctx.new_value)()?;
         let key = SessionKey::digest_of(&value);
-        if ctx.call(store.create(&key, &record)).await? {
+        if ctx.create(store, &key, &record).await? {
             tracing::debug!(session = %key.log_id(), "session created");
             let signed = sign(ctx.keyring.signing(), &ctx.config.cookie_name, &value);
             let cookie = ctx
                 .config
-                .session_cookie(signed, effective, record.expires_at, now);
+                .session_cookie_parts(signed, effective, record.expires_at, now);
             return Ok((CookieAction::Set(cookie), key));
         }
         tracing::warn!(session = %key.log_id(), "new session id already taken; drawing another");
@@ -355,7 +355,10 @@ pub(crate) fn resigned(
             &stored.value,
         ),
     };
-    CookieAction::Set(ctx.config.session_cookie(signed, expiry, expires_at, now))
+    CookieAction::Set(
+        ctx.config
+            .session_cookie_parts(signed, expiry, expires_at, now),
+    )
 }
 
 /// A random pause in `[0, min(2^attempt ms, MAX_BACKOFF))`.

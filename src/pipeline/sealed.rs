@@ -100,7 +100,7 @@ pub(crate) fn persist(ctx: &Context, sealer: &Sealer, state: State) -> Result<Co
     if let Some(event) = event {
         ctx.events.emit(|| event);
     }
-    Ok(CookieAction::Set(ctx.config.session_cookie(
+    Ok(CookieAction::Set(ctx.config.session_cookie_parts(
         value,
         expiry,
         record.expires_at,

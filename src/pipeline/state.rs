@@ -3,9 +3,8 @@
 
 use std::time::SystemTime;
 
-use cookie::Cookie;
-
 use super::changes::ChangedKeys;
+use crate::config::SessionCookie;
 use crate::expiry::Expiry;
 use crate::record::{Record, SessionData, SessionMetadata};
 use crate::token::{RandomValue, SessionHandle, SessionKey};
@@ -16,7 +15,7 @@ pub(crate) enum CookieAction {
     /// Nothing: no `Set-Cookie`.
     Keep,
     /// Set (or refresh) the session cookie.
-    Set(Cookie<'static>),
+    Set(SessionCookie),
     /// Tell the browser to drop the cookie.
     Remove,
 }

@@ -258,13 +258,10 @@ impl MemoryStore {
     }
 }
 
-impl SessionStore for MemoryStore {
-    /// Always `Ok`: memory cannot be unreachable.
-    async fn health(&self) -> Result<(), Error> {
-        Ok(())
-    }
-
-    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+/// The store's calls, answered at once: the layer calls these directly,
+/// with no boxed future and no timeout (memory cannot hang).
+impl MemoryStore {
+    pub(crate) fn create_now(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
         let entry = entry_of(key, record); // encoded before taking a lock
         let home = Self::shard_index(key);
         // Room is claimed first: a taken key (a broken random generator) is
@@ -282,7 +279,7 @@ impl SessionStore for MemoryStore {
         Ok(true)
     }
 
-    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+    pub(crate) fn load_now(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
         let shard = self.lock(Self::shard_index(key));
         match shard.get(key) {
             Some(entry) => Record::decode(entry.encoded()).map(Some),
@@ -290,7 +287,7 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn save(
+    pub(crate) fn save_now(
         &self,
         key: &SessionKey,
         record: &Record,
@@ -310,7 +307,7 @@ impl SessionStore for MemoryStore {
         }
     }
 
-    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
+    pub(crate) fn delete_now(&self, key: &SessionKey) -> Result<bool, Error> {
         let removed = self.lock(Self::shard_index(key)).remove(key);
         let Some(entry) = removed else {
             return Ok(false);
@@ -318,6 +315,34 @@ impl SessionStore for MemoryStore {
         self.inner.len.fetch_sub(1, Ordering::Relaxed);
         self.unindex(key, &entry);
         Ok(true)
+    }
+}
+
+impl SessionStore for MemoryStore {
+    /// Always `Ok`: memory cannot be unreachable.
+    async fn health(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn create(&self, key: &SessionKey, record: &Record) -> Result<bool, Error> {
+        self.create_now(key, record)
+    }
+
+    async fn load(&self, key: &SessionKey) -> Result<Option<Record>, Error> {
+        self.load_now(key)
+    }
+
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &Record,
+        expected_version: u64,
+    ) -> Result<SaveOutcome, Error> {
+        self.save_now(key, record, expected_version)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool, Error> {
+        self.delete_now(key)
     }
 
     async fn delete_expired(&self) -> Result<u64, Error> {
