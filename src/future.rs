@@ -4,6 +4,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::PoisonError;
 use std::task::{Context, Poll, ready};
 
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, SET_COOKIE, VARY};
@@ -110,9 +111,13 @@ where
 
 /// Persists the session and sets the cookie on a successful response that
 /// already carries `Vary: Cookie`.
-async fn finish<B: Default + 'static>(session: Session, mut response: Response<B>) -> Response<B> {
-    // Moved out or a snapshot: the lock is not held across store calls.
-    let state = session.state_to_persist();
+async fn finish<B: Default + 'static>(
+    mut session: Session,
+    mut response: Response<B>,
+) -> Response<B> {
+    // Taken out or a snapshot: no lock is held across store calls.
+    let mut state = session.take_state_to_persist();
+    let state = state.get_mut().unwrap_or_else(PoisonError::into_inner);
     let stored_key = match &state.origin {
         Origin::Stored(stored) => Some(stored.key),
         _ => None,

@@ -71,17 +71,17 @@ impl Session {
     }
 
     /// What `login_metadata` notes about the client at login, if it is on.
-    /// The state to persist after the response. Moved out when this is the
-    /// last handle on the session (nothing can read it again, so it need
-    /// not be copied); otherwise a snapshot, the changes moved to it.
-    pub(crate) fn state_to_persist(&self) -> State {
-        let mut state = self.state();
-        if Arc::strong_count(&self.inner) == 1 {
-            let request_agent = state.request_agent;
-            std::mem::replace(&mut *state, State::guest(request_agent))
-        } else {
-            state.take_snapshot()
+    /// The state to persist after the response, in the box the session
+    /// keeps it in. Taken out (not copied) when this is the last handle on
+    /// the session: nothing can read it again, and this one must not.
+    /// Otherwise a snapshot, the changes moved to it.
+    pub(crate) fn take_state_to_persist(&mut self) -> Box<Mutex<State>> {
+        if let Some(shared) = Arc::get_mut(&mut self.inner)
+            && let Some(state) = shared.state.take()
+        {
+            return state;
         }
+        Box::new(Mutex::new(self.state().take_snapshot()))
     }
 
     pub(crate) fn login_metadata(&self) -> Option<crate::record::SessionMetadata> {

@@ -6,7 +6,7 @@ use super::Context;
 use super::backend::{Backend, DynStore};
 use super::evict::cap_sessions;
 use super::save::{
-    create, cycle, record_of, refreshed_cookie, resigned, save, sign_in_time, unindex,
+    create, cycle, first_record, record_of, refreshed_cookie, resigned, save, sign_in_time, unindex,
 };
 use super::state::{CookieAction, Draft, Origin, State, Stored};
 use crate::error::Error;
@@ -18,16 +18,19 @@ use crate::store::SaveOutcome;
 /// The caller has already found [`nothing_to_write`] false under the lock,
 /// so it is not asked again here. `Err` means the change was not saved and
 /// the response must not claim success.
-pub(crate) async fn persist(ctx: &Context, mut state: State) -> Result<CookieAction, Error> {
+pub(crate) async fn persist(ctx: &Context, state: &mut State) -> Result<CookieAction, Error> {
     let store = match &ctx.backend {
         Backend::Server(store) => store.as_ref(),
         #[cfg(feature = "cookie-store")]
-        Backend::Sealed(sealer) => return super::sealed::persist(ctx, sealer, state),
+        Backend::Sealed(sealer) => {
+            let state = std::mem::replace(state, State::guest(state.request_agent));
+            return super::sealed::persist(ctx, sealer, state);
+        }
     };
     // Split off, so that the save can move the data into the record
     // instead of copying it.
     if let Some(stored) = state.take_stored() {
-        return persist_stored(ctx, store, &mut state, &stored).await;
+        return persist_stored(ctx, store, state, &stored).await;
     }
     match &state.origin {
         Origin::Degraded => {
@@ -42,17 +45,27 @@ pub(crate) async fn persist(ctx: &Context, mut state: State) -> Result<CookieAct
         Origin::Guest => {
             let now = SystemTime::now();
             let owner = state.owner.clone();
-            let draft = Draft {
-                data: state.data,
-                expiry: state.expiry,
-                created_at: if state.login { sign_in_time(now) } else { now },
-                owner: state.owner,
-                metadata: state.metadata,
-                agent: state.request_agent,
-                lineage: None,
-                auth: state.auth,
-            };
-            let (action, _) = create(ctx, store, draft, now).await?;
+            // Built in a block that ends before the await, so that the
+            // future keeps no room for the draft and the record besides the
+            // create's own.
+            let (action, key) = {
+                let draft = Draft {
+                    data: std::mem::take(&mut state.data),
+                    expiry: state.expiry,
+                    created_at: if state.login { sign_in_time(now) } else { now },
+                    owner: state.owner.take(),
+                    metadata: state.metadata.take(),
+                    agent: state.request_agent,
+                    lineage: None,
+                    auth: std::mem::take(&mut state.auth),
+                };
+                let (record, effective) = first_record(ctx, draft, now);
+                create(ctx, store, record, effective, now)
+            }
+            .await?;
+            ctx.events.emit(|| SessionEvent::Created {
+                handle: Some(key.handle()),
+            });
             cap_sessions(ctx, owner.as_deref()).await;
             Ok(action)
         }

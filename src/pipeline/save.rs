@@ -89,7 +89,8 @@ pub(crate) async fn cycle(
     // reaches the new id; a session that changes hands starts a new line.
     draft.lineage = (draft.owner.is_some() && draft.owner == old_owner).then(|| stored.lineage());
     let owner = draft.owner.clone();
-    let (action, new_key) = create_quietly(ctx, store, draft, now).await?;
+    let (record, effective) = first_record(ctx, draft, now);
+    let (action, new_key) = create(ctx, store, record, effective, now).await?;
     match ctx.delete(store, key).await {
         Ok(true) => unindex(ctx, old_owner.as_deref(), key).await,
         ended => {
@@ -147,31 +148,21 @@ pub(crate) async fn save(
     now: SystemTime,
 ) -> Result<CookieAction, Error> {
     let key = &stored.key;
-    let mut draft = Draft::taking(state, stored);
     let mut version = stored.version;
+    // The loop carries the record, not the draft: what a future holds across
+    // its awaits it allocates with every write.
+    let (mut record, mut emptied) =
+        attempt_record(ctx, Draft::taking(state, stored), now, version + 1);
     let mut owner = state.loaded_owner().map(str::to_owned);
     for attempt in 0..MAX_SAVE_ATTEMPTS {
-        let expiry = draft.expiry;
-        let emptied = draft.is_blank();
-        let mut record = record_of(ctx, draft, now, version + 1);
-        if emptied {
-            record.expires_at = ended();
-        }
         match ctx.save(store, key, &record, version).await? {
             SaveOutcome::Saved if emptied => {
-                // Ended: no request can save over it any more (one that
-                // loaded it sees a guest), so the expired record is deleted
-                // now rather than left for the store's cleanup.
-                ctx.delete(store, key).await?;
-                tracing::debug!(session = %key.log_id(), "emptied session ended");
-                ctx.events.emit(|| SessionEvent::Destroyed {
-                    handle: Some(key.handle()),
-                });
-                unindex(ctx, owner.as_deref(), key).await;
-                return Ok(CookieAction::Remove);
+                // Boxed, like the other rare paths below: an ordinary save's
+                // future (allocated with every write) has no room for them.
+                return Box::pin(end_emptied(ctx, store, key, owner.as_deref())).await;
             }
             SaveOutcome::Saved => {
-                let effective = expiry.unwrap_or(ctx.config.expiry);
+                let effective = record.expiry.unwrap_or(ctx.config.expiry);
                 return Ok(refreshed_cookie(
                     ctx,
                     stored,
@@ -193,11 +184,11 @@ pub(crate) async fn save(
                 // The data this attempt wrote holds this request's value of
                 // every key it changed (its own, or merged onto a fresher
                 // copy): the next merge reads them from there.
-                state.data = record.data;
-                tokio::time::sleep(backoff(attempt)).await;
+                state.data = std::mem::take(&mut record.data);
+                Box::pin(tokio::time::sleep(backoff(attempt))).await;
             }
         }
-        let Some(current) = ctx.load(store, key).await? else {
+        let Some(current) = Box::pin(ctx.load(store, key)).await? else {
             return Ok(dropped(
                 ctx,
                 key,
@@ -213,16 +204,46 @@ pub(crate) async fn save(
         version = current.version;
         let base_len = json_len(&current.data);
         owner.clone_from(&current.owner);
-        draft = Draft::merged(state, current);
+        let draft = Draft::merged(state, current);
         if !draft.is_blank() {
             within_limit(ctx, &draft, base_len)?;
         }
+        (record, emptied) = attempt_record(ctx, draft, now, version + 1);
     }
     Err(Error::new(
         ErrorKind::Conflict,
         "session changed concurrently too often",
     )
     .with_detail(format!("gave up after {MAX_SAVE_ATTEMPTS} attempts")))
+}
+
+/// The record one save attempt writes, and whether it ends an emptied
+/// session (then its deadline is long past).
+fn attempt_record(ctx: &Context, draft: Draft, now: SystemTime, version: u64) -> (Record, bool) {
+    let emptied = draft.is_blank();
+    let mut record = record_of(ctx, draft, now, version);
+    if emptied {
+        record.expires_at = ended();
+    }
+    (record, emptied)
+}
+
+/// Deletes an emptied session that a save has just ended: no request can
+/// save over it any more (one that loaded it sees a guest), so the expired
+/// record is deleted now rather than left for the store's cleanup.
+async fn end_emptied(
+    ctx: &Context,
+    store: &dyn DynStore,
+    key: &SessionKey,
+    owner: Option<&str>,
+) -> Result<CookieAction, Error> {
+    ctx.delete(store, key).await?;
+    tracing::debug!(session = %key.log_id(), "emptied session ended");
+    ctx.events.emit(|| SessionEvent::Destroyed {
+        handle: Some(key.handle()),
+    });
+    unindex(ctx, owner, key).await;
+    Ok(CookieAction::Remove)
 }
 
 /// Removes `key` from `owner`'s index entries after its record was deleted,
@@ -257,30 +278,22 @@ pub(crate) fn within_limit(ctx: &Context, draft: &Draft, base_len: usize) -> Res
     Ok(())
 }
 
-/// Stores the draft under a fresh id, never overwriting another session,
-/// and reports it as [`SessionEvent::Created`].
+/// The record a new session starts as, and its effective expiry.
+pub(crate) fn first_record(ctx: &Context, draft: Draft, now: SystemTime) -> (Record, Expiry) {
+    let effective = draft.expiry.unwrap_or(ctx.config.expiry);
+    (record_of(ctx, draft, now, 1), effective)
+}
+
+/// Stores `record` (from [`first_record`]) under a fresh id, never
+/// overwriting another session. It takes the record, not the draft: a
+/// future holds its arguments to the end. The caller reports the creation.
 pub(crate) async fn create(
     ctx: &Context,
     store: &dyn DynStore,
-    draft: Draft,
+    record: Record,
+    effective: Expiry,
     now: SystemTime,
 ) -> Result<(CookieAction, SessionKey), Error> {
-    let created = create_quietly(ctx, store, draft, now).await?;
-    ctx.events.emit(|| SessionEvent::Created {
-        handle: Some(created.1.handle()),
-    });
-    Ok(created)
-}
-
-/// [`create`] without the event (a cycle reports its own).
-pub(crate) async fn create_quietly(
-    ctx: &Context,
-    store: &dyn DynStore,
-    draft: Draft,
-    now: SystemTime,
-) -> Result<(CookieAction, SessionKey), Error> {
-    let effective = draft.expiry.unwrap_or(ctx.config.expiry);
-    let record = record_of(ctx, draft, now, 1);
     for _ in 0..MAX_CREATE_ATTEMPTS {
         let value = (ctx.new_value)()?;
         let key = SessionKey::digest_of(&value);
