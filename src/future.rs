@@ -165,17 +165,17 @@ async fn finish<B: Default + 'static>(
     }
 }
 
-/// A response that sets or clears the session's token must never be stored
-/// by a shared cache. The handler's `Cache-Control` stays if it already says
-/// `no-store`, or `private` without `public`; anything else (`public,
-/// max-age=600` would let a shared cache hand the cookie to other users, and
-/// so would a bare `max-age`) becomes `no-store`.
 /// The cookie a response sets.
 enum Cookie {
     Session(SessionCookie),
     Removal,
 }
 
+/// A response that sets or clears the session's token must never be stored
+/// by a shared cache. The handler's `Cache-Control` stays if it already says
+/// `no-store`, or `private` without `public`; anything else (`public,
+/// max-age=600` would let a shared cache hand the cookie to other users, and
+/// so would a bare `max-age`) becomes `no-store`.
 fn forbid_storing(headers: &mut HeaderMap) {
     let (mut no_store, mut private, mut public) = (false, false, false);
     for value in headers.get_all(CACHE_CONTROL) {

@@ -70,7 +70,6 @@ impl Session {
         state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What `login_metadata` notes about the client at login, if it is on.
     /// The state to persist after the response, in the box the session
     /// keeps it in. Taken out (not copied) when this is the last handle on
     /// the session: nothing can read it again, and this one must not.
@@ -84,6 +83,7 @@ impl Session {
         Box::new(Mutex::new(self.state().take_snapshot()))
     }
 
+    /// What `login_metadata` notes about the client at login, if it is on.
     pub(crate) fn login_metadata(&self) -> Option<crate::record::SessionMetadata> {
         self.inner
             .client

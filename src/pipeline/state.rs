@@ -187,7 +187,6 @@ impl State {
         snapshot
     }
 
-    /// Whether this request asked for anything to be written.
     /// The stored origin, split off (the origin left is `Guest`); `None`,
     /// and nothing changed, for any other origin.
     pub(crate) fn take_stored(&mut self) -> Option<Stored> {
@@ -200,6 +199,7 @@ impl State {
         }
     }
 
+    /// Whether this request asked for anything to be written.
     pub(crate) fn is_dirty(&self) -> bool {
         !self.changes.is_empty()
             || self.cleared

@@ -220,7 +220,6 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Record, &'static str> {
     })
 }
 
-/// The bytes not read yet.
 /// The data section: a count, then each key and its value, length first.
 ///
 /// Every entry takes at least two bytes, and its text fewer bytes than the
@@ -283,6 +282,7 @@ fn offset(whole: &[u8], part: &[u8]) -> usize {
     part.as_ptr() as usize - whole.as_ptr() as usize
 }
 
+/// The bytes not read yet.
 struct Input<'a>(&'a [u8]);
 
 impl<'a> Input<'a> {
